@@ -1,0 +1,1 @@
+//! The tipoff API: custom resource types shared by every tipoff binary.
