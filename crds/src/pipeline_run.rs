@@ -221,7 +221,7 @@ pub struct Subset {
 fn subset_rules(schema: &mut schemars::Schema) {
     rules::add_rule(
         schema,
-        "size(self.phases) > 0 || size(self.processors) > 0",
+        "(has(self.phases) && size(self.phases) > 0) || (has(self.processors) && size(self.processors) > 0)",
         "a subset must name at least one phase or processor; omit subset to run everything",
     );
 }
