@@ -25,7 +25,10 @@ pub use pipeline_run::{
     PipelineRunSpec, PipelineRunStatus, ProcessorRelease, Release, RetryPolicy, RunState,
     RunSummary, Subset,
 };
-pub use result::{Check, ProcessorResult, ResultError, TERMINATION_MESSAGE_LIMIT};
+pub use result::{
+    Check, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, EXIT_USAGE, ExitClass, ProcessorResult,
+    ResultError, TERMINATION_MESSAGE_LIMIT, classify_exit,
+};
 
 /// The API group of every tipoff resource.
 pub const GROUP: &str = "tipoff.dev";

@@ -14,6 +14,37 @@ use crate::pipeline_run::Mode;
 /// The most bytes Kubernetes keeps of a container's termination message.
 pub const TERMINATION_MESSAGE_LIMIT: usize = 4096;
 
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code for a command line the processor does not understand (clap's usage error).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code for bad input that a retry cannot fix (`EX_DATAERR` from sysexits).
+pub const EXIT_PERMANENT: i32 = 65;
+/// Exit code for a failure worth retrying: upstream down, quota, timeout (`EX_TEMPFAIL`).
+pub const EXIT_TRANSIENT: i32 = 75;
+
+/// How the operator treats a processor's exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitClass {
+    /// Exit 0.
+    Success,
+    /// Usage errors and the sysexits range 64-78 except 75: retrying cannot help.
+    Permanent,
+    /// 75 and everything else (crashes, signals such as 137 for OOM kills): retried.
+    Transient,
+}
+
+/// Classifies a processor exit code. Unknown codes count as transient, because a crash or a
+/// kill says nothing about the input.
+pub fn classify_exit(code: i32) -> ExitClass {
+    match code {
+        EXIT_OK => ExitClass::Success,
+        EXIT_TRANSIENT => ExitClass::Transient,
+        EXIT_USAGE | 64..=78 => ExitClass::Permanent,
+        _ => ExitClass::Transient,
+    }
+}
+
 /// What one processor run did, as the processor itself reports it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -141,6 +172,17 @@ mod tests {
             warnings: vec![],
             duration_ms: 1200,
         }
+    }
+
+    #[test]
+    fn exit_codes_are_classified_for_retries() {
+        assert_eq!(classify_exit(0), ExitClass::Success);
+        assert_eq!(classify_exit(EXIT_PERMANENT), ExitClass::Permanent);
+        assert_eq!(classify_exit(EXIT_USAGE), ExitClass::Permanent);
+        assert_eq!(classify_exit(78), ExitClass::Permanent);
+        assert_eq!(classify_exit(EXIT_TRANSIENT), ExitClass::Transient);
+        assert_eq!(classify_exit(1), ExitClass::Transient);
+        assert_eq!(classify_exit(137), ExitClass::Transient);
     }
 
     #[test]
