@@ -5,3 +5,4 @@
 //! fetch, apply and patch arrive with a later issue and stay a thin shell around it.
 
 pub mod catalog;
+pub mod planner;

@@ -18,16 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::CatalogError;
 
-/// How a run treats time and missing data (mirrors `tipoff_crds::Mode` until that lands).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Mode {
-    /// Next-day run.
-    Production,
-    /// Same-day run.
-    SameDay,
-    /// Reprocessing.
-    Backfill,
-}
+pub use tipoff_crds::Mode;
 
 /// Every mode, in a fixed order, for checks that must hold in each.
 pub const MODES: [Mode; 3] = [Mode::Production, Mode::SameDay, Mode::Backfill];
@@ -42,6 +33,16 @@ pub enum Enforcement {
     Warning,
     /// The check is not evaluated, and the processor is told not to run it.
     Off,
+}
+
+impl From<Enforcement> for tipoff_crds::GatePolicy {
+    fn from(value: Enforcement) -> Self {
+        match value {
+            Enforcement::Blocking => tipoff_crds::GatePolicy::Blocking,
+            Enforcement::Warning => tipoff_crds::GatePolicy::Warning,
+            Enforcement::Off => tipoff_crds::GatePolicy::Off,
+        }
+    }
 }
 
 /// One value per mode.
@@ -133,8 +134,9 @@ pub struct Processor {
     pub description: String,
     /// The number of the phase it belongs to.
     pub phase: u8,
-    /// Whether its phase can succeed without it.
-    pub required: bool,
+    /// Whether its phase needs it to succeed, per mode (e.g. a processor that cannot have
+    /// data for games not yet played is optional in SameDay).
+    pub required: ModeMap<bool>,
     /// The Job's `activeDeadlineSeconds`.
     pub deadline_seconds: i64,
     /// How failed attempts are retried.
@@ -156,6 +158,11 @@ impl Processor {
             .iter()
             .filter(move |d| d.applies_in(mode))
             .map(|d| d.processor.as_str())
+    }
+
+    /// Whether its phase needs it to succeed in `mode`.
+    pub fn required_in(&self, mode: Mode) -> bool {
+        self.required.get(mode)
     }
 
     /// The gate of this processor called `name`.

@@ -68,7 +68,7 @@ pub(super) struct RawProcessor {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    pub required: Option<bool>,
+    pub required: Option<PerMode<bool>>,
     pub deadline_seconds: Option<i64>,
     #[serde(default)]
     pub retry: RawRetry,

@@ -188,7 +188,7 @@ pub(super) fn validate(raw: RawCatalog) -> Result<Catalog, CatalogError> {
                 name: rp.name,
                 description: rp.description,
                 phase: raw_phase.number,
-                required: rp.required.unwrap_or(true),
+                required: rp.required.map_or(ModeMap::all(true), ModeMap::from),
                 deadline_seconds,
                 retry,
                 parallelism,
@@ -363,6 +363,14 @@ fn check_name(kind: &'static str, name: &str) -> Result<(), CatalogError> {
         Some("use lowercase letters, digits and '-' only")
     } else if name.starts_with('-') || name.ends_with('-') {
         Some("it must start and end with a letter or digit")
+    } else if kind == "processor"
+        && name
+            .split('-')
+            .any(|segment| segment.chars().all(|c| c.is_ascii_digit()))
+    {
+        // Job names are `<run>-<phase>-<processor>-a<attempt>`; an all-digit segment inside a
+        // processor name could make two different (run, phase, processor) name the same Job.
+        Some("no '-'-separated part may be all digits (it would make Job names ambiguous)")
     } else {
         None
     };
