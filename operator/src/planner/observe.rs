@@ -175,8 +175,15 @@ pub fn view_all(
     catalog_info: &dyn Fn(&str) -> Option<(u8, i64)>,
 ) -> BTreeMap<String, ProcessorView> {
     let jobs = jobs_by_processor(ctx.run_label, &observed.jobs);
+    // Only this run's PhaseCompletions are its ledger.
+    let pcs: Vec<PhaseCompletion> = observed
+        .phase_completions
+        .iter()
+        .filter(|pc| pc.spec.run == ctx.run)
+        .cloned()
+        .collect();
     let mut names: BTreeSet<String> = jobs.keys().cloned().collect();
-    for pc in &observed.phase_completions {
+    for pc in &pcs {
         if let Some(status) = &pc.status {
             names.extend(status.completed.iter().map(|r| r.processor.clone()));
             names.extend(status.failed.iter().map(|r| r.processor.clone()));
@@ -188,7 +195,7 @@ pub fn view_all(
         .into_iter()
         .filter_map(|name| {
             let (phase, deadline) = catalog_info(&name)?;
-            let ledger = Ledger::find(&observed.phase_completions, &name);
+            let ledger = Ledger::find(&pcs, &name);
             let view = view_processor(
                 ctx,
                 &name,

@@ -763,6 +763,7 @@ fn attempt_events(d: &Derived<'_>, observed: &Observed) -> Vec<EventIntent> {
         let known = observed
             .phase_completions
             .iter()
+            .filter(|pc| Some(&pc.spec.run) == d.run.metadata.name.as_ref())
             .filter_map(|pc| pc.status.as_ref())
             .any(|s| {
                 s.failed
