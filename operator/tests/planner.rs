@@ -818,3 +818,92 @@ fn support_normalize(mut s: tipoff_crds::PipelineRunStatus) -> tipoff_crds::Pipe
     }
     s
 }
+
+#[test]
+fn a_per_processor_release_is_run_and_checked_against() {
+    let hotfix = "ghcr.io/tipoff/processor@sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+    let mut c = Cluster::new(run("r", Mode::Production));
+    c.run.spec.release.processors = vec![tipoff_crds::ProcessorRelease {
+        processor: "schedule-scraper".into(),
+        image: hotfix.into(),
+        commit: "68d1e707".into(),
+        reason: "hotfix for the schedule endpoint".into(),
+    }];
+    let plan = c.step();
+    assert_eq!(
+        (plan.jobs[0].image.as_str(), plan.jobs[0].commit.as_str()),
+        (hotfix, "68d1e707")
+    );
+    c.step();
+    let mut result = c.result_for("schedule-scraper");
+    result.commit = "68d1e707".into();
+    c.succeed_with("schedule-scraper", &result, hotfix);
+    let plan = c.step();
+    assert_eq!(planned(&plan), ["boxscore-scraper", "odds-scraper"]);
+    assert_eq!(condition(&c, "CodeDrift").status, ConditionStatus::False);
+}
+
+#[test]
+fn an_override_without_effect_is_recorded_as_such() {
+    let mut c = Cluster::new(run("r", Mode::Production));
+    c.run.spec.overrides = vec![override_(OverrideType::AcceptDrift, None, None)];
+    c.settle();
+    let applied = condition(&c, "OverridesApplied");
+    assert_eq!(
+        (applied.status, applied.reason.as_str()),
+        (ConditionStatus::False, "NoEffect")
+    );
+}
+
+#[test]
+fn an_indexed_job_needs_every_index_result() {
+    let mut c = Cluster::new(run("r", Mode::Production));
+    c.run.spec.subset = Some(Subset {
+        phases: vec![5],
+        processors: vec![],
+    });
+    let plan = c.step();
+    assert_eq!(plan.jobs[0].parallelism, 4);
+    c.step();
+    c.succeed("player-prop-predictions");
+    // Lose two of the four Pods before their results were read.
+    let keep: Vec<_> = c.observed.pods.iter().take(2).cloned().collect();
+    c.observed.pods = keep;
+    let plan = c.step();
+    assert_eq!(plan.requeue_after, Some(std::time::Duration::from_secs(30)));
+    c.advance(30);
+    c.step();
+    let pc = c.observed.phase_completions[0].status.clone().unwrap();
+    assert_eq!(pc.failed[0].reason.as_deref(), Some("MissingResult"));
+    assert!(pc.failed[0].message.as_deref().unwrap().contains("2 of 4"));
+}
+
+#[test]
+fn objects_without_the_expected_fields_are_ignored_not_fatal() {
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::Pod;
+    let mut c = Cluster::new(run("r", Mode::Production));
+    c.settle();
+    let mut odd = c.observed.jobs[0].clone();
+    odd.metadata.name = Some("r-odd".into());
+    odd.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("tipoff.dev/attempt".into(), "one".into());
+    c.observed.jobs.push(odd);
+    c.observed.jobs.push(Job::default());
+    c.observed.pods.push(Pod::default());
+    let mut bare = c.observed.jobs[0].clone();
+    bare.metadata.name = Some("r-bare".into());
+    bare.status = None;
+    bare.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("tipoff.dev/processor".into(), "not-in-catalog".into());
+    c.observed.jobs.push(bare);
+    let plan = c.step();
+    assert!(plan.jobs.is_empty());
+    assert_eq!(state(&c), RunState::Running);
+}

@@ -188,6 +188,16 @@ fn simulate(h: &History) {
         let third = c.plan();
         assert!(quiet(&third), "round {round}: not a fixpoint: {third:#?}");
 
+        // Never "running" without a live Job.
+        for pc in &c.observed.phase_completions {
+            for p in &pc.status.as_ref().unwrap().running {
+                assert!(
+                    c.live_job(p).is_some(),
+                    "round {round}: {p} listed running without a live Job"
+                );
+            }
+        }
+
         // (d) Rebuilt from scratch.
         let maintained = normalize(third.run_status.clone());
         let mut fresh = c.clone();

@@ -263,7 +263,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
 
     let deadline_passed = spec.deadline_seconds.and_then(|secs| {
         let created = run.metadata.creation_timestamp.as_ref()?.0;
-        let at = created + SignedDuration::from_secs(secs);
+        let at = later(created, SignedDuration::from_secs(secs));
         (now >= at).then_some(at)
     });
 
@@ -337,6 +337,12 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         phase_completion_statuses: out.phase_completion_statuses,
         events: out.events,
     }
+}
+
+/// `at + by`, saturating at the end of time: spec values are validated by the API server, but
+/// the planner must not panic on one that slipped through.
+pub fn later(at: Timestamp, by: SignedDuration) -> Timestamp {
+    at.checked_add(by).unwrap_or(Timestamp::MAX)
 }
 
 /// The image and commit `processor` is pinned to (a per-processor release wins).
@@ -514,7 +520,7 @@ fn requeue_after(d: &Derived<'_>, status: &PipelineRunStatus) -> Option<Duration
             d.run.metadata.creation_timestamp.as_ref(),
         )
     {
-        times.push(created.0 + SignedDuration::from_secs(secs));
+        times.push(later(created.0, SignedDuration::from_secs(secs)));
     }
     let next = times.into_iter().filter(|t| *t > d.now).min()?;
     let secs = (next - d.now).get_seconds().max(1);

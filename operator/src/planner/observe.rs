@@ -384,7 +384,7 @@ fn view_job(
                 {
                     return (Latest::Succeeded(Box::new(success_from_record(done))), None);
                 }
-                let until = finished.unwrap_or(ctx.now) + RESULT_GRACE;
+                let until = super::later(finished.unwrap_or(ctx.now), RESULT_GRACE);
                 if ctx.now < until {
                     return (
                         Latest::AwaitingResult {
@@ -468,9 +468,10 @@ fn view_job(
             (Latest::Failed(record), None)
         }
         None => {
-            let overdue_at = started.unwrap_or(ctx.now)
-                + SignedDuration::from_secs(deadline_seconds)
-                + DEADLINE_GRACE;
+            let overdue_at = super::later(
+                started.unwrap_or(ctx.now),
+                SignedDuration::from_secs(deadline_seconds).saturating_add(DEADLINE_GRACE),
+            );
             if ctx.now >= overdue_at {
                 let record = failure(
                     processor,

@@ -388,9 +388,12 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             let text: Vec<String> = d
                 .applied
                 .iter()
-                .map(|a| {
-                    let o = &d.run.spec.overrides[a.index.min(d.run.spec.overrides.len() - 1)];
-                    format!("{:?}: {} (reason: {})", o.type_, a.effect, o.reason)
+                .filter_map(|a| {
+                    let o = d.run.spec.overrides.get(a.index)?;
+                    Some(format!(
+                        "{:?}: {} (reason: {})",
+                        o.type_, a.effect, o.reason
+                    ))
                 })
                 .collect();
             overrides_flipped = set(Condition::new(
