@@ -10,6 +10,31 @@
 //! Concerns live in submodules: [`naming`] (child names and labels), [`observe`] (Jobs and Pods
 //! into a typed view), [`dependencies`] (who may run), [`gates`], [`drift`], [`retry`],
 //! [`overrides`] and [`status`] (statuses, conditions and Events).
+//!
+//! # States
+//!
+//! A **processor** is `Pending` until its phase is reached (every earlier phase succeeded),
+//! then `Waiting` while a dependency is in progress, `Ready` (a Job is planned), `Live` while
+//! its Job runs, and on success `Accepted`, or `Held` when a blocking gate failed or drift
+//! blocks. A failed attempt is `BackingOff` until `finish + min(base * 2^(n-1), cap)`, then
+//! `Ready` for attempt n+1, or `Exhausted` after the last attempt or a permanent exit code.
+//! A Job past its deadline (plus a minute's grace), a Job that vanished, or a completed Job
+//! whose result never appeared is a failed attempt. A processor whose dependency ended
+//! without being accepted is `DepBlocked`, unless a `SkipDependencyCheck` override lets it run
+//! once that dependency has finished in any way.
+//!
+//! A **phase** is `Skipped` (outside the subset), `Pending` (no processor reached), `Running`
+//! (any processor Ready, Live, BackingOff or Waiting), and once nothing more can happen:
+//! `Succeeded` (every required processor Accepted), `Failed` (a required one Exhausted) or
+//! `Blocked` (a required one Held, DepBlocked or never reached).
+//!
+//! A **run** is `Blocked` when its spec names what the catalog lacks or nothing is in scope;
+//! `Succeeded` when every phase succeeded; `Failed` once its deadline passed; `Running` while
+//! a Job is live; otherwise, while work remains, `Suspended` (if `suspend`), `Pending` (no
+//! attempt observed yet) or `Running`; and when nothing more can happen, `Succeeded` if its
+//! last phase succeeded through overrides, `Failed` if the first unsuccessful phase failed,
+//! else `Blocked`. None of these is absorbing: a spec change (an override, `suspend: false`)
+//! or a change of the children is planned from again.
 
 pub mod dependencies;
 pub mod drift;

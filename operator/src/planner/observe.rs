@@ -154,7 +154,7 @@ fn jobs_by_processor<'a>(run_label: &str, jobs: &'a [Job]) -> BTreeMap<String, V
     out
 }
 
-/// The inputs [`view_processor`] needs that do not change per processor.
+/// The inputs [`view_all`] needs that do not change per processor.
 pub struct ObserveContext<'a> {
     /// The run's name (Job names derive from it).
     pub run: &'a str,
@@ -317,8 +317,7 @@ fn is_deleting(job: &Job) -> bool {
     job.metadata.deletion_timestamp.is_some() && terminal_condition(job).is_none()
 }
 
-/// `Some((true, time))` for a completed Job, `Some((false, time, reason, message))` for a
-/// failed one.
+/// How a Job ended, from its conditions: completion time, or failure time, reason, message.
 enum Terminal {
     Complete(Option<Timestamp>),
     Failed(Option<Timestamp>, Option<String>, Option<String>),
