@@ -38,6 +38,7 @@ enum Truth {
 
 #[derive(Clone, Debug)]
 struct History {
+    name: &'static str,
     mode: Mode,
     overrides: u8,
     outcomes: Vec<u8>,
@@ -46,18 +47,27 @@ struct History {
 
 fn history() -> impl Strategy<Value = History> {
     (
+        0usize..3,
         0u8..3,
         0u8..5,
         proptest::collection::vec(0u8..20, 200),
         proptest::collection::vec(0u16..700, 30),
     )
-        .prop_map(|(mode, overrides, outcomes, advances)| History {
+        .prop_map(|(name, mode, overrides, outcomes, advances)| History {
+            name: NAMES[name],
             mode: [Mode::Production, Mode::SameDay, Mode::Backfill][usize::from(mode)],
             overrides,
             outcomes,
             advances,
         })
 }
+
+/// Run names: short, and too long (and dotted) for a Job name, so names and labels are hashed.
+const NAMES: [&str; 3] = [
+    "prop",
+    "backfill-2025-12-21-through-2025-12-25-requested-by-the-data-platform-team",
+    "nightly.2026-01-29",
+];
 
 fn normalize(mut s: PipelineRunStatus) -> PipelineRunStatus {
     for c in &mut s.conditions {
@@ -146,7 +156,7 @@ fn quiet(plan: &Plan) -> bool {
 }
 
 fn simulate(h: &History) {
-    let mut r = run("prop", h.mode);
+    let mut r = run(h.name, h.mode);
     r.spec.overrides = match h.overrides {
         1 => vec![override_(
             OverrideType::SkipDependencyCheck,
@@ -170,6 +180,14 @@ fn simulate(h: &History) {
         // Plan, check (b), apply.
         let plan = c.plan();
         check_dependencies(&c, &truth, &plan.jobs);
+        for job in &plan.jobs {
+            assert!(is_dns_label(&job.name), "{}", job.name);
+            assert!(
+                job.labels.values().all(|v| is_dns_label(v)),
+                "{:?}",
+                job.labels
+            );
+        }
         history_lost |= !plan.jobs_to_delete.is_empty();
         for job in &plan.jobs {
             truth.insert(job.processor.clone(), Truth::Other);
@@ -380,5 +398,90 @@ fn names_are_valid_and_collision_free_across_100k_runs() {
         if let Some(previous) = seen.insert(pc.clone(), key.clone()) {
             assert_eq!(previous, key, "collision on {pc}");
         }
+    }
+}
+
+/// One way to damage an observed object.
+#[derive(Clone, Debug)]
+enum Damage {
+    DropJobStatus(usize),
+    DropLabels(usize),
+    GarbleAttempt(usize, String),
+    DropPodStatus(usize),
+    Message(usize, String),
+    Deleting(usize),
+    DropPhaseCompletionStatus(usize),
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        (0usize..40).prop_map(Damage::DropJobStatus),
+        (0usize..40).prop_map(Damage::DropLabels),
+        (0usize..40, ".{0,12}").prop_map(|(i, s)| Damage::GarbleAttempt(i, s)),
+        (0usize..40).prop_map(Damage::DropPodStatus),
+        (
+            0usize..40,
+            proptest::string::string_regex(".{0,5000}").unwrap()
+        )
+            .prop_map(|(i, s)| Damage::Message(i, s)),
+        (0usize..40).prop_map(Damage::Deleting),
+        (0usize..6).prop_map(Damage::DropPhaseCompletionStatus),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the cluster returns, the planner answers (no panic) with valid names.
+    #[test]
+    fn damaged_observations_never_panic(rounds in 1usize..6, damages in proptest::collection::vec(damage(), 0..8)) {
+        let mut c = Cluster::new(run("r", Mode::Production));
+        for _ in 0..rounds {
+            c.settle();
+            for p in c.live_processors() {
+                c.succeed(&p);
+            }
+            c.advance(10);
+        }
+        c.settle();
+        let jobs = c.observed.jobs.len().max(1);
+        let pods = c.observed.pods.len().max(1);
+        let pcs = c.observed.phase_completions.len().max(1);
+        for d in damages {
+            match d {
+                Damage::DropJobStatus(i) => { if let Some(j) = c.observed.jobs.get_mut(i % jobs) { j.status = None; } }
+                Damage::DropLabels(i) => { if let Some(j) = c.observed.jobs.get_mut(i % jobs) { j.metadata.labels = None; } }
+                Damage::GarbleAttempt(i, s) => {
+                    if let Some(l) = c.observed.jobs.get_mut(i % jobs).and_then(|j| j.metadata.labels.as_mut()) {
+                        l.insert("tipoff.dev/attempt".into(), s);
+                    }
+                }
+                Damage::DropPodStatus(i) => { if let Some(p) = c.observed.pods.get_mut(i % pods) { p.status = None; } }
+                Damage::Message(i, s) => {
+                    if let Some(t) = c.observed.pods.get_mut(i % pods)
+                        .and_then(|p| p.status.as_mut())
+                        .and_then(|s| s.container_statuses.as_mut())
+                        .and_then(|cs| cs.first_mut())
+                        .and_then(|cs| cs.state.as_mut())
+                        .and_then(|st| st.terminated.as_mut())
+                    {
+                        t.message = Some(s);
+                    }
+                }
+                Damage::Deleting(i) => {
+                    if let Some(j) = c.observed.jobs.get_mut(i % jobs) {
+                        j.metadata.deletion_timestamp = Some(Time(c.now));
+                    }
+                }
+                Damage::DropPhaseCompletionStatus(i) => {
+                    if let Some(p) = c.observed.phase_completions.get_mut(i % pcs) { p.status = None; }
+                }
+            }
+        }
+        let plan = c.plan();
+        for job in &plan.jobs {
+            prop_assert!(is_dns_label(&job.name));
+        }
+        prop_assert!(plan.run_status.state.is_some());
     }
 }
