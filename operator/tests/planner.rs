@@ -907,3 +907,35 @@ fn objects_without_the_expected_fields_are_ignored_not_fatal() {
     assert!(plan.jobs.is_empty());
     assert_eq!(state(&c), RunState::Running);
 }
+
+#[test]
+fn drift_in_one_index_of_an_indexed_job_outlives_the_job() {
+    let mut c = Cluster::new(run("r", Mode::Production));
+    c.run.spec.subset = Some(Subset {
+        phases: vec![5],
+        processors: vec![],
+    });
+    c.settle();
+    c.succeed("player-prop-predictions");
+    // Index 3 ran another digest.
+    let pod = c.observed.pods.last_mut().unwrap();
+    let status = pod
+        .status
+        .as_mut()
+        .unwrap()
+        .container_statuses
+        .as_mut()
+        .unwrap();
+    status[0].image_id = OTHER_IMAGE_ID.into();
+    c.settle();
+    assert_eq!(condition(&c, "CodeDrift").reason, "ImageMismatch");
+    let name = c.job_names()[0].clone();
+    c.delete_job(&name);
+    c.settle();
+    let drift = condition(&c, "CodeDrift");
+    assert!(
+        drift.is_true() && drift.message.contains("sha256:bbbb"),
+        "{}",
+        drift.message
+    );
+}

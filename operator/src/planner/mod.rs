@@ -201,7 +201,9 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     let invalid = validate_spec(run, catalog);
     let scope = scope_of(run, catalog);
 
+    let pin = |p: &str| pinned(run, p);
     let ctx = ObserveContext {
+        pinned: &pin,
         run: &run_name,
         run_label: &run_label,
         date: &spec.date,

@@ -166,6 +166,10 @@ pub struct ObserveContext<'a> {
     pub mode: tipoff_crds::Mode,
     /// The current time.
     pub now: Timestamp,
+    /// The image and commit each processor is pinned to. When the Pods of an Indexed Job
+    /// disagree, the record keeps the value that differs from the pin, so drift outlives the
+    /// Job in the ledger.
+    pub pinned: &'a dyn Fn(&str) -> (&'a str, &'a str),
 }
 
 /// Builds the per-processor view for every processor that has Jobs or ledger entries.
@@ -651,6 +655,7 @@ fn parse_results(
             }
         }
     }
+    let (pinned_image, pinned_commit) = (ctx.pinned)(processor);
     let mismatch = evidence
         .processors
         .iter()
@@ -662,8 +667,12 @@ fn parse_results(
         job: job.name.clone(),
         start_time: started.map(Time),
         finish_time: Some(Time(finished)),
-        commit: evidence.commits.iter().next().cloned(),
-        image: evidence.image_ids.iter().next().cloned(),
+        commit: odd_one_out(&evidence.commits, |c| {
+            super::drift::same_commit(pinned_commit, c)
+        }),
+        image: odd_one_out(&evidence.image_ids, |i| {
+            super::drift::digest(i) == super::drift::digest(pinned_image)
+        }),
         rows,
         gates: Vec::new(),
         reason: mismatch.is_some().then(|| PROCESSOR_MISMATCH.to_owned()),
@@ -675,6 +684,15 @@ fn parse_results(
         checks,
         evidence,
     }))
+}
+
+/// The first value that does not match the pin, else the first value.
+fn odd_one_out(values: &BTreeSet<String>, matches_pin: impl Fn(&str) -> bool) -> Option<String> {
+    values
+        .iter()
+        .find(|v| !matches_pin(v))
+        .or_else(|| values.iter().next())
+        .cloned()
 }
 
 fn sum(a: Option<i64>, b: Option<i64>) -> Option<i64> {
