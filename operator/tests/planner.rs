@@ -939,3 +939,20 @@ fn drift_in_one_index_of_an_indexed_job_outlives_the_job() {
         drift.message
     );
 }
+
+#[test]
+fn oversized_reported_values_are_bounded_to_what_the_crd_accepts() {
+    let mut c = Cluster::new(run("r", Mode::Backfill));
+    c.settle();
+    let mut result = c.result_for("schedule-scraper");
+    result.commit = "f".repeat(100);
+    result.rows = (0..40).map(|i| (format!("nba_raw.t{i:02}"), 1)).collect();
+    c.succeed_with("schedule-scraper", &result, IMAGE);
+    c.settle();
+    let pc = c.observed.phase_completions[0].status.clone().unwrap();
+    let record = &pc.completed[0];
+    assert_eq!(record.commit.as_ref().unwrap().len(), 40);
+    assert_eq!(record.rows.len(), 32);
+    let drift = &c.run.status.as_ref().unwrap().drift[0];
+    assert!(drift.observed.len() <= 512);
+}

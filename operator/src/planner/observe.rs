@@ -634,22 +634,34 @@ fn parse_results(
                 ),
             );
         }
-        evidence.processors.insert(parsed.processor.clone());
-        evidence.commits.insert(parsed.commit.clone());
+        evidence
+            .processors
+            .insert(clip(&parsed.processor, limits::NAME));
+        evidence
+            .commits
+            .insert(clip(&parsed.commit, limits::COMMIT));
         if !r.image_id.is_empty() {
-            evidence.image_ids.insert(r.image_id.clone());
+            evidence.image_ids.insert(clip(&r.image_id, limits::IMAGE));
         }
         for (table, n) in parsed.rows {
-            *rows.entry(table).or_default() += n;
+            if rows.len() < limits::TABLES || rows.contains_key(&table) {
+                *rows.entry(table).or_default() += n;
+            }
         }
-        for check in parsed.checks {
+        for mut check in parsed.checks {
+            check.missing = check
+                .missing
+                .iter()
+                .take(limits::MISSING)
+                .map(|m| clip(m, limits::ENTITY))
+                .collect();
             match checks.iter_mut().find(|c| c.name == check.name) {
                 Some(existing) => {
                     existing.passed &= check.passed;
                     existing.observed = sum(existing.observed, check.observed);
                     existing.expected = sum(existing.expected, check.expected);
                     existing.missing.extend(check.missing);
-                    existing.missing.truncate(20);
+                    existing.missing.truncate(limits::MISSING);
                 }
                 None => checks.push(check),
             }
@@ -753,9 +765,32 @@ fn failure(
         rows: BTreeMap::new(),
         gates: Vec::new(),
         reason: Some(reason.to_owned()),
-        message: Some(message),
+        message: Some(clip(&message, limits::MESSAGE)),
         exit_code,
     }
+}
+
+/// The CRD's bounds on what a record may hold, so a status write is never rejected because a
+/// processor reported something oversized.
+mod limits {
+    /// Processor names (and reported ones).
+    pub const NAME: usize = 63;
+    /// Commits.
+    pub const COMMIT: usize = 40;
+    /// Image references and IDs.
+    pub const IMAGE: usize = 512;
+    /// Messages.
+    pub const MESSAGE: usize = 1024;
+    /// Tables in `rows`.
+    pub const TABLES: usize = 32;
+    /// Missing entities per check.
+    pub const MISSING: usize = 20;
+    /// Length of one missing entity.
+    pub const ENTITY: usize = 128;
+}
+
+fn clip(text: &str, max: usize) -> String {
+    truncate(text, max).to_owned()
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

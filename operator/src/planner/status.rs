@@ -485,6 +485,10 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         start = min_opt(start, s);
         finish = max_opt(finish, f);
     }
+    // The CRD bounds the summary at 64 tables.
+    while rows_written.len() > 64 {
+        rows_written.pop_last();
+    }
     let completion_time = match state {
         RunState::Succeeded => finish,
         RunState::Failed => d.deadline_passed.or(finish),
