@@ -166,7 +166,7 @@ fn next_phase_triggered_is_true_only_once_the_next_phase_jobs_are_observed() {
     c.settle();
     c.succeed("boxscore-scraper");
     c.succeed("odds-scraper");
-    // The plan that creates phase 2's first Job must not claim phase 2 was triggered (seed 003).
+    // The plan that creates phase 2's first Job must not claim phase 2 was triggered (seed 004, `_triggered`).
     let plan = c.plan();
     assert_eq!(planned(&plan), ["raw-odds", "raw-schedule"]);
     let p1 = plan
