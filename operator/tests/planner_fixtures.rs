@@ -72,6 +72,8 @@ struct ExpectFailure {
 struct ExpectPhase {
     next_phase_triggered: bool,
     changed: bool,
+    #[serde(default)]
+    done: Option<u32>,
 }
 
 fn check(path: &Path) {
@@ -154,6 +156,9 @@ fn check(path: &Path) {
             "{at}: {name}"
         );
         assert_eq!(got.changed, want.changed, "{at}: {name} changed");
+        if let Some(done) = want.done {
+            assert_eq!(got.status.done, done, "{at}: {name} done");
+        }
     }
 }
 
