@@ -5,4 +5,5 @@
 //! fetch, apply and patch arrive with a later issue and stay a thin shell around it.
 
 pub mod catalog;
+pub mod jobs;
 pub mod planner;
