@@ -431,6 +431,17 @@ fn same_day_without_skip_dependency_check_is_blocked_and_with_it_proceeds() {
     c.settle();
     assert_eq!(phase_state(&c, 4), PhaseState::Succeeded);
     assert_eq!(c.live_processors(), ["player-prop-predictions"]);
+    // The audit trail outlives the decision: after the feature store ran, the condition still
+    // says the override let it start.
+    let applied = condition(&c, "OverridesApplied");
+    assert_eq!(applied.status, tipoff_crds::ConditionStatus::True);
+    assert!(
+        applied
+            .message
+            .contains("ml-feature-store started although team-defense-zone-analysis failed"),
+        "{}",
+        applied.message
+    );
 }
 
 #[test]
@@ -955,4 +966,16 @@ fn oversized_reported_values_are_bounded_to_what_the_crd_accepts() {
     assert_eq!(record.rows.len(), 32);
     let drift = &c.run.status.as_ref().unwrap().drift[0];
     assert!(drift.observed.len() <= 512);
+}
+
+#[test]
+fn a_run_that_never_drifted_emits_no_code_drift_event() {
+    let mut c = Cluster::new(run("r", Mode::Production));
+    let first = c.step();
+    assert!(
+        !first.events.iter().any(|e| e.reason == EventReason::CodeDrift),
+        "{:?}",
+        first.events
+    );
+    assert_eq!(condition(&c, "CodeDrift").status, tipoff_crds::ConditionStatus::False);
 }

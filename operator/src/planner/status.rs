@@ -215,6 +215,9 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         .collect();
     drift.truncate(MAX_DRIFT);
 
+    // A run that never drifted gets no "no drift" Event; one whose drift went away does.
+    let drift_was_true =
+        find_condition(&old.conditions, conditions::CODE_DRIFT).is_some_and(Condition::is_true);
     let mut conditions = old.conditions.clone();
     let mut set = |c: Condition| set_condition(&mut conditions, with_generation(c, generation));
     let now = d.now;
@@ -414,7 +417,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             .map(|c| c.message.clone())
             .unwrap_or_default()
     };
-    if drift_flipped {
+    if drift_flipped && (drift_was_true || !drift.is_empty()) {
         let active = !drift.is_empty();
         events.push(EventIntent {
             type_: if active {
@@ -426,7 +429,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             message: if active {
                 message_of(&conditions, conditions::CODE_DRIFT)
             } else {
-                "no code drift".to_owned()
+                "code drift resolved: the code that ran matches the pinned release".to_owned()
             },
         });
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use jiff::{SignedDuration, Timestamp};
-use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus};
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
 };
@@ -19,6 +19,7 @@ use tipoff_crds::{
     ProcessorResult, Release,
 };
 use tipoff_operator::catalog::Catalog;
+use tipoff_operator::jobs::{JobSettings, build_job};
 use tipoff_operator::planner::naming::{LABEL_ATTEMPT, LABEL_PROCESSOR};
 use tipoff_operator::planner::{self, JobIntent, Observed, Plan};
 
@@ -116,7 +117,9 @@ impl Cluster {
                 .iter()
                 .any(|j| j.metadata.name.as_deref() == Some(&intent.name))
             {
-                self.observed.jobs.push(job_from(intent, self.now));
+                self.observed
+                    .jobs
+                    .push(job_from(&self.run, intent, self.now));
             }
         }
         for name in &plan.jobs_to_delete {
@@ -397,37 +400,17 @@ fn set_condition(job: &mut Job, type_: &str, reason: Option<&str>, now: Timestam
         });
 }
 
-/// The Job the controller would create for `intent` (only what the planner reads).
-pub fn job_from(intent: &JobIntent, now: Timestamp) -> Job {
-    let parallelism = i32::try_from(intent.parallelism).unwrap();
-    Job {
-        metadata: ObjectMeta {
-            name: Some(intent.name.clone()),
-            namespace: Some("nba".into()),
-            labels: Some(intent.labels.clone()),
-            creation_timestamp: Some(Time(now)),
-            ..Default::default()
-        },
-        spec: Some(JobSpec {
-            parallelism: Some(parallelism),
-            completions: Some(parallelism),
-            completion_mode: Some(
-                if parallelism > 1 {
-                    "Indexed"
-                } else {
-                    "NonIndexed"
-                }
-                .into(),
-            ),
-            active_deadline_seconds: Some(intent.deadline_seconds),
-            ..Default::default()
-        }),
-        status: Some(JobStatus {
-            start_time: Some(Time(now)),
-            active: Some(1),
-            ..Default::default()
-        }),
-    }
+/// The Job the controller creates for `intent` (the real Job builder), as Kubernetes shows it
+/// once it started.
+pub fn job_from(run: &PipelineRun, intent: &JobIntent, now: Timestamp) -> Job {
+    let mut job = build_job(run, intent, &JobSettings::default());
+    job.metadata.creation_timestamp = Some(Time(now));
+    job.status = Some(JobStatus {
+        start_time: Some(Time(now)),
+        active: Some(1),
+        ..Default::default()
+    });
+    job
 }
 
 fn pod_of(
