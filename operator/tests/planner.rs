@@ -109,7 +109,12 @@ fn applying_a_plan_and_planning_again_creates_nothing_and_reports_running() {
     assert!(again.jobs.is_empty() && again.phase_completions.is_empty());
     assert_eq!(state(&c), RunState::Running);
     let pc = c.observed.phase_completions[0].status.clone().unwrap();
-    assert_eq!(pc.running, ["schedule-scraper"]);
+    let running: Vec<(&str, u32)> = pc
+        .running
+        .iter()
+        .map(|r| (r.processor.as_str(), r.attempt))
+        .collect();
+    assert_eq!(running, [("schedule-scraper", 1)]);
     let quiet = c.step();
     assert!(
         !quiet.run_status_changed && quiet.events.is_empty(),
@@ -692,6 +697,17 @@ fn the_wrong_processor_answering_is_drift_even_after_its_job_is_gone() {
     c.settle();
     assert_eq!(condition(&c, "CodeDrift").reason, "ProcessorMismatch");
     assert_eq!(state(&c), RunState::Blocked);
+    let record = c.observed.phase_completions[0]
+        .status
+        .as_ref()
+        .unwrap()
+        .completed[0]
+        .clone();
+    assert_eq!(record.processor, "schedule-scraper");
+    assert_eq!(
+        record.reported_processor.as_deref(),
+        Some("analytics-processors")
+    );
 }
 
 #[test]
@@ -973,9 +989,15 @@ fn a_run_that_never_drifted_emits_no_code_drift_event() {
     let mut c = Cluster::new(run("r", Mode::Production));
     let first = c.step();
     assert!(
-        !first.events.iter().any(|e| e.reason == EventReason::CodeDrift),
+        !first
+            .events
+            .iter()
+            .any(|e| e.reason == EventReason::CodeDrift),
         "{:?}",
         first.events
     );
-    assert_eq!(condition(&c, "CodeDrift").status, tipoff_crds::ConditionStatus::False);
+    assert_eq!(
+        condition(&c, "CodeDrift").status,
+        tipoff_crds::ConditionStatus::False
+    );
 }

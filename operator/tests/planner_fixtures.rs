@@ -142,7 +142,10 @@ fn check(path: &Path) {
         );
     }
     if let Some(running) = &case.expect.running {
-        let all: Vec<&String> = statuses.iter().flat_map(|s| &s.running).collect();
+        let all: Vec<&String> = statuses
+            .iter()
+            .flat_map(|s| s.running.iter().map(|r| &r.processor))
+            .collect();
         assert_eq!(all, running.iter().collect::<Vec<_>>(), "{at}: running");
     }
     for (name, want) in &case.expect.phase_completions {

@@ -208,10 +208,13 @@ fn simulate(h: &History) {
 
         // Never "running" without a live Job.
         for pc in &c.observed.phase_completions {
-            for p in &pc.status.as_ref().unwrap().running {
+            for r in &pc.status.as_ref().unwrap().running {
+                let live = c.live_job(&r.processor);
                 assert!(
-                    c.live_job(p).is_some(),
-                    "round {round}: {p} listed running without a live Job"
+                    live.is_some_and(|j| j.metadata.name.as_deref() == Some(r.job.as_str())),
+                    "round {round}: {} attempt {} listed running without its live Job",
+                    r.processor,
+                    r.attempt
                 );
             }
         }

@@ -26,9 +26,6 @@ pub const RESULT_GRACE: SignedDuration = SignedDuration::from_secs(30);
 /// Grace after a Job's `activeDeadlineSeconds` before the operator, not Kubernetes, declares
 /// the attempt failed (a stalled Job controller or a Job that never started).
 pub const DEADLINE_GRACE: SignedDuration = SignedDuration::from_secs(60);
-/// The `reason` a completed record carries when the processor that answered was not the one
-/// the Job was for; its `message` is the reported processor (see [`Evidence`]).
-pub const PROCESSOR_MISMATCH: &str = "ProcessorMismatch";
 
 /// Everything that exists for one run: its PhaseCompletions, Jobs and Pods. The caller lists
 /// them by the run's label; objects without the tipoff labels are ignored.
@@ -191,7 +188,7 @@ pub fn view_all(
         if let Some(status) = &pc.status {
             names.extend(status.completed.iter().map(|r| r.processor.clone()));
             names.extend(status.failed.iter().map(|r| r.processor.clone()));
-            names.extend(status.running.iter().cloned());
+            names.extend(status.running.iter().map(|r| r.processor.clone()));
         }
     }
     let empty = Vec::new();
@@ -219,7 +216,7 @@ pub fn view_all(
 struct Ledger {
     completed: Option<ProcessorRecord>,
     failed: Option<ProcessorRecord>,
-    running: bool,
+    running: Option<u32>,
 }
 
 impl Ledger {
@@ -232,7 +229,9 @@ impl Ledger {
             if let Some(r) = status.failed.iter().find(|r| r.processor == processor) {
                 ledger.failed = Some(r.clone());
             }
-            ledger.running |= status.running.iter().any(|p| p == processor);
+            if let Some(r) = status.running.iter().find(|r| r.processor == processor) {
+                ledger.running = Some(ledger.running.map_or(r.attempt, |a| a.max(r.attempt)));
+            }
         }
         ledger
     }
@@ -247,10 +246,8 @@ fn view_processor(
     phase: u8,
     deadline_seconds: i64,
 ) -> ProcessorView {
-    // The attempt the ledger last saw running: one after its last failure.
-    let ledger_running_attempt = ledger
-        .running
-        .then(|| ledger.failed.as_ref().map_or(1, |f| f.attempt + 1));
+    // The attempt the ledger last saw running.
+    let ledger_running_attempt = ledger.running;
     let latest_job = jobs.iter().max_by_key(|j| j.attempt);
     let attempt = [
         latest_job.map(|j| j.attempt),
@@ -687,8 +684,9 @@ fn parse_results(
         }),
         rows,
         gates: Vec::new(),
-        reason: mismatch.is_some().then(|| PROCESSOR_MISMATCH.to_owned()),
-        message: mismatch,
+        reported_processor: mismatch,
+        reason: None,
+        message: None,
         exit_code: Some(0),
     };
     Latest::Succeeded(Box::new(Success {
@@ -717,12 +715,12 @@ fn sum(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// Rebuilds a success from a ledger record whose Job and Pods are gone.
 fn success_from_record(record: &ProcessorRecord) -> Success {
     let mut evidence = Evidence::default();
-    evidence
-        .processors
-        .insert(match (&record.reason, &record.message) {
-            (Some(reason), Some(reported)) if reason == PROCESSOR_MISMATCH => reported.clone(),
-            _ => record.processor.clone(),
-        });
+    evidence.processors.insert(
+        record
+            .reported_processor
+            .clone()
+            .unwrap_or_else(|| record.processor.clone()),
+    );
     evidence.commits.extend(record.commit.clone());
     evidence.image_ids.extend(record.image.clone());
     let checks = record
@@ -760,6 +758,7 @@ fn failure(
         job,
         start_time: started.map(Time),
         finish_time: Some(Time(finished)),
+        reported_processor: None,
         commit: None,
         image: None,
         rows: BTreeMap::new(),

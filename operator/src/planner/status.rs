@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tipoff_crds::conditions::{find_condition, set_condition};
 use tipoff_crds::{
     Condition, ConditionStatus, DriftField, DriftFinding, PhaseCompletionStatus, PhaseState,
-    PhaseSummary, PipelineRunStatus, RunState, RunSummary,
+    PhaseSummary, PipelineRunStatus, RunState, RunSummary, RunningAttempt,
 };
 
 use super::dependencies::State;
@@ -684,7 +684,23 @@ fn phase_completion_status(
                     .unwrap_or_default();
                 completed.push(record);
             }
-            Latest::Live { .. } | Latest::AwaitingResult { .. } => running.push(p.clone()),
+            Latest::Live {
+                attempt,
+                job,
+                started,
+                ..
+            } => running.push(RunningAttempt {
+                processor: p.clone(),
+                attempt: *attempt,
+                job: job.clone(),
+                start_time: started.map(Time),
+            }),
+            Latest::AwaitingResult { attempt, job, .. } => running.push(RunningAttempt {
+                processor: p.clone(),
+                attempt: *attempt,
+                job: job.clone(),
+                start_time: None,
+            }),
             Latest::Failed(_) | Latest::NotStarted => {}
         }
         if !matches!(view.latest, Latest::Succeeded(_))
