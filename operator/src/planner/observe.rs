@@ -90,7 +90,7 @@ pub enum Latest {
     /// The attempt succeeded.
     Succeeded(Box<Success>),
     /// The attempt failed (`record.reason` says why).
-    Failed(ProcessorRecord),
+    Failed(Box<ProcessorRecord>),
 }
 
 /// One processor as observed.
@@ -270,7 +270,7 @@ fn view_processor(
     } else if let Some(done) = ledger.completed.as_ref().filter(|r| r.attempt == attempt) {
         Latest::Succeeded(Box::new(success_from_record(done)))
     } else if let Some(failed) = ledger.failed.as_ref().filter(|r| r.attempt == attempt) {
-        Latest::Failed(failed.clone())
+        Latest::Failed(Box::new(failed.clone()))
     } else {
         // The ledger saw this attempt running (or its Job is being deleted) and no Job or
         // result is left: the attempt failed.
@@ -278,7 +278,7 @@ fn view_processor(
             .filter(|j| j.attempt == attempt)
             .map(|j| j.name.clone())
             .unwrap_or_else(|| super::naming::job_name(ctx.run, phase, processor, attempt));
-        Latest::Failed(failure(
+        Latest::Failed(Box::new(failure(
             processor,
             attempt,
             job,
@@ -287,11 +287,11 @@ fn view_processor(
             "JobVanished",
             "the attempt's Job disappeared before it finished".to_owned(),
             None,
-        ))
+        )))
     };
 
     let last_failure = match &latest {
-        Latest::Failed(r) => Some(r.clone()),
+        Latest::Failed(r) => Some((**r).clone()),
         Latest::Succeeded(_) => None,
         _ => {
             // A retry is live: keep the failure that caused it, from its Job or the ledger.
@@ -300,7 +300,7 @@ fn view_processor(
                 .find(|j| j.attempt == previous && previous > 0)
                 .and_then(
                     |j| match view_job(ctx, processor, j, pods, ledger, deadline_seconds).0 {
-                        Latest::Failed(r) => Some(r),
+                        Latest::Failed(r) => Some(*r),
                         _ => None,
                     },
                 )
@@ -408,7 +408,7 @@ fn view_job(
                     ),
                     None,
                 );
-                return (Latest::Failed(record), None);
+                return (Latest::Failed(Box::new(record)), None);
             }
             (
                 parse_results(
@@ -465,7 +465,7 @@ fn view_job(
                 text,
                 exit_code,
             );
-            (Latest::Failed(record), None)
+            (Latest::Failed(Box::new(record)), None)
         }
         None => {
             let overdue_at = super::later(
@@ -486,7 +486,7 @@ fn view_job(
                     ),
                     None,
                 );
-                (Latest::Failed(record), Some(job.name.clone()))
+                (Latest::Failed(Box::new(record)), Some(job.name.clone()))
             } else {
                 (
                     Latest::Live {
@@ -603,7 +603,7 @@ fn parse_results(
     results: &[PodResult],
 ) -> Latest {
     let fail = |reason: &str, message: String| {
-        Latest::Failed(failure(
+        Latest::Failed(Box::new(failure(
             processor,
             job.attempt,
             job.name.clone(),
@@ -612,7 +612,7 @@ fn parse_results(
             reason,
             message,
             Some(0),
-        ))
+        )))
     };
     let mut evidence = Evidence::default();
     let mut rows: BTreeMap<String, i64> = BTreeMap::new();
