@@ -15,6 +15,7 @@ mod gc;
 pub mod http;
 pub mod jsonpath;
 pub mod metrics;
+pub mod openapi;
 pub mod patch;
 pub mod resources;
 pub mod runner;
@@ -198,8 +199,16 @@ impl DevCluster {
     /// Stops the server, kills running Pods and waits for the tasks.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
+        // Open watches would hold a graceful shutdown forever.
+        self.faults.drop_watches();
         for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
         if self.remove_data_dir {
             let _ = std::fs::remove_dir_all(&self.data_dir);

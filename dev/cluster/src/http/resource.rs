@@ -90,8 +90,38 @@ async fn handle(
     if uri.path() == "/version" {
         return Ok(json_response(200, &discovery::version()));
     }
+    if let Some(rest) = uri.path().strip_prefix("/openapi/v3") {
+        let registry = app.store.registry();
+        let rest = rest.trim_matches('/');
+        if rest.is_empty() {
+            return Ok(json_response(200, &crate::openapi::index(&registry)));
+        }
+        let parts: Vec<&str> = rest.split('/').collect();
+        let doc = match parts.as_slice() {
+            ["api", version] => crate::openapi::document(&registry, "", version),
+            ["apis", group, version] => crate::openapi::document(&registry, group, version),
+            _ => None,
+        };
+        return doc
+            .map(|d| json_response(200, &d))
+            .ok_or_else(not_found_path);
+    }
     if uri.path().starts_with("/openapi") {
         return Err(not_found_path());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        // Clients (client-go) fall back to JSON on 415.
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {content_type})"
+            ),
+        ));
     }
     let target = parse(uri.path()).ok_or_else(not_found_path)?;
     let registry = app.store.registry();

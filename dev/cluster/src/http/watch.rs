@@ -163,7 +163,10 @@ pub(super) fn serve(
                         let Some(type_) = visible(&options, &event) else { continue };
                         let delay = faults.watch_delay();
                         if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
+                            tokio::select! {
+                                _ = tokio::time::sleep(delay) => {}
+                                _ = drops.changed() => return,
+                            }
                         }
                         if tx.send(encoder.line(type_.as_str(), &event.object)).await.is_err() {
                             return;
