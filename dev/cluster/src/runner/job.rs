@@ -63,6 +63,42 @@ pub fn format_indexes(indexes: &BTreeSet<i64>) -> String {
     parts.join(",")
 }
 
+/// Records a core `v1` Event about `object` from the job controller.
+pub fn record_event(store: &Store, object: &Value, type_: &str, reason: &str, message: &str) {
+    let Some(info) = store.resource("", "v1", "events") else {
+        return;
+    };
+    let meta = &object["metadata"];
+    let ns = meta["namespace"].as_str().unwrap_or("default");
+    let now = now_rfc3339();
+    let event = json!({
+        "metadata": {
+            "name": format!("{}.{}", meta["name"].as_str().unwrap_or_default(), crate::store::random_suffix(10)),
+            "namespace": ns,
+        },
+        "involvedObject": {
+            "apiVersion": object["apiVersion"],
+            "kind": object["kind"],
+            "namespace": ns,
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"],
+        },
+        "reason": reason,
+        "message": message,
+        "type": type_,
+        "source": {"component": "job-controller"},
+        "reportingComponent": "job-controller",
+        "reportingInstance": "",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    if let Err(err) = store.create(&info, ns, event) {
+        tracing::warn!(error = %err, "recording event");
+    }
+}
+
 /// Reconciles one Job against the current Pods.
 pub fn reconcile(
     store: &Store,
@@ -168,6 +204,7 @@ pub fn reconcile(
                 "Job suspended",
                 &now,
             ));
+            record_event(store, job, "Normal", "Suspended", "Job suspended");
         }
     } else {
         if condition_true(job, "Suspended") {
@@ -223,6 +260,7 @@ pub fn reconcile(
             }
             conditions.push(condition("FailureTarget", "True", reason, message, &now));
             conditions.push(condition("Failed", "True", reason, message, &now));
+            record_event(store, job, "Warning", reason, message);
         } else if complete {
             for pod in &active {
                 processes.kill(ns, pod["metadata"]["name"].as_str().unwrap_or_default());
@@ -242,6 +280,7 @@ pub fn reconcile(
                 &now,
             ));
             status["completionTime"] = json!(now);
+            record_event(store, job, "Normal", "Completed", "Job completed");
         } else {
             create_pods(
                 store,
@@ -314,8 +353,15 @@ fn create_pods(
     for index in new_indexes {
         let pod = pod_for(job, index);
         let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
-        if let Err(err) = store.create(pod_info, ns, pod) {
-            tracing::warn!(error = %err, "creating job pod");
+        match store.create(pod_info, ns, pod) {
+            Ok(created) => {
+                let message = format!(
+                    "Created pod: {}",
+                    created["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                record_event(store, job, "Normal", "SuccessfulCreate", &message);
+            }
+            Err(err) => tracing::warn!(error = %err, "creating job pod"),
         }
     }
 }

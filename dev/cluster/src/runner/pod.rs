@@ -204,13 +204,13 @@ async fn log_tail(path: &Path) -> String {
 }
 
 async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
-    if let Some(pid) = pid {
-        // The process runs in its own group; kill the whole group so
-        // `sh -c` children die too.
-        let _ = tokio::process::Command::new("kill")
-            .args(["-KILL", &format!("-{pid}")])
-            .status()
-            .await;
+    // The process leads its own process group; kill the whole group so
+    // `sh -c` children die too. Never signal group 0/1 (ourselves / everyone).
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     let _ = child.start_kill();
 }
