@@ -143,6 +143,21 @@ impl ApiError {
         err
     }
 
+    /// `422 Invalid` with a message composed by the caller.
+    pub fn invalid_with_message(
+        group: &str,
+        kind: &str,
+        name: &str,
+        message: String,
+        causes: Vec<Cause>,
+    ) -> Self {
+        let mut err = Self::new(422, "Invalid", message).about(group, kind, name);
+        if let Some(details) = err.details.as_mut() {
+            details.causes = causes;
+        }
+        err
+    }
+
     /// The `Status` object for this error.
     pub fn to_status(&self) -> Value {
         let mut status = json!({

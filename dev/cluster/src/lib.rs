@@ -22,6 +22,7 @@ pub mod runner;
 pub mod selector;
 pub mod store;
 pub mod table;
+pub mod validation;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -118,6 +119,10 @@ impl DevCluster {
             source,
         })?;
         let store = Store::new(config.watch_window);
+        let validator = Arc::new(validation::CrdValidator::default());
+        store.set_validator(Arc::new(move |info, object, old, strict| {
+            validator.admit(info, object, old, strict)
+        }));
         let processes = Arc::new(runner::Processes::new(data_dir.clone()));
         let faults = Arc::new(Faults::new(store.clone(), processes.clone()));
         let state = Arc::new(http::AppState {

@@ -97,9 +97,10 @@ impl ListOptions {
     }
 }
 
-/// A hook validating (and possibly pruning/defaulting) custom resources on write.
+/// A hook validating (and possibly pruning/defaulting) custom resources on
+/// write: resource, object, old object, `fieldValidation=Strict`.
 pub type Validator =
-    Arc<dyn Fn(&ResourceInfo, &mut Value, Option<&Value>) -> ApiResult<()> + Send + Sync>;
+    Arc<dyn Fn(&ResourceInfo, &mut Value, Option<&Value>, bool) -> ApiResult<()> + Send + Sync>;
 
 type ObjectMap = BTreeMap<(String, String), Arc<Value>>;
 type Entry<'a> = (&'a (String, String), &'a Arc<Value>);
@@ -308,6 +309,7 @@ impl Store {
         info: &ResourceInfo,
         object: &mut Value,
         old: Option<&Value>,
+        strict: bool,
     ) -> ApiResult<()> {
         if info.is_custom() {
             let validator = self
@@ -316,18 +318,24 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
             if let Some(validator) = validator {
-                validator(info, object, old)?;
+                validator(info, object, old, strict)?;
             }
         }
         Ok(())
     }
 
     /// Creates an object. `namespace` is the request's namespace (empty for cluster scope).
-    pub fn create(
+    pub fn create(&self, info: &ResourceInfo, namespace: &str, object: Value) -> ApiResult<Value> {
+        self.create_checked(info, namespace, object, false)
+    }
+
+    /// Creates an object; `strict` reports unknown fields instead of pruning them.
+    pub fn create_checked(
         &self,
         info: &ResourceInfo,
         namespace: &str,
         mut object: Value,
+        strict: bool,
     ) -> ApiResult<Value> {
         if !object.is_object() {
             return Err(ApiError::bad_request("the request body must be an object"));
@@ -384,7 +392,7 @@ impl Store {
         }
         let mut object = builtin::to_storage(info, object);
         builtin::on_create(info, &mut object);
-        self.validate(info, &mut object, None)?;
+        self.validate(info, &mut object, None, strict)?;
         let mut inner = self.lock();
         if info.namespaced && !namespace_exists(&inner, namespace) {
             return Err(ApiError::not_found("", "namespaces", namespace));
@@ -538,6 +546,19 @@ impl Store {
         subresource: Subresource,
         mutate: impl FnOnce(&Value) -> ApiResult<Value>,
     ) -> ApiResult<Value> {
+        self.update_checked(info, namespace, name, subresource, false, mutate)
+    }
+
+    /// [`Self::update_with`]; `strict` reports unknown fields instead of pruning them.
+    pub fn update_checked(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        subresource: Subresource,
+        strict: bool,
+        mutate: impl FnOnce(&Value) -> ApiResult<Value>,
+    ) -> ApiResult<Value> {
         let gr = info.group_resource();
         let ns = ns_of(info, namespace);
         let key = (ns.clone(), name.to_string());
@@ -556,7 +577,7 @@ impl Store {
         if subresource == Subresource::Main || info.group == "apiextensions.k8s.io" {
             builtin::on_update(info, &mut new, &old);
         }
-        self.validate(info, &mut new, Some(&old))?;
+        self.validate(info, &mut new, Some(&old), strict)?;
         if same_content(&old, &new) {
             return Ok(with_version(&old, info));
         }

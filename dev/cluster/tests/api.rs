@@ -361,7 +361,11 @@ async fn server_side_apply_creates_updates_and_prunes_owned_fields() {
         .patch("a", &pp, &Patch::Apply(&second))
         .await
         .unwrap();
-    assert_eq!(updated.data["spec"], json!({"size": 2}));
+    assert_eq!(
+        updated.data["spec"],
+        json!({"size": 2, "mode": "fast"}),
+        "color dropped, default kept"
+    );
     assert_eq!(updated.labels().get("y"), None);
     assert_eq!(updated.metadata.generation, Some(2));
     let status = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
@@ -373,7 +377,7 @@ async fn server_side_apply_creates_updates_and_prunes_owned_fields() {
         with_status.data["status"]["conditions"][0]["status"],
         "True"
     );
-    assert_eq!(with_status.data["spec"], json!({"size": 2}));
+    assert_eq!(with_status.data["spec"], json!({"size": 2, "mode": "fast"}));
     cluster.shutdown().await;
 }
 

@@ -215,3 +215,53 @@ async fn kubectl_jobs_logs_events_and_cascading_delete() {
     .await;
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn kubectl_rejects_invalid_custom_resources_with_the_rule_message() {
+    let cluster = start().await;
+    let k = Kubectl::new(&cluster);
+    k.ok(&["apply", "-f", fixture("widget-crd.yaml").to_str().unwrap()])
+        .await;
+    let bad = k.dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: huge\nspec:\n  size: 50\n",
+    )
+    .unwrap();
+    let (ok, _, err) = k.run(&["apply", "-f", bad.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(
+        err.contains(r#"The Widget "huge" is invalid: spec: Invalid value: "object": size must be at most 10"#),
+        "{err}"
+    );
+    cluster.shutdown().await;
+}
+
+/// The tipoff CRDs generated on main, applied the way the README tells a person to.
+#[tokio::test]
+async fn kubectl_applies_the_tipoff_crds_and_shows_pipelinerun_columns() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let generated = repo.join("crds/generated");
+    let cluster = start().await;
+    let k = Kubectl::new(&cluster);
+    k.ok(&["apply", "-f", generated.to_str().unwrap()]).await;
+    let valid = repo.join("crds/tests/fixtures/valid/01-production-minimal.yaml");
+    let out = k.ok(&["apply", "-f", valid.to_str().unwrap()]).await;
+    assert_eq!(out.trim(), "pipelinerun.tipoff.dev/nba-2026-01-29 created");
+    let out = k.ok(&["get", "pipelineruns"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&words(lines[0])[..3], ["NAME", "DATE", "MODE"]);
+    assert_eq!(
+        &words(lines[1])[..3],
+        ["nba-2026-01-29", "2026-01-29", "Production"]
+    );
+    k.ok(&["delete", "pipelinerun", "nba-2026-01-29"]).await;
+    let invalid = repo.join("crds/tests/fixtures/invalid/13-image-uppercase-digest.yaml");
+    let (ok, _, err) = k.run(&["apply", "-f", invalid.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(
+        err.contains(r#"The PipelineRun "nba-2026-01-29" is invalid: spec.release.image: Invalid value: "string": must be pinned by digest"#),
+        "{err}"
+    );
+    cluster.shutdown().await;
+}

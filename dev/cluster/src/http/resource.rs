@@ -198,16 +198,18 @@ async fn handle(
                 return Err(not_found_path());
             }
             let object = parse_json(&body)?;
-            let created = app.store.create(&info, &ns, object)?;
+            let created = app
+                .store
+                .create_checked(&info, &ns, object, strict(params))?;
             after_write(app, &info, &created);
             Ok(json_response(201, &created))
         }
         (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
             let object = parse_json(&body)?;
             let sub = subresource(sub);
-            let updated = app
-                .store
-                .update_with(&info, &ns, name, sub, |_| Ok(object))?;
+            let updated =
+                app.store
+                    .update_checked(&info, &ns, name, sub, strict(params), |_| Ok(object))?;
             after_write(app, &info, &updated);
             Ok(json_response(200, &updated))
         }
@@ -279,6 +281,11 @@ async fn handle(
             uri.path()
         ))),
     }
+}
+
+/// Whether the client asked for `fieldValidation=Strict`.
+fn strict(params: &Params) -> bool {
+    params.get("fieldValidation").map(String::as_str) == Some("Strict")
 }
 
 fn subresource(sub: Option<&str>) -> Subresource {
@@ -365,18 +372,22 @@ fn patch_object(
 ) -> ApiResult<(u16, Value)> {
     let subres = subresource(sub);
     if patch_type != PatchType::Apply {
-        let updated = app.store.update_with(info, ns, name, subres, |current| {
-            patch::apply_patch(patch_type, current, body)
-        })?;
+        let updated =
+            app.store
+                .update_checked(info, ns, name, subres, strict(params), |current| {
+                    patch::apply_patch(patch_type, current, body)
+                })?;
         return Ok((200, updated));
     }
     let manager = params.get("fieldManager").cloned().ok_or_else(|| {
         ApiError::bad_request("PATCH requests with apply content type require fieldManager")
     })?;
     let sub_name = sub.unwrap_or_default().to_string();
-    let result = app.store.update_with(info, ns, name, subres, |current| {
-        Ok(patch::apply(Some(current), body, &manager, &sub_name))
-    });
+    let result = app
+        .store
+        .update_checked(info, ns, name, subres, strict(params), |current| {
+            Ok(patch::apply(Some(current), body, &manager, &sub_name))
+        });
     match result {
         Err(err) if err.code == 404 && subres == Subresource::Main => {
             let object = patch::apply(None, body, &manager, "");
@@ -384,7 +395,10 @@ fn patch_object(
             if let Some(meta) = object["metadata"].as_object_mut() {
                 meta.insert("name".into(), json!(name));
             }
-            Ok((201, app.store.create(info, ns, object)?))
+            Ok((
+                201,
+                app.store.create_checked(info, ns, object, strict(params))?,
+            ))
         }
         other => other.map(|o| (200, o)),
     }

@@ -1,0 +1,302 @@
+//! Decides, for every processor in the run's scope, whether it is done, running, waiting, or
+//! cannot proceed, from its own latest attempt and the states of what it depends on.
+//!
+//! A processor depends on (1) every earlier phase of the run, which must have succeeded (the
+//! phase barrier), and (2) its `dependsOn` entries for the run's mode, which must have
+//! succeeded. An audited `SkipDependencyCheck` override relaxes both to "has finished, in
+//! any way": the processor still runs after its inputs, but no longer needs them to have
+//! succeeded. Dependencies outside the run's subset are taken as satisfied (their data is
+//! assumed to exist, which is what re-running one phase means).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use tipoff_crds::{Mode, Override, OverrideType, PhaseState};
+
+use crate::catalog::Catalog;
+
+use super::overrides::{Applied, applies};
+
+/// A processor's own situation, before its dependencies are considered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Own {
+    /// It succeeded and its blocking gates passed and drift does not block.
+    Accepted,
+    /// It succeeded but a blocking gate failed or drift blocks: the message says which.
+    Held(String),
+    /// It failed and will not be retried: the message says why.
+    Exhausted(String),
+    /// Its Job is live (or its result is awaited).
+    Live,
+    /// It needs an attempt, not before the given time (`None`: now).
+    NeedsAttempt(Option<Timestamp>),
+}
+
+/// A processor's state in the run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum State {
+    /// Succeeded; gates passed; drift does not block.
+    Accepted,
+    /// Succeeded but held by a blocking gate or by drift.
+    Held(String),
+    /// Failed with no attempt left.
+    Exhausted(String),
+    /// A Job is live.
+    Live,
+    /// Waiting for its retry backoff to pass.
+    BackingOff(Timestamp),
+    /// Its next attempt should be created now.
+    Ready,
+    /// Waiting for a dependency that is still in progress.
+    Waiting(String),
+    /// A dependency finished without succeeding; needs an override or a rerun.
+    DepBlocked(String),
+    /// Its phase has not been reached.
+    Pending(String),
+}
+
+impl State {
+    /// Finished, in whatever way: nothing more will happen without a change.
+    pub fn settled(&self) -> bool {
+        matches!(
+            self,
+            State::Accepted | State::Held(_) | State::Exhausted(_) | State::DepBlocked(_)
+        )
+    }
+
+    /// Something is happening or about to happen.
+    pub fn active(&self) -> bool {
+        matches!(self, State::Live | State::BackingOff(_) | State::Ready)
+    }
+
+    /// The short word used in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            State::Accepted => "succeeded".into(),
+            State::Held(why) => format!("is held ({why})"),
+            State::Exhausted(why) => format!("failed ({why})"),
+            State::Live => "is running".into(),
+            State::BackingOff(_) => "is waiting to retry".into(),
+            State::Ready => "is starting".into(),
+            State::Waiting(why) => format!("is waiting ({why})"),
+            State::DepBlocked(why) => format!("cannot start ({why})"),
+            State::Pending(why) => format!("is pending ({why})"),
+        }
+    }
+}
+
+/// The processors and phases a run covers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scope {
+    /// In-scope phase numbers in order, each with its in-scope processors in catalog order.
+    pub phases: Vec<(u8, Vec<String>)>,
+}
+
+impl Scope {
+    /// Whether `processor` is in scope.
+    pub fn contains(&self, processor: &str) -> bool {
+        self.phases
+            .iter()
+            .any(|(_, ps)| ps.iter().any(|p| p == processor))
+    }
+
+    /// Every in-scope processor.
+    pub fn processors(&self) -> impl Iterator<Item = &str> {
+        self.phases
+            .iter()
+            .flat_map(|(_, ps)| ps.iter().map(String::as_str))
+    }
+}
+
+/// The result of [`evaluate`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evaluation {
+    /// Every in-scope processor's state.
+    pub states: BTreeMap<String, State>,
+    /// Every in-scope phase's state, with a reason when it is blocked or failed.
+    pub phases: BTreeMap<u8, (PhaseState, Option<String>)>,
+    /// Decisions `SkipDependencyCheck` overrides changed.
+    pub applied: Vec<Applied>,
+}
+
+/// Evaluates every in-scope processor and phase, phase by phase.
+pub fn evaluate(
+    catalog: &Catalog,
+    scope: &Scope,
+    mode: Mode,
+    overrides: &[Override],
+    own: &BTreeMap<String, Own>,
+    now: Timestamp,
+) -> Evaluation {
+    let mut eval = Evaluation::default();
+    for (number, processors) in &scope.phases {
+        for name in processors {
+            resolve(catalog, scope, mode, overrides, own, now, name, &mut eval);
+        }
+        let state = phase_state(catalog, mode, processors, &eval.states);
+        eval.phases.insert(*number, state);
+    }
+    eval.applied.sort();
+    eval.applied.dedup();
+    eval
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resolve(
+    catalog: &Catalog,
+    scope: &Scope,
+    mode: Mode,
+    overrides: &[Override],
+    own: &BTreeMap<String, Own>,
+    now: Timestamp,
+    name: &str,
+    eval: &mut Evaluation,
+) -> State {
+    if let Some(state) = eval.states.get(name) {
+        return state.clone();
+    }
+    let Some(processor) = catalog.processor(name) else {
+        return State::Pending(format!("{name} is not in the catalog"));
+    };
+    let not_before = match own.get(name).cloned().unwrap_or(Own::NeedsAttempt(None)) {
+        Own::Accepted => return remember(eval, name, State::Accepted),
+        Own::Held(why) => return remember(eval, name, State::Held(why)),
+        Own::Exhausted(why) => return remember(eval, name, State::Exhausted(why)),
+        Own::Live => return remember(eval, name, State::Live),
+        Own::NeedsAttempt(at) => at,
+    };
+    let skip = overrides
+        .iter()
+        .position(|o| o.type_ == OverrideType::SkipDependencyCheck && applies(o, name));
+    let mut skipped: Vec<String> = Vec::new();
+
+    // (1) The phase barrier: every earlier in-scope phase.
+    for (earlier, _) in scope
+        .phases
+        .iter()
+        .take_while(|(n, _)| *n < processor.phase)
+    {
+        let (state, why) = eval
+            .phases
+            .get(earlier)
+            .cloned()
+            .unwrap_or((PhaseState::Pending, None));
+        match state {
+            PhaseState::Succeeded | PhaseState::Skipped => {}
+            PhaseState::Blocked | PhaseState::Failed if skip.is_some() => {
+                skipped.push(format!("phase {earlier} did not succeed"));
+            }
+            PhaseState::Blocked | PhaseState::Failed => {
+                let why = why.unwrap_or_else(|| format!("{state:?}").to_lowercase());
+                return remember(
+                    eval,
+                    name,
+                    State::Pending(format!("phase {earlier}: {why}")),
+                );
+            }
+            PhaseState::Pending | PhaseState::Running => {
+                return remember(
+                    eval,
+                    name,
+                    State::Pending(format!("phase {earlier} has not finished")),
+                );
+            }
+        }
+    }
+
+    // (2) Explicit dependencies for the mode.
+    let mut waiting: Option<String> = None;
+    for dep in processor.dependencies(mode) {
+        if !scope.contains(dep) {
+            continue;
+        }
+        let dep_state = resolve(catalog, scope, mode, overrides, own, now, dep, eval);
+        match dep_state {
+            State::Accepted => {}
+            ref s if s.settled() && skip.is_some() => {
+                skipped.push(format!("{dep} {}", s.describe()));
+            }
+            ref s if s.settled() => {
+                return remember(
+                    eval,
+                    name,
+                    State::DepBlocked(format!("{dep} {}", s.describe())),
+                );
+            }
+            ref s => {
+                waiting.get_or_insert_with(|| format!("{dep} {}", s.describe()));
+            }
+        }
+    }
+    if let Some(why) = waiting {
+        return remember(eval, name, State::Waiting(why));
+    }
+    if let (Some(index), false) = (skip, skipped.is_empty()) {
+        eval.applied.push(Applied {
+            index,
+            effect: format!("{name} started although {}", skipped.join("; ")),
+        });
+    }
+    match not_before {
+        Some(at) if at > now => remember(eval, name, State::BackingOff(at)),
+        _ => remember(eval, name, State::Ready),
+    }
+}
+
+fn remember(eval: &mut Evaluation, name: &str, state: State) -> State {
+    eval.states.insert(name.to_owned(), state.clone());
+    state
+}
+
+/// A phase's state from its processors' states.
+fn phase_state(
+    catalog: &Catalog,
+    mode: Mode,
+    processors: &[String],
+    states: &BTreeMap<String, State>,
+) -> (PhaseState, Option<String>) {
+    let of = |p: &String| {
+        states
+            .get(p)
+            .cloned()
+            .unwrap_or(State::Pending(String::new()))
+    };
+    let required = |p: &String| catalog.processor(p).is_some_and(|c| c.required_in(mode));
+    if processors.is_empty() {
+        return (PhaseState::Skipped, None);
+    }
+    if processors
+        .iter()
+        .all(|p| matches!(of(p), State::Pending(_)))
+    {
+        return (PhaseState::Pending, None);
+    }
+    if processors
+        .iter()
+        .any(|p| of(p).active() || matches!(of(p), State::Waiting(_)))
+    {
+        return (PhaseState::Running, None);
+    }
+    let failed: Vec<String> = processors
+        .iter()
+        .filter(|p| required(p))
+        .filter_map(|p| match of(p) {
+            State::Exhausted(why) => Some(format!("{p} failed: {why}")),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        return (PhaseState::Failed, Some(failed.join("; ")));
+    }
+    let blocked: Vec<String> = processors
+        .iter()
+        .filter(|p| required(p))
+        .filter(|p| of(p) != State::Accepted)
+        .map(|p| format!("{p} {}", of(p).describe()))
+        .collect();
+    if blocked.is_empty() {
+        (PhaseState::Succeeded, None)
+    } else {
+        (PhaseState::Blocked, Some(blocked.join("; ")))
+    }
+}

@@ -1,0 +1,522 @@
+//! The pure planner: `plan(run, observed, catalog, now) -> Plan`.
+//!
+//! Given a `PipelineRun`, everything that exists for it (PhaseCompletions, Jobs, Pods), the
+//! catalog and the current time, the planner decides which Jobs and PhaseCompletions to
+//! create, which overdue Jobs to delete, what status to write, which Events to emit and when
+//! to look again. It reads no clock and does no I/O, so every rule is tested without a cluster,
+//! and the status it computes depends only on what exists: an operator that lost its state
+//! rebuilds the same status from the same children.
+//!
+//! Concerns live in submodules: [`naming`] (child names and labels), [`observe`] (Jobs and Pods
+//! into a typed view), [`dependencies`] (who may run), [`gates`], [`drift`], [`retry`],
+//! [`overrides`] and [`status`] (statuses, conditions and Events).
+
+pub mod dependencies;
+pub mod drift;
+pub mod gates;
+pub mod naming;
+pub mod observe;
+pub mod overrides;
+pub mod retry;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tipoff_crds::{
+    DriftFinding, Mode, OverrideType, PhaseCompletionSpec, PhaseCompletionStatus, PipelineRun,
+    PipelineRunStatus,
+};
+
+use crate::catalog::{Catalog, Enforcement};
+
+use self::dependencies::{Evaluation, Own, Scope, State};
+use self::observe::{Latest, ObserveContext, ProcessorView};
+use self::overrides::{Applied, applies};
+
+pub use self::observe::Observed;
+pub use self::status::{EventIntent, EventReason, EventType};
+
+/// Where a processor takes its players from (seed 001's "player source").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlayerSource {
+    /// Who is expected to play (`upcoming_player_game_context`): Production and SameDay.
+    Expected,
+    /// Who actually played (`player_game_summary`): Backfill.
+    WhoPlayed,
+}
+
+/// Mode-derived settings a processor is started with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessorFlags {
+    /// Where players come from.
+    pub player_source: PlayerSource,
+    /// The processor must not fail on missing inputs (an audited `SkipDependencyCheck`).
+    pub skip_dependency_check: bool,
+    /// Checks the processor should not run in this mode (gates that are `off`), e.g. the
+    /// defensive gap checks in SameDay.
+    pub disabled_checks: Vec<String>,
+}
+
+/// A Job to create for one processor attempt. The Job object itself is built from this
+/// intent by the Job builder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobIntent {
+    /// The Job's deterministic name.
+    pub name: String,
+    /// The phase number.
+    pub phase: u8,
+    /// The processor.
+    pub processor: String,
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// The labels identifying the Job (and its Pods).
+    pub labels: BTreeMap<String, String>,
+    /// The image to run, pinned by digest.
+    pub image: String,
+    /// The commit that image was built from.
+    pub commit: String,
+    /// The run's date.
+    pub date: String,
+    /// The run's mode.
+    pub mode: Mode,
+    /// The Job's `activeDeadlineSeconds`.
+    pub deadline_seconds: i64,
+    /// The Job's parallelism (Indexed completions above 1).
+    pub parallelism: u32,
+    /// Mode-derived flags.
+    pub flags: ProcessorFlags,
+}
+
+/// A PhaseCompletion to create.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseCompletionIntent {
+    /// Its deterministic name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its spec.
+    pub spec: PhaseCompletionSpec,
+}
+
+/// The status a PhaseCompletion should have.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseCompletionStatusWrite {
+    /// The PhaseCompletion's name.
+    pub name: String,
+    /// The status.
+    pub status: PhaseCompletionStatus,
+    /// Whether it differs from the observed status (write only then).
+    pub changed: bool,
+}
+
+/// Everything the operator should do for one run, now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Jobs to create (creating one that exists is adoption).
+    pub jobs: Vec<JobIntent>,
+    /// Jobs to delete: live but past their deadline, or every live Job once the run's
+    /// deadline passed.
+    pub jobs_to_delete: Vec<String>,
+    /// PhaseCompletions to create.
+    pub phase_completions: Vec<PhaseCompletionIntent>,
+    /// The run's status.
+    pub run_status: PipelineRunStatus,
+    /// Whether it differs from the observed status (write only then).
+    pub run_status_changed: bool,
+    /// The statuses of the PhaseCompletions that exist.
+    pub phase_completion_statuses: Vec<PhaseCompletionStatusWrite>,
+    /// Events for transitions.
+    pub events: Vec<EventIntent>,
+    /// When to plan again if nothing changes before.
+    pub requeue_after: Option<Duration>,
+}
+
+/// What the planner derived about one in-scope processor (shared with [`status`]).
+#[derive(Clone, Debug, Default)]
+pub struct Judged {
+    /// The gates of its successful attempt.
+    pub gates: gates::Verdict,
+    /// Drift in its successful attempt.
+    pub drift: Vec<DriftFinding>,
+    /// Whether that drift blocks.
+    pub drift_blocks: bool,
+}
+
+/// Everything [`status`] needs, computed once.
+pub struct Derived<'a> {
+    /// The run.
+    pub run: &'a PipelineRun,
+    /// The catalog.
+    pub catalog: &'a Catalog,
+    /// The run's scope.
+    pub scope: &'a Scope,
+    /// Per-processor views.
+    pub views: &'a BTreeMap<String, ProcessorView>,
+    /// Per-processor judgements.
+    pub judged: &'a BTreeMap<String, Judged>,
+    /// States of processors and phases.
+    pub eval: &'a Evaluation,
+    /// Every override effect.
+    pub applied: &'a [Applied],
+    /// Why the spec cannot be run against the catalog, if so.
+    pub invalid: Option<String>,
+    /// When the run's deadline passed, if it did.
+    pub deadline_passed: Option<Timestamp>,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// Plans one reconcile of `run`.
+pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Timestamp) -> Plan {
+    let spec = &run.spec;
+    let run_name = run.metadata.name.clone().unwrap_or_default();
+    let run_label = naming::run_label(&run_name);
+    let invalid = validate_spec(run, catalog);
+    let scope = scope_of(run, catalog);
+
+    let ctx = ObserveContext {
+        run: &run_name,
+        run_label: &run_label,
+        date: &spec.date,
+        mode: spec.mode,
+        now,
+    };
+    let info = |p: &str| catalog.processor(p).map(|c| (c.phase, c.deadline_seconds));
+    let views = observe::view_all(&ctx, observed, &info);
+
+    // Each processor's own situation, with gates and drift judged for the run's mode.
+    let mut own: BTreeMap<String, Own> = BTreeMap::new();
+    let mut judged: BTreeMap<String, Judged> = BTreeMap::new();
+    let mut applied: Vec<Applied> = Vec::new();
+    for name in scope.processors() {
+        let Some(processor) = catalog.processor(name) else {
+            continue;
+        };
+        let Some(view) = views.get(name) else {
+            own.insert(name.to_owned(), Own::NeedsAttempt(None));
+            continue;
+        };
+        let state = match &view.latest {
+            Latest::NotStarted => Own::NeedsAttempt(None),
+            Latest::Live { .. } | Latest::AwaitingResult { .. } => Own::Live,
+            Latest::Failed(record) => {
+                let policy = retry::effective(processor.retry, spec.retry.as_ref());
+                match retry::after_failure(policy, record) {
+                    retry::Next::RetryAt(at) => Own::NeedsAttempt(Some(at)),
+                    retry::Next::GiveUp(why) => Own::Exhausted(why),
+                }
+            }
+            Latest::Succeeded(success) => {
+                let verdict = gates::judge(processor, spec.mode, &spec.overrides, &success.checks);
+                let (image, commit) = pinned(run, name);
+                let pin = drift::Pinned {
+                    processor: name,
+                    image,
+                    commit,
+                };
+                let findings = drift::findings(&pin, success.record.attempt, &success.evidence);
+                let mut enforcement = catalog.drift.get(spec.mode);
+                if !findings.is_empty()
+                    && enforcement == Enforcement::Blocking
+                    && let Some(index) = spec
+                        .overrides
+                        .iter()
+                        .position(|o| o.type_ == OverrideType::AcceptDrift && applies(o, name))
+                {
+                    enforcement = Enforcement::Warning;
+                    applied.push(Applied {
+                        index,
+                        effect: format!("drift of {name} accepted"),
+                    });
+                }
+                applied.extend(verdict.applied.iter().cloned());
+                let drift_blocks = !findings.is_empty() && enforcement == Enforcement::Blocking;
+                let mut holds: Vec<String> = verdict.blocking.clone();
+                if drift_blocks {
+                    holds.extend(findings.iter().map(status::describe_drift));
+                }
+                let state = if holds.is_empty() {
+                    Own::Accepted
+                } else {
+                    Own::Held(holds.join("; "))
+                };
+                judged.insert(
+                    name.to_owned(),
+                    Judged {
+                        gates: verdict,
+                        drift: findings,
+                        drift_blocks,
+                    },
+                );
+                state
+            }
+        };
+        own.insert(name.to_owned(), state);
+    }
+
+    let eval = dependencies::evaluate(catalog, &scope, spec.mode, &spec.overrides, &own, now);
+    applied.extend(eval.applied.iter().cloned());
+    applied.sort();
+    applied.dedup();
+
+    let deadline_passed = spec.deadline_seconds.and_then(|secs| {
+        let created = run.metadata.creation_timestamp.as_ref()?.0;
+        let at = created + SignedDuration::from_secs(secs);
+        (now >= at).then_some(at)
+    });
+
+    // Children to create.
+    let may_start = invalid.is_none() && deadline_passed.is_none() && !spec.suspend;
+    let mut jobs = Vec::new();
+    if may_start {
+        for name in scope.processors() {
+            if eval.states.get(name) != Some(&State::Ready) {
+                continue;
+            }
+            let Some(processor) = catalog.processor(name) else {
+                continue;
+            };
+            let attempt = views.get(name).map_or(0, ProcessorView::attempt) + 1;
+            jobs.push(job_intent(run, &run_name, &run_label, processor, attempt));
+        }
+    }
+    let mut phase_completions = Vec::new();
+    for (number, processors) in &scope.phases {
+        let started = processors
+            .iter()
+            .any(|p| views.get(p).is_some_and(|v| v.attempt() > 0))
+            || jobs.iter().any(|j| j.phase == *number);
+        let exists = observed
+            .phase_completions
+            .iter()
+            .any(|pc| pc.spec.phase == *number && pc.spec.run == run_name);
+        if started && !exists {
+            phase_completions.push(phase_completion_intent(
+                run, &run_name, &run_label, catalog, *number, processors,
+            ));
+        }
+    }
+
+    // Jobs to delete.
+    let mut jobs_to_delete: Vec<String> = views
+        .values()
+        .filter_map(|v| v.overdue_job.clone())
+        .collect();
+    if deadline_passed.is_some() {
+        jobs_to_delete.extend(views.values().filter_map(|v| match &v.latest {
+            Latest::Live { job, .. } => Some(job.clone()),
+            _ => None,
+        }));
+    }
+    jobs_to_delete.sort();
+    jobs_to_delete.dedup();
+
+    let derived = Derived {
+        run,
+        catalog,
+        scope: &scope,
+        views: &views,
+        judged: &judged,
+        eval: &eval,
+        applied: &applied,
+        invalid,
+        deadline_passed,
+        now,
+    };
+    let out = status::build(&derived, observed);
+
+    Plan {
+        requeue_after: requeue_after(&derived, &out.run_status),
+        jobs,
+        jobs_to_delete,
+        phase_completions,
+        run_status_changed: run.status.as_ref() != Some(&out.run_status),
+        run_status: out.run_status,
+        phase_completion_statuses: out.phase_completion_statuses,
+        events: out.events,
+    }
+}
+
+/// The image and commit `processor` is pinned to (a per-processor release wins).
+pub fn pinned<'a>(run: &'a PipelineRun, processor: &str) -> (&'a str, &'a str) {
+    let release = &run.spec.release;
+    match release.processors.iter().find(|p| p.processor == processor) {
+        Some(p) => (&p.image, &p.commit),
+        None => (&release.image, &release.commit),
+    }
+}
+
+/// The run's phases and processors after its subset is applied.
+pub fn scope_of(run: &PipelineRun, catalog: &Catalog) -> Scope {
+    let subset = run.spec.subset.as_ref();
+    let phases = catalog
+        .phases
+        .iter()
+        .filter(|p| subset.is_none_or(|s| s.phases.is_empty() || s.phases.contains(&p.number)))
+        .map(|p| {
+            let processors = p
+                .processors
+                .iter()
+                .filter(|c| {
+                    subset.is_none_or(|s| s.processors.is_empty() || s.processors.contains(&c.name))
+                })
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>();
+            (p.number, processors)
+        })
+        .filter(|(_, ps)| !ps.is_empty())
+        .collect();
+    Scope { phases }
+}
+
+/// Why the run's spec names something the catalog does not have, if it does.
+fn validate_spec(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
+    let spec = &run.spec;
+    let mut problems = Vec::new();
+    if let Some(subset) = &spec.subset {
+        for phase in &subset.phases {
+            if catalog.phase(*phase).is_none() {
+                problems.push(format!("subset phase {phase} is not in the catalog"));
+            }
+        }
+        for p in &subset.processors {
+            if catalog.processor(p).is_none() {
+                problems.push(format!("subset processor {p} is not in the catalog"));
+            }
+        }
+    }
+    for o in &spec.overrides {
+        if let Some(p) = &o.processor {
+            match catalog.processor(p) {
+                None => problems.push(format!(
+                    "override {:?} names unknown processor {p}",
+                    o.type_
+                )),
+                Some(c) => {
+                    if let Some(g) = &o.gate
+                        && c.gate(g).is_none()
+                    {
+                        problems.push(format!("RelaxGate names gate {g}, which {p} does not have"));
+                    }
+                }
+            }
+        } else if let Some(g) = &o.gate
+            && !catalog.gates.contains_key(g)
+        {
+            problems.push(format!("RelaxGate names unknown gate {g}"));
+        }
+    }
+    for p in &spec.release.processors {
+        if catalog.processor(&p.processor).is_none() {
+            problems.push(format!("release names unknown processor {}", p.processor));
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+fn labels(run_label: &str, phase: u8) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (naming::LABEL_RUN.to_owned(), run_label.to_owned()),
+        (naming::LABEL_PHASE.to_owned(), phase.to_string()),
+    ])
+}
+
+fn job_intent(
+    run: &PipelineRun,
+    run_name: &str,
+    run_label: &str,
+    processor: &crate::catalog::Processor,
+    attempt: u32,
+) -> JobIntent {
+    let spec = &run.spec;
+    let (image, commit) = pinned(run, &processor.name);
+    let mut labels = labels(run_label, processor.phase);
+    labels.insert(naming::LABEL_PROCESSOR.to_owned(), processor.name.clone());
+    labels.insert(naming::LABEL_ATTEMPT.to_owned(), attempt.to_string());
+    JobIntent {
+        name: naming::job_name(run_name, processor.phase, &processor.name, attempt),
+        phase: processor.phase,
+        processor: processor.name.clone(),
+        attempt,
+        labels,
+        image: image.to_owned(),
+        commit: commit.to_owned(),
+        date: spec.date.clone(),
+        mode: spec.mode,
+        deadline_seconds: processor.deadline_seconds,
+        parallelism: processor.parallelism,
+        flags: ProcessorFlags {
+            player_source: if spec.mode == Mode::Backfill {
+                PlayerSource::WhoPlayed
+            } else {
+                PlayerSource::Expected
+            },
+            skip_dependency_check: spec.overrides.iter().any(|o| {
+                o.type_ == OverrideType::SkipDependencyCheck && applies(o, &processor.name)
+            }),
+            disabled_checks: processor
+                .gates
+                .iter()
+                .filter(|g| g.policy.get(spec.mode) == Enforcement::Off)
+                .map(|g| g.name.clone())
+                .collect(),
+        },
+    }
+}
+
+fn phase_completion_intent(
+    run: &PipelineRun,
+    run_name: &str,
+    run_label: &str,
+    catalog: &Catalog,
+    number: u8,
+    processors: &[String],
+) -> PhaseCompletionIntent {
+    PhaseCompletionIntent {
+        name: naming::phase_completion_name(run_name, number),
+        labels: labels(run_label, number),
+        spec: PhaseCompletionSpec {
+            run: run_name.to_owned(),
+            date: run.spec.date.clone(),
+            phase: number,
+            phase_name: catalog
+                .phase(number)
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            expected: processors.to_vec(),
+        },
+    }
+}
+
+/// The earliest moment something changes without any object changing: a backoff ends, a
+/// Job becomes overdue, a result is declared missing, the run's deadline passes.
+fn requeue_after(d: &Derived<'_>, status: &PipelineRunStatus) -> Option<Duration> {
+    let terminal = status.state.is_some_and(|s| s.is_terminal());
+    let mut times: Vec<Timestamp> = Vec::new();
+    for state in d.eval.states.values() {
+        if let State::BackingOff(at) = state {
+            times.push(*at);
+        }
+    }
+    for view in d.views.values() {
+        match &view.latest {
+            Latest::Live { overdue_at, .. } => times.push(*overdue_at),
+            Latest::AwaitingResult { until, .. } => times.push(*until),
+            _ => {}
+        }
+    }
+    if !terminal
+        && d.deadline_passed.is_none()
+        && let (Some(secs), Some(created)) = (
+            d.run.spec.deadline_seconds,
+            d.run.metadata.creation_timestamp.as_ref(),
+        )
+    {
+        times.push(created.0 + SignedDuration::from_secs(secs));
+    }
+    let next = times.into_iter().filter(|t| *t > d.now).min()?;
+    let secs = (next - d.now).get_seconds().max(1);
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(1)))
+}

@@ -1,0 +1,857 @@
+//! Builds the PipelineRun and PhaseCompletion statuses from what the planner derived, and the
+//! Events for what changed since the observed statuses.
+//!
+//! Every field is a function of the children that exist; only conditions' `lastTransitionTime`
+//! is carried over from the observed status (it moves only when a condition's status flips).
+//! Events are emitted for transitions only: a state change of the run or a phase, a condition
+//! becoming true (drift, stall, overrides), a new failed attempt.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tipoff_crds::conditions::{find_condition, set_condition};
+use tipoff_crds::{
+    Condition, ConditionStatus, DriftField, DriftFinding, PhaseCompletionStatus, PhaseState,
+    PhaseSummary, PipelineRunStatus, RunState, RunSummary,
+};
+
+use super::dependencies::State;
+use super::observe::{Latest, Observed, truncate};
+use super::{Derived, PhaseCompletionStatusWrite};
+
+/// Condition types on a PipelineRun.
+pub mod conditions {
+    /// The run finished successfully (`Unknown` while it has not finished).
+    pub const SUCCEEDED: &str = "Succeeded";
+    /// The code that ran is not the code the run is pinned to.
+    pub const CODE_DRIFT: &str = "CodeDrift";
+    /// Every blocking gate passed.
+    pub const GATES_PASSED: &str = "GatesPassed";
+    /// An attempt was lost: its Job vanished, overran its deadline, or left no result.
+    pub const STALLED: &str = "Stalled";
+    /// The run cannot proceed without a change.
+    pub const BLOCKED: &str = "Blocked";
+    /// An audited override changed a decision.
+    pub const OVERRIDES_APPLIED: &str = "OverridesApplied";
+    /// On a PhaseCompletion: the phase succeeded.
+    pub const COMPLETE: &str = "Complete";
+}
+
+/// Whether an Event reports something normal or something to look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// Progress.
+    Normal,
+    /// Needs attention.
+    Warning,
+}
+
+/// The fixed reason of an Event (also a metric label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventReason {
+    /// The run's state changed.
+    RunStateChanged,
+    /// A phase's state changed.
+    PhaseStateChanged,
+    /// A processor attempt failed.
+    AttemptFailed,
+    /// Code drift was found (or cleared).
+    CodeDrift,
+    /// A blocking gate failed.
+    GateFailed,
+    /// An attempt was lost.
+    Stalled,
+    /// An audited override changed a decision.
+    OverrideApplied,
+}
+
+impl EventReason {
+    /// The CamelCase string used as the Event's reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::RunStateChanged => "RunStateChanged",
+            EventReason::PhaseStateChanged => "PhaseStateChanged",
+            EventReason::AttemptFailed => "AttemptFailed",
+            EventReason::CodeDrift => "CodeDrift",
+            EventReason::GateFailed => "GateFailed",
+            EventReason::Stalled => "Stalled",
+            EventReason::OverrideApplied => "OverrideApplied",
+        }
+    }
+}
+
+/// An Event to emit on the PipelineRun.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventIntent {
+    /// Normal or Warning.
+    pub type_: EventType,
+    /// The fixed reason category.
+    pub reason: EventReason,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// The statuses and Events of one plan.
+pub struct Output {
+    /// The run's status.
+    pub run_status: PipelineRunStatus,
+    /// The statuses of the PhaseCompletions that exist.
+    pub phase_completion_statuses: Vec<PhaseCompletionStatusWrite>,
+    /// Events for transitions.
+    pub events: Vec<EventIntent>,
+}
+
+const MAX_MESSAGE: usize = 1024;
+const MAX_DRIFT: usize = 32;
+
+/// A drift finding in words.
+pub fn describe_drift(f: &DriftFinding) -> String {
+    let what = match f.field {
+        DriftField::Image => "image",
+        DriftField::Commit => "commit",
+        DriftField::Processor => "processor",
+    };
+    format!(
+        "CodeDrift in {}: {what} pinned {} but observed {}",
+        f.processor, f.pinned, f.observed
+    )
+}
+
+/// Builds every status and the Events.
+pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
+    let old = d.run.status.clone().unwrap_or_default();
+    let generation = d.run.metadata.generation;
+    let mut events = Vec::new();
+
+    // Per-phase summaries and PhaseCompletion statuses.
+    let mut summaries: Vec<PhaseSummary> = Vec::new();
+    let mut pc_statuses: Vec<PhaseCompletionStatusWrite> = Vec::new();
+    for phase in &d.catalog.phases {
+        let processors: &[String] = d
+            .scope
+            .phases
+            .iter()
+            .find(|(n, _)| *n == phase.number)
+            .map(|(_, ps)| ps.as_slice())
+            .unwrap_or(&[]);
+        let (state, _) = d
+            .eval
+            .phases
+            .get(&phase.number)
+            .cloned()
+            .unwrap_or((PhaseState::Skipped, None));
+        let done = processors
+            .iter()
+            .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
+            .count();
+        let (start, finish) = phase_times(d, processors);
+        summaries.push(PhaseSummary {
+            phase: phase.number,
+            name: phase.name.clone(),
+            state,
+            done: count(done),
+            expected: count(processors.len()),
+            start_time: start.map(Time),
+            completion_time: matches!(state, PhaseState::Succeeded | PhaseState::Failed)
+                .then_some(finish)
+                .flatten()
+                .map(Time),
+        });
+        let old_state = old
+            .phases
+            .iter()
+            .find(|p| p.phase == phase.number)
+            .map(|p| p.state);
+        if old_state.unwrap_or(PhaseState::Pending) != state
+            && !(old_state.is_none() && matches!(state, PhaseState::Pending | PhaseState::Skipped))
+        {
+            events.push(EventIntent {
+                type_: if matches!(state, PhaseState::Failed | PhaseState::Blocked) {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: EventReason::PhaseStateChanged,
+                message: format!(
+                    "phase {} ({}) is {state:?}: {done}/{} processors succeeded",
+                    phase.number,
+                    phase.name,
+                    processors.len()
+                ),
+            });
+        }
+    }
+    let run_name = d.run.metadata.name.clone().unwrap_or_default();
+    for pc in &observed.phase_completions {
+        if pc.spec.run != run_name {
+            continue;
+        }
+        let Some(name) = pc.metadata.name.clone() else {
+            continue;
+        };
+        let status = phase_completion_status(d, pc.spec.phase, pc.status.as_ref());
+        let changed = pc.status.as_ref() != Some(&status);
+        pc_statuses.push(PhaseCompletionStatusWrite {
+            name,
+            status,
+            changed,
+        });
+    }
+
+    // The run's state and why.
+    let (state, blocked_reason) = run_state(d);
+    let in_scope = d.scope.processors().count();
+    let accepted = d
+        .scope
+        .processors()
+        .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
+        .count();
+    let mut drift: Vec<DriftFinding> = d
+        .scope
+        .processors()
+        .filter_map(|p| d.judged.get(p))
+        .flat_map(|j| j.drift.iter().cloned())
+        .collect();
+    drift.truncate(MAX_DRIFT);
+
+    let mut conditions = old.conditions.clone();
+    let mut set = |c: Condition| set_condition(&mut conditions, with_generation(c, generation));
+    let now = d.now;
+
+    // Succeeded.
+    let (status, reason, message) = match state {
+        RunState::Succeeded => (
+            ConditionStatus::True,
+            if d.applied.is_empty() {
+                "Succeeded"
+            } else {
+                "SucceededWithOverrides"
+            },
+            format!("{accepted}/{in_scope} processors succeeded"),
+        ),
+        RunState::Failed => (
+            ConditionStatus::False,
+            if d.deadline_passed.is_some() {
+                "DeadlineExceeded"
+            } else {
+                "ProcessorFailed"
+            },
+            blocked_reason.clone().unwrap_or_default(),
+        ),
+        other => (
+            ConditionStatus::Unknown,
+            state_word(other),
+            format!("{accepted}/{in_scope} processors succeeded"),
+        ),
+    };
+    set(Condition::new(
+        conditions::SUCCEEDED,
+        status,
+        reason,
+        clip(&message),
+        now,
+    ));
+
+    // CodeDrift.
+    let drift_flipped = if let Some(first) = drift.first() {
+        let blocks = d.judged.values().any(|j| j.drift_blocks);
+        let reason = match first.field {
+            DriftField::Image => "ImageMismatch",
+            DriftField::Commit => "CommitMismatch",
+            DriftField::Processor => "ProcessorMismatch",
+        };
+        let text: Vec<String> = drift.iter().map(describe_drift).collect();
+        let suffix = if blocks {
+            " (blocks the next phase)"
+        } else {
+            " (warning in this mode)"
+        };
+        set(Condition::new(
+            conditions::CODE_DRIFT,
+            ConditionStatus::True,
+            reason,
+            clip(&format!("{}{suffix}", text.join("; "))),
+            now,
+        ))
+    } else {
+        set(Condition::new(
+            conditions::CODE_DRIFT,
+            ConditionStatus::False,
+            "NoDrift",
+            "",
+            now,
+        ))
+    };
+
+    // GatesPassed.
+    let blocking: Vec<String> = d
+        .scope
+        .processors()
+        .filter_map(|p| d.judged.get(p))
+        .flat_map(|j| j.gates.blocking.iter().cloned())
+        .collect();
+    let warnings: Vec<String> = d
+        .scope
+        .processors()
+        .filter_map(|p| d.judged.get(p))
+        .flat_map(|j| j.gates.warnings.iter().cloned())
+        .collect();
+    let gates_flipped = if blocking.is_empty() {
+        let (reason, msg) = if warnings.is_empty() {
+            ("Passed", String::new())
+        } else {
+            ("PassedWithWarnings", warnings.join("; "))
+        };
+        set(Condition::new(
+            conditions::GATES_PASSED,
+            ConditionStatus::True,
+            reason,
+            clip(&msg),
+            now,
+        ));
+        false
+    } else {
+        set(Condition::new(
+            conditions::GATES_PASSED,
+            ConditionStatus::False,
+            "BlockingGateFailed",
+            clip(&blocking.join("; ")),
+            now,
+        ))
+    };
+
+    // Stalled.
+    let lost: Vec<String> = d
+        .scope
+        .processors()
+        .filter(|p| d.eval.states.get(*p) != Some(&State::Accepted))
+        .filter_map(|p| {
+            let f = d.views.get(p)?.last_failure.as_ref()?;
+            let reason = f.reason.as_deref()?;
+            matches!(reason, "JobVanished" | "DeadlineExceeded" | "MissingResult")
+                .then(|| format!("{p} attempt {}: {reason}", f.attempt))
+        })
+        .collect();
+    let stalled_flipped = if lost.is_empty() {
+        set(Condition::new(
+            conditions::STALLED,
+            ConditionStatus::False,
+            "Progressing",
+            "",
+            now,
+        ));
+        false
+    } else {
+        set(Condition::new(
+            conditions::STALLED,
+            ConditionStatus::True,
+            "AttemptLost",
+            clip(&lost.join("; ")),
+            now,
+        ))
+    };
+
+    // Blocked.
+    if state == RunState::Blocked {
+        let reason = blocked_category(d);
+        set(Condition::new(
+            conditions::BLOCKED,
+            ConditionStatus::True,
+            reason,
+            clip(blocked_reason.as_deref().unwrap_or_default()),
+            now,
+        ));
+    } else {
+        set(Condition::new(
+            conditions::BLOCKED,
+            ConditionStatus::False,
+            "NotBlocked",
+            "",
+            now,
+        ));
+    }
+
+    // OverridesApplied (only when the spec declares overrides).
+    let mut overrides_flipped = false;
+    if !d.run.spec.overrides.is_empty() {
+        if d.applied.is_empty() {
+            overrides_flipped = false;
+            set(Condition::new(
+                conditions::OVERRIDES_APPLIED,
+                ConditionStatus::False,
+                "NoEffect",
+                "no override has changed a decision",
+                now,
+            ));
+        } else {
+            let text: Vec<String> = d
+                .applied
+                .iter()
+                .map(|a| {
+                    let o = &d.run.spec.overrides[a.index.min(d.run.spec.overrides.len() - 1)];
+                    format!("{:?}: {} (reason: {})", o.type_, a.effect, o.reason)
+                })
+                .collect();
+            overrides_flipped = set(Condition::new(
+                conditions::OVERRIDES_APPLIED,
+                ConditionStatus::True,
+                "OverrideInEffect",
+                clip(&text.join("; ")),
+                now,
+            ));
+        }
+    } else {
+        conditions.retain(|c| c.type_ != conditions::OVERRIDES_APPLIED);
+    }
+
+    // Events for flips to a notable condition.
+    let message_of = |conds: &[Condition], t: &str| {
+        find_condition(conds, t)
+            .map(|c| c.message.clone())
+            .unwrap_or_default()
+    };
+    if drift_flipped {
+        let active = !drift.is_empty();
+        events.push(EventIntent {
+            type_: if active {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: EventReason::CodeDrift,
+            message: if active {
+                message_of(&conditions, conditions::CODE_DRIFT)
+            } else {
+                "no code drift".to_owned()
+            },
+        });
+    }
+    if gates_flipped {
+        events.push(EventIntent {
+            type_: EventType::Warning,
+            reason: EventReason::GateFailed,
+            message: message_of(&conditions, conditions::GATES_PASSED),
+        });
+    }
+    if stalled_flipped {
+        events.push(EventIntent {
+            type_: EventType::Warning,
+            reason: EventReason::Stalled,
+            message: message_of(&conditions, conditions::STALLED),
+        });
+    }
+    if overrides_flipped {
+        events.push(EventIntent {
+            type_: EventType::Warning,
+            reason: EventReason::OverrideApplied,
+            message: message_of(&conditions, conditions::OVERRIDES_APPLIED),
+        });
+    }
+    if old.state != Some(state) {
+        events.push(EventIntent {
+            type_: if matches!(state, RunState::Failed | RunState::Blocked) {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: EventReason::RunStateChanged,
+            message: clip(&match &blocked_reason {
+                Some(why) => format!("run is {}: {why}", state_word(state)),
+                None => format!(
+                    "run is {}: {accepted}/{in_scope} processors succeeded",
+                    state_word(state)
+                ),
+            }),
+        });
+    }
+
+    let mut rows_written: BTreeMap<String, i64> = BTreeMap::new();
+    let mut retries = 0u32;
+    let mut start: Option<Timestamp> = None;
+    let mut finish: Option<Timestamp> = None;
+    for p in d.scope.processors() {
+        let Some(view) = d.views.get(p) else { continue };
+        retries += view.attempt().saturating_sub(1);
+        if let Latest::Succeeded(s) = &view.latest {
+            for (table, n) in &s.record.rows {
+                *rows_written.entry(table.clone()).or_default() += n;
+            }
+        }
+        let (s, f) = processor_times(view);
+        start = min_opt(start, s);
+        finish = max_opt(finish, f);
+    }
+    let completion_time = match state {
+        RunState::Succeeded => finish,
+        RunState::Failed => d.deadline_passed.or(finish),
+        _ => None,
+    };
+    let current_phase = d
+        .scope
+        .phases
+        .iter()
+        .rev()
+        .find(|(n, _)| {
+            !matches!(
+                d.eval.phases.get(n).map(|(s, _)| *s),
+                Some(PhaseState::Pending) | None
+            )
+        })
+        .or(d.scope.phases.first())
+        .map(|(n, _)| *n);
+
+    let run_status = PipelineRunStatus {
+        observed_generation: generation,
+        state: Some(state),
+        current_phase,
+        progress: Some(format!("{accepted}/{in_scope}")),
+        start_time: start.map(Time),
+        completion_time: completion_time.map(Time),
+        phases: summaries,
+        drift,
+        conditions,
+        summary: Some(RunSummary {
+            rows_written,
+            retries,
+            message: Some(clip(&match &blocked_reason {
+                Some(why) => format!("{accepted}/{in_scope} processors succeeded; {why}"),
+                None => format!("{accepted}/{in_scope} processors succeeded"),
+            })),
+        }),
+    };
+    events.extend(attempt_events(d, observed));
+    Output {
+        run_status,
+        phase_completion_statuses: pc_statuses,
+        events,
+    }
+}
+
+/// The run's state, with the reason when it is blocked or failed.
+fn run_state(d: &Derived<'_>) -> (RunState, Option<String>) {
+    if let Some(why) = &d.invalid {
+        return (
+            RunState::Blocked,
+            Some(format!("the spec does not match the catalog: {why}")),
+        );
+    }
+    if d.scope.phases.is_empty() {
+        return (
+            RunState::Blocked,
+            Some("nothing to run: the catalog has no processors in this run's scope".to_owned()),
+        );
+    }
+    let phase = |n: &u8| {
+        d.eval
+            .phases
+            .get(n)
+            .cloned()
+            .unwrap_or((PhaseState::Pending, None))
+    };
+    let all_succeeded = d
+        .scope
+        .phases
+        .iter()
+        .all(|(n, _)| phase(n).0 == PhaseState::Succeeded);
+    if all_succeeded {
+        return (RunState::Succeeded, None);
+    }
+    if d.deadline_passed.is_some() {
+        return (
+            RunState::Failed,
+            Some("the run's deadline passed before it finished".to_owned()),
+        );
+    }
+    let states = || d.scope.processors().filter_map(|p| d.eval.states.get(p));
+    let live = states().any(|s| *s == State::Live);
+    let progressing = states().any(|s| s.active() || matches!(s, State::Waiting(_)));
+    if live {
+        return (RunState::Running, None);
+    }
+    if progressing {
+        if d.run.spec.suspend {
+            return (RunState::Suspended, None);
+        }
+        let ever_started = d.views.values().any(|v| v.attempt() > 0);
+        return (
+            if ever_started {
+                RunState::Running
+            } else {
+                RunState::Pending
+            },
+            None,
+        );
+    }
+    // Nothing can happen without a change.
+    if let Some((_, last)) = d.scope.phases.last()
+        && !last.is_empty()
+        && d.scope
+            .phases
+            .last()
+            .is_some_and(|(n, _)| phase(n).0 == PhaseState::Succeeded)
+    {
+        return (RunState::Succeeded, None);
+    }
+    let first_bad = d
+        .scope
+        .phases
+        .iter()
+        .map(|(n, _)| (*n, phase(n)))
+        .find(|(_, (s, _))| matches!(s, PhaseState::Failed | PhaseState::Blocked));
+    match first_bad {
+        Some((n, (PhaseState::Failed, why))) => (
+            RunState::Failed,
+            Some(format!("phase {n} failed: {}", why.unwrap_or_default())),
+        ),
+        Some((n, (_, why))) => (
+            RunState::Blocked,
+            Some(format!("phase {n} is blocked: {}", why.unwrap_or_default())),
+        ),
+        None => (
+            RunState::Blocked,
+            Some("no processor can make progress".to_owned()),
+        ),
+    }
+}
+
+/// The `Blocked` condition's reason category.
+fn blocked_category(d: &Derived<'_>) -> &'static str {
+    if d.invalid.is_some() {
+        return "InvalidSpec";
+    }
+    if d.scope.phases.is_empty() {
+        return "NothingToRun";
+    }
+    let held_by_drift = d.judged.values().any(|j| j.drift_blocks);
+    let held_by_gate = d.judged.values().any(|j| !j.gates.blocking.is_empty());
+    let dep_blocked = d
+        .eval
+        .states
+        .values()
+        .any(|s| matches!(s, State::DepBlocked(_)));
+    if held_by_drift {
+        "CodeDrift"
+    } else if held_by_gate {
+        "GateFailed"
+    } else if dep_blocked {
+        "DependencyFailed"
+    } else {
+        "NoProgress"
+    }
+}
+
+fn phase_completion_status(
+    d: &Derived<'_>,
+    number: u8,
+    old: Option<&PhaseCompletionStatus>,
+) -> PhaseCompletionStatus {
+    let processors: &[String] = d
+        .scope
+        .phases
+        .iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, ps)| ps.as_slice())
+        .unwrap_or(&[]);
+    let (state, why) = d
+        .eval
+        .phases
+        .get(&number)
+        .cloned()
+        .unwrap_or((PhaseState::Skipped, None));
+    let mut completed = Vec::new();
+    let mut failed = Vec::new();
+    let mut running = Vec::new();
+    for p in processors {
+        let Some(view) = d.views.get(p) else { continue };
+        match &view.latest {
+            Latest::Succeeded(s) => {
+                let mut record = s.record.clone();
+                record.gates = d
+                    .judged
+                    .get(p)
+                    .map(|j| j.gates.outcomes.clone())
+                    .unwrap_or_default();
+                completed.push(record);
+            }
+            Latest::Live { .. } | Latest::AwaitingResult { .. } => running.push(p.clone()),
+            Latest::Failed(_) | Latest::NotStarted => {}
+        }
+        if !matches!(view.latest, Latest::Succeeded(_))
+            && let Some(f) = &view.last_failure
+        {
+            failed.push(f.clone());
+        }
+    }
+    let done = processors
+        .iter()
+        .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
+        .count();
+    // The next in-scope phase was triggered once any of its attempts was observed.
+    let next_phase_triggered = d
+        .scope
+        .phases
+        .iter()
+        .find(|(n, _)| *n > number)
+        .is_some_and(|(_, ps)| {
+            ps.iter()
+                .any(|p| d.views.get(p).is_some_and(|v| v.attempt() > 0))
+        });
+
+    let mut conditions = old.map(|o| o.conditions.clone()).unwrap_or_default();
+    let (status, reason) = match state {
+        PhaseState::Succeeded => (ConditionStatus::True, "Succeeded"),
+        PhaseState::Failed => (ConditionStatus::False, "Failed"),
+        PhaseState::Blocked => (ConditionStatus::False, "Blocked"),
+        _ => (ConditionStatus::Unknown, "InProgress"),
+    };
+    set_condition(
+        &mut conditions,
+        Condition::new(
+            conditions::COMPLETE,
+            status,
+            reason,
+            clip(why.as_deref().unwrap_or_default()),
+            d.now,
+        ),
+    );
+    let blocking: Vec<String> = processors
+        .iter()
+        .filter_map(|p| d.judged.get(p))
+        .flat_map(|j| j.gates.blocking.iter().cloned())
+        .collect();
+    set_condition(
+        &mut conditions,
+        if blocking.is_empty() {
+            Condition::new(
+                conditions::GATES_PASSED,
+                ConditionStatus::True,
+                "Passed",
+                "",
+                d.now,
+            )
+        } else {
+            Condition::new(
+                conditions::GATES_PASSED,
+                ConditionStatus::False,
+                "BlockingGateFailed",
+                clip(&blocking.join("; ")),
+                d.now,
+            )
+        },
+    );
+    PhaseCompletionStatus {
+        state: Some(state),
+        done: count(done),
+        expected: count(processors.len()),
+        progress: Some(format!("{done}/{}", processors.len())),
+        completed,
+        failed,
+        running,
+        next_phase_triggered,
+        conditions,
+    }
+}
+
+/// One Event per failed attempt not yet recorded in the observed PhaseCompletions.
+fn attempt_events(d: &Derived<'_>, observed: &Observed) -> Vec<EventIntent> {
+    let mut events = Vec::new();
+    for p in d.scope.processors() {
+        let Some(f) = d.views.get(p).and_then(|v| v.last_failure.as_ref()) else {
+            continue;
+        };
+        let known = observed
+            .phase_completions
+            .iter()
+            .filter_map(|pc| pc.status.as_ref())
+            .any(|s| {
+                s.failed
+                    .iter()
+                    .any(|r| r.processor == p && r.attempt == f.attempt)
+            });
+        if !known {
+            events.push(EventIntent {
+                type_: EventType::Warning,
+                reason: EventReason::AttemptFailed,
+                message: clip(&format!(
+                    "{p} attempt {} failed ({}): {}",
+                    f.attempt,
+                    f.reason.as_deref().unwrap_or("Failed"),
+                    f.message.as_deref().unwrap_or_default()
+                )),
+            });
+        }
+    }
+    events
+}
+
+fn processor_times(view: &super::observe::ProcessorView) -> (Option<Timestamp>, Option<Timestamp>) {
+    let first_start = view
+        .last_failure
+        .as_ref()
+        .and_then(|f| f.start_time.as_ref().map(|t| t.0));
+    match &view.latest {
+        Latest::NotStarted => (None, None),
+        Latest::Live { started, .. } => (min_opt(first_start, *started), None),
+        Latest::AwaitingResult { .. } => (first_start, None),
+        Latest::Succeeded(s) => (
+            min_opt(first_start, s.record.start_time.as_ref().map(|t| t.0)),
+            s.record.finish_time.as_ref().map(|t| t.0),
+        ),
+        Latest::Failed(r) => (
+            min_opt(first_start, r.start_time.as_ref().map(|t| t.0)),
+            r.finish_time.as_ref().map(|t| t.0),
+        ),
+    }
+}
+
+fn phase_times(d: &Derived<'_>, processors: &[String]) -> (Option<Timestamp>, Option<Timestamp>) {
+    let mut start = None;
+    let mut finish = None;
+    for p in processors {
+        if let Some(view) = d.views.get(p) {
+            let (s, f) = processor_times(view);
+            start = min_opt(start, s);
+            finish = max_opt(finish, f);
+        }
+    }
+    (start, finish)
+}
+
+fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn with_generation(mut c: Condition, generation: Option<i64>) -> Condition {
+    c.observed_generation = generation;
+    c
+}
+
+fn state_word(state: RunState) -> &'static str {
+    match state {
+        RunState::Pending => "Pending",
+        RunState::Running => "Running",
+        RunState::Blocked => "Blocked",
+        RunState::Suspended => "Suspended",
+        RunState::Succeeded => "Succeeded",
+        RunState::Failed => "Failed",
+    }
+}
+
+fn clip(text: &str) -> String {
+    truncate(text, MAX_MESSAGE).to_owned()
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's test command (the README's second command; .ci/run calls exactly this).
+# Installs what the tests need, then runs format, lint, generated-file and test checks.
+# Usage: scripts/test.sh [extra nextest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python test tools (cached virtualenv)"
+# shellcheck source=scripts/lib/pyenv.sh
+source scripts/lib/pyenv.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "generated CRDs are current"
+cargo run --quiet --locked -p tipoff-crds --bin crdgen -- --check
+
+step "generated CRDs are valid apiextensions.k8s.io/v1 (kubernetes-validate)"
+kubernetes-validate --strict --quiet crds/generated/*.yaml
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@"
+else
+  echo "cargo-nextest not found; using cargo test" >&2
+  cargo test --workspace --locked --no-fail-fast "$@"
+fi
