@@ -7,7 +7,14 @@ use serde_json::{Value, json};
 use crate::resources::{Registry, ResourceInfo};
 
 const VERBS: &[&str] = &[
-    "create", "delete", "get", "list", "patch", "update", "watch",
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
 ];
 
 /// `/version`.

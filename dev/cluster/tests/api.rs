@@ -555,3 +555,69 @@ async fn namespace_deletion_removes_its_objects() {
     .await;
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_k8s_io_and_core_events_share_storage() {
+    let cluster = start().await;
+    let body = json!({
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "e1"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "reportingController": "tipoff.dev/operator", "reportingInstance": "op-1",
+        "action": "Reconcile", "reason": "PhaseStarted", "type": "Normal",
+        "note": "phase 1 started",
+        "regarding": {"apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun", "name": "run", "namespace": "default"},
+    });
+    let (code, created) = raw(
+        &cluster,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/default/events",
+        Some(&body),
+        "application/json",
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["note"], "phase 1 started");
+    assert_eq!(created["regarding"]["name"], "run");
+    let (code, core) = get_json(&cluster, "/api/v1/namespaces/default/events/e1").await;
+    assert_eq!(code, 200);
+    assert_eq!(core["apiVersion"], "v1");
+    assert_eq!(core["message"], "phase 1 started");
+    assert_eq!(core["involvedObject"]["kind"], "PipelineRun");
+    assert_eq!(core["source"]["component"], "tipoff.dev/operator");
+    let (_, listed) = get_json(
+        &cluster,
+        "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Drun",
+    )
+    .await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn leases_support_optimistic_renewal() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let cluster = start().await;
+    let leases: Api<Lease> = Api::namespaced(client(&cluster), "default");
+    let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "tipoff-operator"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15}}))
+    .unwrap();
+    let mut held = leases.create(&PostParams::default(), &lease).await.unwrap();
+    let stale = held.clone();
+    held.spec.as_mut().unwrap().holder_identity = Some("a".into());
+    held.spec.as_mut().unwrap().lease_transitions = Some(1);
+    leases
+        .replace("tipoff-operator", &PostParams::default(), &held)
+        .await
+        .unwrap();
+    let mut other = stale;
+    other.spec.as_mut().unwrap().holder_identity = Some("b".into());
+    let status = api_error(
+        leases
+            .replace("tipoff-operator", &PostParams::default(), &other)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 409);
+    cluster.shutdown().await;
+}

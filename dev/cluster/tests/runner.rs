@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -360,5 +361,38 @@ async fn suspended_job_starts_when_resumed() {
     .unwrap();
     wait_condition(&jobs, "later", "Complete").await;
     assert_eq!(pods_of(&pods, "later").await.len(), 1);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn follow_logs_stream_until_the_process_exits() {
+    use futures::AsyncBufReadExt;
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    jobs.create(
+        &PostParams::default(),
+        &job("chatty", "echo first; sleep 1; echo second", json!({})),
+    )
+    .await
+    .unwrap();
+    let pod = eventually(WAIT, "pod running", || async {
+        pods_of(&pods, "chatty")
+            .await
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+    let params = kube::api::LogParams {
+        follow: true,
+        ..Default::default()
+    };
+    let stream = pods.log_stream(&pod.name_any(), &params).await.unwrap();
+    let lines: Vec<String> =
+        tokio::time::timeout(WAIT, stream.lines().map(|l| l.unwrap()).collect())
+            .await
+            .expect("log stream ends when the process exits");
+    assert_eq!(lines, ["first", "second"]);
     cluster.shutdown().await;
 }

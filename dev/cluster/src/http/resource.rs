@@ -496,10 +496,60 @@ async fn logs(
         }
         None => content,
     };
-    let mut response = Response::new(Body::from(content));
+    let follow = params
+        .get("follow")
+        .is_some_and(|f| f == "true" || f == "1");
+    let body = if follow && app.processes.is_running(ns, name) {
+        follow_body(app.processes.clone(), ns, name, path, content)
+    } else {
+        Body::from(content)
+    };
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("text/plain"),
     );
     Ok(response)
+}
+
+/// Streams what is already logged, then new output until the process ends.
+fn follow_body(
+    processes: Arc<crate::runner::Processes>,
+    ns: &str,
+    name: &str,
+    path: std::path::PathBuf,
+    initial: Vec<u8>,
+) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (ns, name) = (ns.to_string(), name.to_string());
+    let mut offset = initial.len();
+    tokio::spawn(async move {
+        if !initial.is_empty() && tx.send(Bytes::from(initial)).await.is_err() {
+            return;
+        }
+        loop {
+            let running = processes.is_running(&ns, &name);
+            let content = tokio::fs::read(&path).await.unwrap_or_default();
+            if content.len() > offset {
+                let chunk = Bytes::copy_from_slice(&content[offset..]);
+                offset = content.len();
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+            if !running {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Body::from_stream(stream)
 }

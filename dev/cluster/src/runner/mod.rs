@@ -78,6 +78,12 @@ impl Processes {
         self.running().remove(&(ns.to_string(), name.to_string()));
     }
 
+    /// Whether a Pod's process is running (or about to start).
+    pub fn is_running(&self, ns: &str, name: &str) -> bool {
+        self.running()
+            .contains_key(&(ns.to_string(), name.to_string()))
+    }
+
     fn running_keys(&self) -> Vec<(String, String)> {
         self.running().keys().cloned().collect()
     }
