@@ -311,3 +311,50 @@ async fn runtime_watcher_survives_dropped_watches_and_410_over_1000_objects() {
     assert_eq!(names.len(), 1000);
     cluster.shutdown().await;
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+#[tokio::test]
+async fn controller_reconciles_1000_objects_and_new_ones() {
+    use kube::runtime::Controller;
+    use kube::runtime::controller::Action;
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+
+    let cluster = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client(&cluster), "default");
+    for i in 0..1000 {
+        cms.create(&PostParams::default(), &cm(&format!("obj-{i:04}")))
+            .await
+            .unwrap();
+    }
+    let seen: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let controller = Controller::new(cms.clone(), watcher::Config::default())
+        .run(
+            |obj: Arc<ConfigMap>, seen: Arc<Arc<Mutex<HashSet<String>>>>| async move {
+                seen.lock().unwrap().insert(obj.name_any());
+                Ok::<_, Never>(Action::await_change())
+            },
+            |_, _, _| Action::await_change(),
+            Arc::new(seen.clone()),
+        )
+        .for_each(|_| async {});
+    let handle = tokio::spawn(controller);
+    eventually(Duration::from_secs(30), "1000 reconciles", || async {
+        (seen.lock().unwrap().len() == 1000).then_some(())
+    })
+    .await;
+    cms.create(&PostParams::default(), &cm("late"))
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "reconcile of a new object",
+        || async { seen.lock().unwrap().contains("late").then_some(()) },
+    )
+    .await;
+    handle.abort();
+    cluster.shutdown().await;
+}
