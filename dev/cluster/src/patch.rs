@@ -72,7 +72,27 @@ pub fn apply_patch(patch_type: PatchType, current: &Value, patch: &Value) -> Api
             json_patch::merge(&mut target, &patch);
         }
         PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+            // Like the real server (evanphx/json-patch), `test` of a missing
+            // path against `null` succeeds; kube-runtime's finalizer helper
+            // relies on it.
+            let kept: Vec<Value> = patch
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|op| {
+                    let missing = op["path"]
+                        .as_str()
+                        .is_some_and(|p| target.pointer(p).is_none_or(Value::is_null));
+                    !(op["op"] == "test" && op["value"].is_null() && missing)
+                })
+                .cloned()
+                .collect();
+            let patch = if patch.is_array() {
+                Value::Array(kept)
+            } else {
+                patch.clone()
+            };
+            let ops: json_patch::Patch = serde_json::from_value(patch)
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             json_patch::patch(&mut target, &ops).map_err(|e| {
                 ApiError::new(

@@ -621,3 +621,51 @@ async fn leases_support_optimistic_renewal() {
     assert_eq!(status.code, 409);
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn kube_runtime_finalizer_helper_adds_and_removes_its_finalizer() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{Event, finalizer};
+    use std::sync::Arc;
+    let cluster = start().await;
+    let c = client(&cluster);
+    let ar = install_widgets(&c).await;
+    let widgets: Api<DynamicObject> = Api::namespaced_with(c, "default", &ar);
+    widgets
+        .create(&PostParams::default(), &widget("fin", 1))
+        .await
+        .unwrap();
+    let run = |obj: DynamicObject| {
+        let widgets = widgets.clone();
+        async move {
+            finalizer(
+                &widgets,
+                "example.com/cleanup",
+                Arc::new(obj),
+                |event| async move {
+                    match event {
+                        Event::Apply(_) | Event::Cleanup(_) => {
+                            Ok::<_, kube::Error>(Action::await_change())
+                        }
+                    }
+                },
+            )
+            .await
+        }
+    };
+    // First pass adds the finalizer.
+    run(widgets.get("fin").await.unwrap()).await.unwrap();
+    let with = widgets.get("fin").await.unwrap();
+    assert_eq!(with.finalizers(), ["example.com/cleanup"]);
+    run(with).await.unwrap();
+    widgets
+        .delete("fin", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deleting = widgets.get("fin").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    // Cleanup removes the finalizer and the object goes.
+    run(deleting).await.unwrap();
+    assert!(widgets.get_opt("fin").await.unwrap().is_none());
+    cluster.shutdown().await;
+}
