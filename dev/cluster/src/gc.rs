@@ -161,13 +161,16 @@ impl Store {
         let _ = self.events_sender().send(event);
     }
 
-    /// Runs the collector until `shutdown` fires, after every deletion and once a second.
+    /// Runs the collector until `shutdown` fires: after every deletion, every
+    /// write of an object with owner references, and every 30 s as a safety
+    /// net. A pass scans every object under the store lock, so it must not
+    /// run on a timer under write load.
     pub async fn run_gc(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             while self.collect_garbage() {}
             tokio::select! {
                 _ = self.gc_wakeup.notified() => {}
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
                 _ = shutdown.changed() => return,
             }
         }

@@ -420,6 +420,9 @@ impl Store {
             None,
         );
         drop(inner);
+        if stored["metadata"]["ownerReferences"].is_array() {
+            self.gc_wakeup.notify_one();
+        }
         self.changed.notify_waiters();
         Ok(with_version(&stored, info))
     }
@@ -581,6 +584,7 @@ impl Store {
         if same_content(&old, &new) {
             return Ok(with_version(&old, info));
         }
+        let old_for_gc = old.clone();
         let finalized = new["metadata"]["deletionTimestamp"].is_string()
             && new["metadata"]["finalizers"]
                 .as_array()
@@ -619,6 +623,12 @@ impl Store {
                 Some(old),
             );
             drop(inner);
+            let owned = |o: &Value| o["metadata"]["ownerReferences"].clone();
+            if stored["metadata"]["ownerReferences"].is_array()
+                && owned(&stored) != owned(&old_for_gc)
+            {
+                self.gc_wakeup.notify_one();
+            }
         }
         self.changed.notify_waiters();
         Ok(with_version(&stored, info))
