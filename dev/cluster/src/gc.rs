@@ -156,6 +156,7 @@ impl Store {
             type_: EventType::Modified,
             object: stored,
             old: Some(old),
+            encoded: Default::default(),
         });
         inner.window.push(event.clone());
         let _ = self.events_sender().send(event);

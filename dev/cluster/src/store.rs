@@ -294,6 +294,7 @@ impl Store {
             type_,
             object,
             old,
+            encoded: Default::default(),
         });
         inner.window.push(event.clone());
         let _ = events.send(event);
@@ -523,6 +524,7 @@ impl Store {
                                 type_: EventType::Added,
                                 object: obj.clone(),
                                 old: None,
+                                encoded: Default::default(),
                             })
                         })
                         .collect()

@@ -45,6 +45,8 @@ pub struct WatchEvent {
     pub object: Arc<Value>,
     /// The object before the change, for modifications.
     pub old: Option<Arc<Value>>,
+    /// The object serialized once, shared by every watcher that can send it as stored.
+    pub encoded: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// The retained window of recent events.
@@ -114,6 +116,7 @@ mod tests {
             type_: EventType::Added,
             object: Arc::new(Value::Null),
             old: None,
+            encoded: Default::default(),
         })
     }
 

@@ -27,6 +27,27 @@ struct Encoder {
 }
 
 impl Encoder {
+    /// An event line, reusing the event's shared serialization when the
+    /// object is served exactly as stored.
+    fn event_line(&self, type_: &str, event: &WatchEvent) -> Bytes {
+        let as_stored = !self.table
+            && self.info.group != "events.k8s.io"
+            && event.object["apiVersion"].as_str() == Some(self.info.api_version().as_str());
+        if !as_stored {
+            return self.line(type_, &event.object);
+        }
+        let object = event
+            .encoded
+            .get_or_init(|| Bytes::from(serde_json::to_vec(&*event.object).unwrap_or_default()));
+        let mut line = Vec::with_capacity(object.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(type_.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(object);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+
     fn line(&self, type_: &str, object: &Value) -> Bytes {
         let object = with_version(object, &self.info);
         let object = if self.table {
@@ -140,7 +161,7 @@ pub(super) fn serve(
         tokio::pin!(deadline);
         let mut last_rv = current_rv;
         for event in initial {
-            if tx.send(encoder.line("ADDED", &event.object)).await.is_err() {
+            if tx.send(encoder.event_line("ADDED", &event)).await.is_err() {
                 return;
             }
         }
@@ -168,7 +189,7 @@ pub(super) fn serve(
                                 _ = drops.changed() => return,
                             }
                         }
-                        if tx.send(encoder.line(type_.as_str(), &event.object)).await.is_err() {
+                        if tx.send(encoder.event_line(type_.as_str(), &event)).await.is_err() {
                             return;
                         }
                     }
