@@ -88,6 +88,7 @@ pub struct DevCluster {
     addr: SocketAddr,
     store: Arc<Store>,
     faults: Arc<Faults>,
+    processes: Arc<runner::Processes>,
     data_dir: PathBuf,
     remove_data_dir: bool,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -150,7 +151,7 @@ impl DevCluster {
         let runner = runner::Runner::new(
             store.clone(),
             faults.clone(),
-            processes,
+            processes.clone(),
             config.runner.clone(),
         );
         tasks.push(tokio::spawn(runner.run(shutdown_rx)));
@@ -159,6 +160,7 @@ impl DevCluster {
             addr,
             store,
             faults,
+            processes,
             data_dir,
             remove_data_dir,
             shutdown,
@@ -194,6 +196,13 @@ impl DevCluster {
     /// The object store (for direct inspection in tests).
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// (namespace, name) of the Pods whose process is running now.
+    pub fn running_pods(&self) -> Vec<(String, String)> {
+        let mut pods = self.processes.running_keys();
+        pods.sort();
+        pods
     }
 
     /// Where Pod files live.

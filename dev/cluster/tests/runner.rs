@@ -396,3 +396,34 @@ async fn follow_logs_stream_until_the_process_exits() {
     assert_eq!(lines, ["first", "second"]);
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_running_pod_kills_its_process() {
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    jobs.create(
+        &PostParams::default(),
+        &job("long", "sleep 60", json!({"parallelism": 1})),
+    )
+    .await
+    .unwrap();
+    let pod = eventually(WAIT, "pod running", || async {
+        pods_of(&pods, "long")
+            .await
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+    let key = ("default".to_string(), pod.name_any());
+    assert!(cluster.running_pods().contains(&key));
+    pods.delete(&pod.name_any(), &Default::default())
+        .await
+        .unwrap();
+    eventually(WAIT, "process gone", || async {
+        (!cluster.running_pods().contains(&key)).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+}

@@ -84,7 +84,8 @@ impl Processes {
             .contains_key(&(ns.to_string(), name.to_string()))
     }
 
-    fn running_keys(&self) -> Vec<(String, String)> {
+    /// (namespace, name) of every Pod whose process is running.
+    pub fn running_keys(&self) -> Vec<(String, String)> {
         self.running().keys().cloned().collect()
     }
 }
