@@ -669,3 +669,44 @@ async fn kube_runtime_finalizer_helper_adds_and_removes_its_finalizer() {
     assert!(widgets.get_opt("fin").await.unwrap().is_none());
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn partial_object_metadata_for_get_list_and_metadata_watcher() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let cluster = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client(&cluster), "default");
+    cms.create(&PostParams::default(), &cm("meta", &[("a", "b")]))
+        .await
+        .unwrap();
+    let got = cms.get_metadata("meta").await.unwrap();
+    assert_eq!(
+        got.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    assert_eq!(got.labels().get("a").map(String::as_str), Some("b"));
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let (_, raw_list) = raw(
+        &cluster,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+    )
+    .await;
+    assert_eq!(raw_list["kind"], "PartialObjectMetadataList");
+    assert!(raw_list["items"][0].get("data").is_none());
+    let metas: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client(&cluster), "default");
+    let mut stream = watcher(metas, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.name_any(), "meta");
+    cluster.shutdown().await;
+}

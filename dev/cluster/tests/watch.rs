@@ -358,3 +358,43 @@ async fn controller_reconciles_1000_objects_and_new_ones() {
     handle.abort();
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_and_the_end_bookmark() {
+    let cluster = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client(&cluster), "default");
+    for i in 0..20 {
+        cms.create(&PostParams::default(), &cm(&format!("s-{i:02}")))
+            .await
+            .unwrap();
+    }
+    let mut stream = watcher(cms.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut names = std::collections::BTreeSet::new();
+    let mut pending = None;
+    // InitDone only arrives after the initial-events-end bookmark.
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let done = matches!(event, watcher::Event::InitDone);
+        apply_event(&mut names, &mut pending, event).await;
+        if done {
+            break;
+        }
+    }
+    assert_eq!(names.len(), 20);
+    cms.create(&PostParams::default(), &cm("later"))
+        .await
+        .unwrap();
+    while !names.contains("later") {
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        apply_event(&mut names, &mut pending, event).await;
+    }
+    cluster.shutdown().await;
+}

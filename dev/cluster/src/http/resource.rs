@@ -22,12 +22,38 @@ use crate::table::{self, IncludeObject};
 
 pub(super) type Params = HashMap<String, String>;
 
-/// Whether the client asked for a `meta.k8s.io` Table.
-pub(super) fn wants_table(headers: &HeaderMap) -> bool {
-    headers
+/// The representation a client asked for in `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Repr {
+    /// The objects themselves.
+    Object,
+    /// A `meta.k8s.io/v1` Table.
+    Table,
+    /// `meta.k8s.io/v1` PartialObjectMetadata.
+    Metadata,
+}
+
+pub(super) fn wanted_repr(headers: &HeaderMap) -> Repr {
+    let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("as=Table"))
+        .unwrap_or_default();
+    if accept.contains("as=Table") {
+        Repr::Table
+    } else if accept.contains("as=PartialObjectMetadata") {
+        Repr::Metadata
+    } else {
+        Repr::Object
+    }
+}
+
+/// An object as `PartialObjectMetadata`.
+pub(super) fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"].clone(),
+    })
 }
 
 pub(super) fn list_options(namespace: Option<String>, params: &Params) -> ApiResult<ListOptions> {
@@ -158,35 +184,39 @@ async fn handle(
         None
     };
     let ns = namespace.clone().unwrap_or_default();
-    let table = wants_table(headers);
+    let repr = wanted_repr(headers);
     match (method, api.name.as_deref(), api.subresource.as_deref()) {
         (&Method::GET, None, None) => {
             if api.watch_prefix || truthy(params, "watch") {
                 let options = list_options(namespace, params)?;
-                return super::watch::serve(app.clone(), info, options, params, table);
+                return super::watch::serve(app.clone(), info, options, params, repr);
             }
-            list(app, &info, namespace, params, table)
+            list(app, &info, namespace, params, repr)
         }
         (&Method::GET, Some(name), sub @ (None | Some("status"))) => {
             if api.watch_prefix {
                 let mut p = params.clone();
                 p.insert("fieldSelector".into(), format!("metadata.name={name}"));
                 let options = list_options(namespace, &p)?;
-                return super::watch::serve(app.clone(), info, options, &p, table);
+                return super::watch::serve(app.clone(), info, options, &p, repr);
             }
             let _ = sub;
             let object = app.store.get(&info, &ns, name)?;
-            if table {
-                let include = IncludeObject::parse(params.get("includeObject").map(String::as_str));
-                let rv = object["metadata"]["resourceVersion"]
-                    .as_str()
-                    .map(String::from);
-                return Ok(json_response(
-                    200,
-                    &table::table(&info, &[object], rv, None, include),
-                ));
+            match repr {
+                Repr::Table => {
+                    let include =
+                        IncludeObject::parse(params.get("includeObject").map(String::as_str));
+                    let rv = object["metadata"]["resourceVersion"]
+                        .as_str()
+                        .map(String::from);
+                    Ok(json_response(
+                        200,
+                        &table::table(&info, &[object], rv, None, include),
+                    ))
+                }
+                Repr::Metadata => Ok(json_response(200, &partial_metadata(&object))),
+                Repr::Object => Ok(json_response(200, &object)),
             }
-            Ok(json_response(200, &object))
         }
         (&Method::GET, Some(name), Some("log"))
             if info.plural == "pods" && info.group.is_empty() =>
@@ -310,7 +340,7 @@ fn list(
     info: &ResourceInfo,
     namespace: Option<String>,
     params: &Params,
-    table: bool,
+    repr: Repr,
 ) -> ApiResult<Response> {
     let options = list_options(namespace, params)?;
     if params.get("resourceVersionMatch").map(String::as_str) == Some("Exact")
@@ -330,7 +360,7 @@ fn list(
     }
     let result = app.store.list(info, &options)?;
     let rv = result.resource_version.to_string();
-    if table {
+    if repr == Repr::Table {
         let include = IncludeObject::parse(params.get("includeObject").map(String::as_str));
         let doc = table::table(
             info,
@@ -347,6 +377,18 @@ fn list(
     }
     if let Some(remaining) = result.remaining {
         metadata["remainingItemCount"] = json!(remaining);
+    }
+    if repr == Repr::Metadata {
+        let items: Vec<Value> = result.items.iter().map(partial_metadata).collect();
+        return Ok(json_response(
+            200,
+            &json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+                "items": items,
+            }),
+        ));
     }
     Ok(json_response(
         200,

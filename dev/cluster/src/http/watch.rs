@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::AppState;
-use super::resource::Params;
+use super::resource::{Params, Repr, partial_metadata};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::ResourceInfo;
 use crate::store::{ListOptions, with_version};
@@ -22,7 +22,7 @@ use crate::watch::{EventType, WatchEvent};
 
 struct Encoder {
     info: ResourceInfo,
-    table: bool,
+    repr: Repr,
     include: IncludeObject,
 }
 
@@ -30,7 +30,7 @@ impl Encoder {
     /// An event line, reusing the event's shared serialization when the
     /// object is served exactly as stored.
     fn event_line(&self, type_: &str, event: &WatchEvent) -> Bytes {
-        let as_stored = !self.table
+        let as_stored = self.repr == Repr::Object
             && self.info.group != "events.k8s.io"
             && event.object["apiVersion"].as_str() == Some(self.info.api_version().as_str());
         if !as_stored {
@@ -50,10 +50,10 @@ impl Encoder {
 
     fn line(&self, type_: &str, object: &Value) -> Bytes {
         let object = with_version(object, &self.info);
-        let object = if self.table {
-            table::table(&self.info, &[object], None, None, self.include)
-        } else {
-            object
+        let object = match self.repr {
+            Repr::Table => table::table(&self.info, &[object], None, None, self.include),
+            Repr::Metadata => partial_metadata(&object),
+            Repr::Object => object,
         };
         let mut bytes =
             serde_json::to_vec(&json!({"type": type_, "object": object})).unwrap_or_default();
@@ -120,7 +120,7 @@ pub(super) fn serve(
     info: ResourceInfo,
     options: ListOptions,
     params: &Params,
-    table: bool,
+    repr: Repr,
 ) -> ApiResult<Response> {
     let since = match params.get("resourceVersion").map(String::as_str) {
         None | Some("") => None,
@@ -140,7 +140,7 @@ pub(super) fn serve(
         .unwrap_or(Duration::from_secs(1800));
     let encoder = Encoder {
         info: info.clone(),
-        table,
+        repr,
         include: IncludeObject::parse(params.get("includeObject").map(String::as_str)),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
