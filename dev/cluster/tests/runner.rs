@@ -427,3 +427,31 @@ async fn deleting_a_running_pod_kills_its_process() {
     .await;
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn tipoff_result_path_defaults_to_the_per_pod_termination_file() {
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    let mut j = job(
+        "result",
+        r#"printf '{"ok":true}' > "$TIPOFF_RESULT_PATH""#,
+        json!({}),
+    );
+    // No env at all: the runner still gives the process a result path.
+    j.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0]
+        .env = None;
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+    wait_condition(&jobs, "result", "Complete").await;
+    let message = terminated(&pods_of(&pods, "result").await[0]).message;
+    assert_eq!(message.as_deref(), Some(r#"{"ok":true}"#));
+    cluster.shutdown().await;
+}

@@ -155,10 +155,14 @@ fn environment(
     {
         env.insert("JOB_COMPLETION_INDEX".into(), index.to_string());
     }
+    let per_pod = termination_path.display().to_string();
     env.insert(
         "DEVCLUSTER_TERMINATION_MESSAGE_PATH".into(),
-        termination_path.display().to_string(),
+        per_pod.clone(),
     );
+    // tipoff processors write their result to $TIPOFF_RESULT_PATH, falling
+    // back to /dev/termination-log, which must not be touched on a dev machine.
+    env.entry("TIPOFF_RESULT_PATH".into()).or_insert(per_pod);
     env
 }
 
