@@ -22,6 +22,11 @@ use tipoff_crds::{EXIT_TRANSIENT, PipelineRun};
 
 use crate::planner::{JobIntent, PlayerSource};
 
+/// The label marking Jobs and Pods that tipoff manages (the operator watches only those).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Its value.
+pub const MANAGED_BY: &str = "tipoff";
+
 /// The container name inside every processor Pod.
 pub const CONTAINER: &str = "processor";
 /// Where the processor writes its result; Kubernetes copies it into the Pod's status.
@@ -173,7 +178,9 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
 
     let indexed = intent.parallelism > 1;
     let parallelism = i32::try_from(intent.parallelism).unwrap_or(i32::MAX);
-    let labels = intent.labels.clone();
+    let mut labels = intent.labels.clone();
+    // The operator's watches select Jobs and Pods by this label.
+    labels.insert(MANAGED_BY_LABEL.to_owned(), MANAGED_BY.to_owned());
     Job {
         metadata: ObjectMeta {
             name: Some(intent.name.clone()),

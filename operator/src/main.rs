@@ -177,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
         stores: stores.clone(),
         recorder: controller::recorder(client.clone(), Some(identity.clone())),
         metrics: metrics.clone(),
+        expectations: Default::default(),
     });
     {
         let health = health.clone();

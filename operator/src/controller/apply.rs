@@ -41,15 +41,25 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
 
     // Children first: a status never describes a child that was not created.
     for intent in &plan.phase_completions {
+        if ctx.expectations.pending(&ns, &intent.name) {
+            continue;
+        }
         let mut pc = PhaseCompletion::new(&intent.name, intent.spec.clone());
         pc.metadata.labels = Some(intent.labels.clone());
         pc.metadata.owner_references = owner_reference(run).map(|o| vec![o]);
         pcs.patch(&intent.name, &ssa, &Patch::Apply(&pc)).await?;
+        ctx.expectations.expect(&ns, &intent.name);
         info!(run = %name, phase = intent.spec.phase, phase_completion = %intent.name, "applied PhaseCompletion");
     }
     for intent in &plan.jobs {
+        // Applied a moment ago but not in the watch cache yet: applying again would only be
+        // another write of the same object.
+        if ctx.expectations.pending(&ns, &intent.name) {
+            continue;
+        }
         let job = build_job(run, intent, &ctx.job_settings);
         jobs.patch(&intent.name, &ssa, &Patch::Apply(&job)).await?;
+        ctx.expectations.expect(&ns, &intent.name);
         applied.jobs += 1;
         ctx.metrics.jobs_created.inc();
         if intent.attempt > 1 {

@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod expectations;
 pub mod reconcile;
 
 use std::sync::Arc;
@@ -33,8 +34,23 @@ pub use error::Error;
 
 /// The one field manager every write of the operator uses.
 pub const FIELD_MANAGER: &str = "tipoff-operator";
-/// The label selecting the Jobs and Pods tipoff manages.
+/// The label selecting the Jobs and Pods tipoff manages (set by the Job builder).
 pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=tipoff";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_watch_selector_matches_what_the_job_builder_sets() {
+        assert_eq!(
+            super::MANAGED_SELECTOR,
+            format!(
+                "{}={}",
+                crate::jobs::MANAGED_BY_LABEL,
+                crate::jobs::MANAGED_BY
+            )
+        );
+    }
+}
 
 /// The watch caches a reconcile reads from.
 #[derive(Clone)]
@@ -61,6 +77,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Children applied but not yet seen in the watch caches.
+    pub expectations: expectations::Expectations,
 }
 
 /// Where the controller looks.

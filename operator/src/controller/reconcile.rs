@@ -27,6 +27,19 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::await_change());
     }
     let observed = observe(&run, &ctx);
+    ctx.expectations.observed(
+        &run.namespace().unwrap_or_default(),
+        observed
+            .jobs
+            .iter()
+            .filter_map(|j| j.metadata.name.as_deref())
+            .chain(
+                observed
+                    .phase_completions
+                    .iter()
+                    .filter_map(|p| p.metadata.name.as_deref()),
+            ),
+    );
     let now = jiff::Timestamp::now();
     let plan = planner::plan(&run, &observed, &ctx.catalog, now);
     let applied = apply::apply(&run, &plan, &ctx).await?;

@@ -1,0 +1,284 @@
+//! End-to-end harness: a `dev/cluster` API server with the tipoff CRDs, a Job runner that maps
+//! the pinned processor image to `tipoff-test-processor`, and the real `tipoff-operator` binary
+//! as a child process pointed at it with a kubeconfig.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, ListParams, PostParams};
+use tipoff_crds::{Mode, PipelineRun, PipelineRunSpec, Release, RunState};
+use tipoff_devcluster::{Config, DevCluster, ImageMapping, RunnerConfig};
+
+/// The repository of the processor image every test run pins.
+pub const REPO: &str = "ghcr.io/tipoff/processor";
+/// The pinned digest.
+pub const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// The pinned commit; the test processor reports it unless a script says otherwise.
+pub const COMMIT: &str = "c4f8f339";
+/// The namespace runs live in.
+pub const NS: &str = "default";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `tipoff-test-processor` binary, built if the test run did not build it already.
+pub fn test_processor() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let bin = dir.join("tipoff-test-processor");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "tipoff-processors",
+                "--bin",
+                "tipoff-test-processor",
+            ])
+            .current_dir(workspace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "building tipoff-test-processor failed");
+    }
+    assert!(bin.exists(), "{} not found", bin.display());
+    bin
+}
+
+/// A running dev cluster plus its kubeconfig and scratch directory.
+pub struct Env {
+    /// The API server.
+    pub cluster: DevCluster,
+    /// A client for it.
+    pub client: Client,
+    /// Scratch space: kubeconfig, scripts, operator logs.
+    pub dir: tempfile::TempDir,
+    /// The kubeconfig path.
+    pub kubeconfig: PathBuf,
+}
+
+impl Env {
+    /// Starts a cluster whose runner maps the pinned image to the test processor with
+    /// `script` as its behaviour; `image_id` overrides the reported imageID (drift).
+    pub async fn start(script: &str, image_id: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script_path = dir.path().join("behaviour.yaml");
+        std::fs::write(&script_path, script).unwrap();
+        let mapping = ImageMapping {
+            image: REPO.into(),
+            command: vec![test_processor().display().to_string()],
+            args: vec![],
+            image_id: image_id.map(Into::into),
+            env: BTreeMap::from([(
+                "TIPOFF_TEST_BEHAVIOUR".to_owned(),
+                script_path.display().to_string(),
+            )]),
+        };
+        let cluster = DevCluster::start(Config {
+            runner: RunnerConfig {
+                images: vec![mapping],
+            },
+            ..Config::default()
+        })
+        .await
+        .unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        cluster.write_kubeconfig(&kubeconfig).unwrap();
+        let client = Client::try_from(kube::Config::new(cluster.url().parse().unwrap())).unwrap();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for file in [
+            "pipelineruns.tipoff.dev.yaml",
+            "phasecompletions.tipoff.dev.yaml",
+        ] {
+            let text =
+                std::fs::read_to_string(workspace().join("crds/generated").join(file)).unwrap();
+            let crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
+            crds.create(&PostParams::default(), &crd).await.unwrap();
+        }
+        Self {
+            cluster,
+            client,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// Starts a `tipoff-operator` process on the six-phase test catalog.
+    pub fn operator(&self, name: &str, leader_elect: bool) -> Operator {
+        let port = free_port();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_tipoff-operator"))
+            .args([
+                "--catalog",
+                &workspace()
+                    .join("config/test/pipeline.yaml")
+                    .display()
+                    .to_string(),
+                "--namespace",
+                NS,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--leader-elect",
+                if leader_elect { "true" } else { "false" },
+                "--lease-duration-seconds",
+                "6",
+                "--lease-renew-seconds",
+                "2",
+                "--identity",
+                name,
+                "--log-format",
+                "json",
+            ])
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(std::fs::File::create(self.dir.path().join(format!("{name}.out"))).unwrap())
+            .spawn()
+            .unwrap();
+        Operator { child, port, log }
+    }
+
+    /// Creates a run of the test catalog.
+    pub async fn create_run(&self, name: &str, mode: Mode) -> PipelineRun {
+        let run = PipelineRun::new(
+            name,
+            PipelineRunSpec {
+                date: "2026-01-29".into(),
+                mode,
+                release: Release {
+                    image: format!("{REPO}@{DIGEST}"),
+                    commit: COMMIT.into(),
+                    version: None,
+                    processors: vec![],
+                },
+                subset: None,
+                overrides: vec![],
+                retry: None,
+                deadline_seconds: None,
+                suspend: false,
+            },
+        );
+        self.runs()
+            .create(&PostParams::default(), &run)
+            .await
+            .unwrap()
+    }
+
+    /// The PipelineRun API.
+    pub fn runs(&self) -> Api<PipelineRun> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// The Jobs of a run.
+    pub async fn jobs(&self, run: &str) -> Vec<Job> {
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), NS);
+        jobs.list(&ListParams::default().labels(&format!("tipoff.dev/run={run}")))
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Polls the run until `done` holds (or panics after `timeout` with the last status).
+    pub async fn wait_for(
+        &self,
+        run: &str,
+        timeout: Duration,
+        done: impl Fn(&PipelineRun) -> bool,
+    ) -> PipelineRun {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let current = self.runs().get(run).await.unwrap();
+            if done(&current) {
+                return current;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run} did not reach the expected state in {timeout:?}; status: {:#?}",
+                current.status
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runs kubectl against the cluster and returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// The state of a run, if it has one.
+pub fn state(run: &PipelineRun) -> Option<RunState> {
+    run.status.as_ref().and_then(|s| s.state)
+}
+
+/// A running operator process; killed when dropped.
+pub struct Operator {
+    /// The process.
+    pub child: Child,
+    /// Its health and metrics port.
+    pub port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// SIGKILLs the process (a crash, not a graceful stop).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// GETs one of its HTTP endpoints; `None` when it does not answer.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let code = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+        Some((code, body))
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
