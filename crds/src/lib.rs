@@ -18,7 +18,7 @@ pub mod validation;
 pub use conditions::{Condition, ConditionStatus};
 pub use phase_completion::{
     GateOutcome, GatePolicy, PhaseCompletion, PhaseCompletionSpec, PhaseCompletionStatus,
-    PhaseState, ProcessorRecord,
+    PhaseState, ProcessorRecord, RunningAttempt,
 };
 pub use pipeline_run::{
     DriftField, DriftFinding, Mode, Override, OverrideType, PhaseSummary, PipelineRun,

@@ -119,10 +119,10 @@ pub struct PhaseCompletionStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), transform = rules::list_map_processor)]
     pub failed: Vec<ProcessorRecord>,
-    /// Processors with a live Job now.
+    /// Processors with a live attempt now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64), inner(length(max = 63)), transform = rules::unique_items)]
-    pub running: Vec<String>,
+    #[schemars(length(max = 64), transform = rules::list_map_processor)]
+    pub running: Vec<RunningAttempt>,
     /// True once the next phase's Jobs are observed to exist. Derived, never written ahead of
     /// the fact: the legacy `_triggered` flag was set before the trigger succeeded.
     #[serde(default)]
@@ -131,6 +131,24 @@ pub struct PhaseCompletionStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), transform = rules::list_map_type)]
     pub conditions: Vec<Condition>,
+}
+
+/// A processor attempt whose Job is live.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningAttempt {
+    /// The processor's name from the catalog.
+    #[schemars(length(max = 63))]
+    pub processor: String,
+    /// The attempt number, from 1.
+    #[schemars(range(min = 1))]
+    pub attempt: u32,
+    /// The Job running the attempt.
+    #[schemars(length(max = 63))]
+    pub job: String,
+    /// When the Job started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
 }
 
 /// A phase's state.
@@ -144,7 +162,8 @@ pub enum PhaseState {
     Blocked,
     /// Every required processor succeeded and the blocking gates passed.
     Succeeded,
-    /// A required processor used up its attempts or a blocking gate failed.
+    /// A required processor used up its attempts or exited with a permanent error. (A failed
+    /// blocking gate makes the phase `Blocked`, because an override can still lift it.)
     Failed,
     /// Not part of this run (excluded by the run's subset).
     Skipped,
@@ -169,6 +188,11 @@ pub struct ProcessorRecord {
     /// When the attempt finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_time: Option<Time>,
+    /// The processor name the result reported, when it is not `processor`: the wrong program
+    /// answered (drift), kept here so the finding outlives the Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub reported_processor: Option<String>,
     /// The commit the processor reported (compiled into the binary that ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 40))]

@@ -354,7 +354,9 @@ pub enum RunState {
     Suspended,
     /// Every required processor in every phase succeeded and blocking gates passed.
     Succeeded,
-    /// A processor used up its attempts, a blocking gate failed, or the deadline passed.
+    /// A required processor used up its attempts or exited with a permanent error, or the
+    /// deadline passed. (A failed blocking gate makes the run `Blocked`: an override can lift
+    /// it.)
     Failed,
 }
 

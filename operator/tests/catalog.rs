@@ -114,7 +114,12 @@ fn test_catalog_has_six_phases_and_the_feature_store_inputs() {
             .parallelism,
         4
     );
-    assert!(!catalog.processor("odds-scraper").unwrap().required_in(Mode::Production));
+    assert!(
+        !catalog
+            .processor("odds-scraper")
+            .unwrap()
+            .required_in(Mode::Production)
+    );
     let zones = catalog.processor("team-defense-zone-analysis").unwrap();
     assert!(zones.required_in(Mode::Production) && !zones.required_in(Mode::SameDay));
 }

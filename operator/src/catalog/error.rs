@@ -74,6 +74,20 @@ pub enum CatalogError {
         /// Its name.
         name: String,
     },
+    /// A phase with more processors than its PhaseCompletion can list.
+    #[error(
+        "phase {number} ({name}) has {count} processors; at most {max} fit in its PhaseCompletion"
+    )]
+    TooManyProcessors {
+        /// The phase's number.
+        number: u8,
+        /// Its name.
+        name: String,
+        /// How many it declares.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Two processors share a name.
     #[error("duplicate processor {name:?} (phase {first} and phase {second})")]
     DuplicateProcessor {

@@ -20,6 +20,10 @@ const DEFAULT_RETRY: Retry = Retry {
 const MAX_ATTEMPTS: u32 = 10;
 const MAX_DEADLINE_SECONDS: i64 = 86_400;
 const MAX_PARALLELISM: u32 = 100;
+/// The PhaseCompletion CRD lists at most 64 processors per phase.
+const MAX_PROCESSORS_PER_PHASE: usize = 64;
+/// A processor record holds at most 32 gate outcomes.
+const MAX_GATES_PER_PROCESSOR: usize = 32;
 
 impl<T: Copy> From<PerMode<T>> for ModeMap<T> {
     fn from(value: PerMode<T>) -> Self {
@@ -106,6 +110,14 @@ pub(super) fn validate(raw: RawCatalog) -> Result<Catalog, CatalogError> {
                 name: raw_phase.name,
             });
         }
+        if raw_phase.processors.len() > MAX_PROCESSORS_PER_PHASE {
+            return Err(CatalogError::TooManyProcessors {
+                number: raw_phase.number,
+                name: raw_phase.name,
+                count: raw_phase.processors.len(),
+                max: MAX_PROCESSORS_PER_PHASE,
+            });
+        }
 
         let mut processors = Vec::new();
         for rp in raw_phase.processors {
@@ -160,6 +172,12 @@ pub(super) fn validate(raw: RawCatalog) -> Result<Catalog, CatalogError> {
                 depends_on.push(dep);
             }
 
+            if rp.gates.len() > MAX_GATES_PER_PROCESSOR {
+                return Err(invalid(format!(
+                    "uses {} gates; at most {MAX_GATES_PER_PROCESSOR} fit in its status record",
+                    rp.gates.len()
+                )));
+            }
             let mut proc_gates: Vec<ProcessorGate> = Vec::new();
             for gate_ref in rp.gates {
                 let (name, policy) = match gate_ref {

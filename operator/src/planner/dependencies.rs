@@ -158,16 +158,36 @@ fn resolve(
     let Some(processor) = catalog.processor(name) else {
         return State::Pending(format!("{name} is not in the catalog"));
     };
-    let not_before = match own.get(name).cloned().unwrap_or(Own::NeedsAttempt(None)) {
-        Own::Accepted => return remember(eval, name, State::Accepted),
-        Own::Held(why) => return remember(eval, name, State::Held(why)),
-        Own::Exhausted(why) => return remember(eval, name, State::Exhausted(why)),
-        Own::Live => return remember(eval, name, State::Live),
-        Own::NeedsAttempt(at) => at,
-    };
     let skip = overrides
         .iter()
         .position(|o| o.type_ == OverrideType::SkipDependencyCheck && applies(o, name));
+    let ran = match own.get(name).cloned().unwrap_or(Own::NeedsAttempt(None)) {
+        Own::Accepted => State::Accepted,
+        Own::Held(why) => State::Held(why),
+        Own::Exhausted(why) => State::Exhausted(why),
+        Own::Live => State::Live,
+        Own::NeedsAttempt(_) => State::Ready,
+    };
+    if ran != State::Ready {
+        // The processor already has an attempt. If it started only thanks to the override, that
+        // stays true after it ran: keep reporting the effect, so the audit trail does not
+        // vanish the moment the processor finishes.
+        if let Some(index) = skip {
+            let skipped =
+                skipped_inputs(catalog, scope, mode, overrides, own, now, processor, eval);
+            if !skipped.is_empty() {
+                eval.applied.push(Applied {
+                    index,
+                    effect: format!("{name} started although {}", skipped.join("; ")),
+                });
+            }
+        }
+        return remember(eval, name, ran);
+    }
+    let not_before = match own.get(name) {
+        Some(Own::NeedsAttempt(at)) => *at,
+        _ => None,
+    };
     let mut skipped: Vec<String> = Vec::new();
 
     // (1) The phase barrier: every earlier in-scope phase.
@@ -241,6 +261,43 @@ fn resolve(
         Some(at) if at > now => remember(eval, name, State::BackingOff(at)),
         _ => remember(eval, name, State::Ready),
     }
+}
+
+/// The inputs of `processor` that ended without success: earlier phases that did not succeed
+/// and dependencies that settled without being accepted.
+#[allow(clippy::too_many_arguments)]
+fn skipped_inputs(
+    catalog: &Catalog,
+    scope: &Scope,
+    mode: Mode,
+    overrides: &[Override],
+    own: &BTreeMap<String, Own>,
+    now: Timestamp,
+    processor: &crate::catalog::Processor,
+    eval: &mut Evaluation,
+) -> Vec<String> {
+    let mut skipped: Vec<String> = scope
+        .phases
+        .iter()
+        .take_while(|(n, _)| *n < processor.phase)
+        .filter(|(n, _)| {
+            matches!(
+                eval.phases.get(n).map(|(state, _)| *state),
+                Some(PhaseState::Blocked | PhaseState::Failed)
+            )
+        })
+        .map(|(n, _)| format!("phase {n} did not succeed"))
+        .collect();
+    for dep in processor.dependencies(mode) {
+        if !scope.contains(dep) {
+            continue;
+        }
+        let dep_state = resolve(catalog, scope, mode, overrides, own, now, dep, eval);
+        if dep_state != State::Accepted && dep_state.settled() {
+            skipped.push(format!("{dep} {}", dep_state.describe()));
+        }
+    }
+    skipped
 }
 
 fn remember(eval: &mut Evaluation, name: &str, state: State) -> State {

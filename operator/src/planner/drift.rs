@@ -82,7 +82,7 @@ fn make(
 }
 
 /// Commits match when one is a prefix of the other (short and full hashes), case-insensitive.
-fn same_commit(a: &str, b: &str) -> bool {
+pub fn same_commit(a: &str, b: &str) -> bool {
     let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
     !a.is_empty() && !b.is_empty() && (a.starts_with(&b) || b.starts_with(&a))
 }

@@ -10,6 +10,31 @@
 //! Concerns live in submodules: [`naming`] (child names and labels), [`observe`] (Jobs and Pods
 //! into a typed view), [`dependencies`] (who may run), [`gates`], [`drift`], [`retry`],
 //! [`overrides`] and [`status`] (statuses, conditions and Events).
+//!
+//! # States
+//!
+//! A **processor** is `Pending` until its phase is reached (every earlier phase succeeded),
+//! then `Waiting` while a dependency is in progress, `Ready` (a Job is planned), `Live` while
+//! its Job runs, and on success `Accepted`, or `Held` when a blocking gate failed or drift
+//! blocks. A failed attempt is `BackingOff` until `finish + min(base * 2^(n-1), cap)`, then
+//! `Ready` for attempt n+1, or `Exhausted` after the last attempt or a permanent exit code.
+//! A Job past its deadline (plus a minute's grace), a Job that vanished, or a completed Job
+//! whose result never appeared is a failed attempt. A processor whose dependency ended
+//! without being accepted is `DepBlocked`, unless a `SkipDependencyCheck` override lets it run
+//! once that dependency has finished in any way.
+//!
+//! A **phase** is `Skipped` (outside the subset), `Pending` (no processor reached), `Running`
+//! (any processor Ready, Live, BackingOff or Waiting), and once nothing more can happen:
+//! `Succeeded` (every required processor Accepted), `Failed` (a required one Exhausted) or
+//! `Blocked` (a required one Held, DepBlocked or never reached).
+//!
+//! A **run** is `Blocked` when its spec names what the catalog lacks or nothing is in scope;
+//! `Succeeded` when every phase succeeded; `Failed` once its deadline passed; `Running` while
+//! a Job is live; otherwise, while work remains, `Suspended` (if `suspend`), `Pending` (no
+//! attempt observed yet) or `Running`; and when nothing more can happen, `Succeeded` if its
+//! last phase succeeded through overrides, `Failed` if the first unsuccessful phase failed,
+//! else `Blocked`. None of these is absorbing: a spec change (an override, `suspend: false`)
+//! or a change of the children is planned from again.
 
 pub mod dependencies;
 pub mod drift;
@@ -176,7 +201,9 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     let invalid = validate_spec(run, catalog);
     let scope = scope_of(run, catalog);
 
+    let pin = |p: &str| pinned(run, p);
     let ctx = ObserveContext {
+        pinned: &pin,
         run: &run_name,
         run_label: &run_label,
         date: &spec.date,
@@ -263,7 +290,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
 
     let deadline_passed = spec.deadline_seconds.and_then(|secs| {
         let created = run.metadata.creation_timestamp.as_ref()?.0;
-        let at = created + SignedDuration::from_secs(secs);
+        let at = later(created, SignedDuration::from_secs(secs));
         (now >= at).then_some(at)
     });
 
@@ -337,6 +364,12 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         phase_completion_statuses: out.phase_completion_statuses,
         events: out.events,
     }
+}
+
+/// `at + by`, saturating at the end of time: spec values are validated by the API server, but
+/// the planner must not panic on one that slipped through.
+pub fn later(at: Timestamp, by: SignedDuration) -> Timestamp {
+    at.checked_add(by).unwrap_or(Timestamp::MAX)
 }
 
 /// The image and commit `processor` is pinned to (a per-processor release wins).
@@ -514,7 +547,7 @@ fn requeue_after(d: &Derived<'_>, status: &PipelineRunStatus) -> Option<Duration
             d.run.metadata.creation_timestamp.as_ref(),
         )
     {
-        times.push(created.0 + SignedDuration::from_secs(secs));
+        times.push(later(created.0, SignedDuration::from_secs(secs)));
     }
     let next = times.into_iter().filter(|t| *t > d.now).min()?;
     let secs = (next - d.now).get_seconds().max(1);

@@ -4,6 +4,11 @@
 //! of at most 63 characters (a long run name, or a run name with dots), the run part is cut
 //! and a hash of the full, unshortened name is inserted, so the name stays unique, stable
 //! across operator restarts, and still readable. Creating a name that exists is adoption.
+//!
+//! Unshortened names cannot collide: the attempt is the last `-`-separated part, and the
+//! catalog forbids all-digit parts in processor names, so `-<phase>-<processor>` is found
+//! from the right and the rest is the run. Shortened names carry 48 bits of the full name's
+//! SHA-256. The planner never parses names; it identifies children by their labels.
 
 use sha2::{Digest, Sha256};
 
@@ -63,7 +68,7 @@ fn shorten(run: &str, tail: &str) -> String {
     if room >= 1 {
         let prefix = trim_dashes(cut(&clean_run, room));
         let name = if prefix.is_empty() {
-            format!("x{}-{hash}{tail}", "")
+            format!("x-{hash}{tail}")
         } else {
             format!("{prefix}-{hash}{tail}")
         };

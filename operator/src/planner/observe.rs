@@ -26,9 +26,6 @@ pub const RESULT_GRACE: SignedDuration = SignedDuration::from_secs(30);
 /// Grace after a Job's `activeDeadlineSeconds` before the operator, not Kubernetes, declares
 /// the attempt failed (a stalled Job controller or a Job that never started).
 pub const DEADLINE_GRACE: SignedDuration = SignedDuration::from_secs(60);
-/// The `reason` a completed record carries when the processor that answered was not the one
-/// the Job was for; its `message` is the reported processor (see [`Evidence`]).
-pub const PROCESSOR_MISMATCH: &str = "ProcessorMismatch";
 
 /// Everything that exists for one run: its PhaseCompletions, Jobs and Pods. The caller lists
 /// them by the run's label; objects without the tipoff labels are ignored.
@@ -93,7 +90,7 @@ pub enum Latest {
     /// The attempt succeeded.
     Succeeded(Box<Success>),
     /// The attempt failed (`record.reason` says why).
-    Failed(ProcessorRecord),
+    Failed(Box<ProcessorRecord>),
 }
 
 /// One processor as observed.
@@ -154,7 +151,7 @@ fn jobs_by_processor<'a>(run_label: &str, jobs: &'a [Job]) -> BTreeMap<String, V
     out
 }
 
-/// The inputs [`view_processor`] needs that do not change per processor.
+/// The inputs [`view_all`] needs that do not change per processor.
 pub struct ObserveContext<'a> {
     /// The run's name (Job names derive from it).
     pub run: &'a str,
@@ -166,6 +163,10 @@ pub struct ObserveContext<'a> {
     pub mode: tipoff_crds::Mode,
     /// The current time.
     pub now: Timestamp,
+    /// The image and commit each processor is pinned to. When the Pods of an Indexed Job
+    /// disagree, the record keeps the value that differs from the pin, so drift outlives the
+    /// Job in the ledger.
+    pub pinned: &'a dyn Fn(&str) -> (&'a str, &'a str),
 }
 
 /// Builds the per-processor view for every processor that has Jobs or ledger entries.
@@ -175,12 +176,19 @@ pub fn view_all(
     catalog_info: &dyn Fn(&str) -> Option<(u8, i64)>,
 ) -> BTreeMap<String, ProcessorView> {
     let jobs = jobs_by_processor(ctx.run_label, &observed.jobs);
+    // Only this run's PhaseCompletions are its ledger.
+    let pcs: Vec<PhaseCompletion> = observed
+        .phase_completions
+        .iter()
+        .filter(|pc| pc.spec.run == ctx.run)
+        .cloned()
+        .collect();
     let mut names: BTreeSet<String> = jobs.keys().cloned().collect();
-    for pc in &observed.phase_completions {
+    for pc in &pcs {
         if let Some(status) = &pc.status {
             names.extend(status.completed.iter().map(|r| r.processor.clone()));
             names.extend(status.failed.iter().map(|r| r.processor.clone()));
-            names.extend(status.running.iter().cloned());
+            names.extend(status.running.iter().map(|r| r.processor.clone()));
         }
     }
     let empty = Vec::new();
@@ -188,7 +196,7 @@ pub fn view_all(
         .into_iter()
         .filter_map(|name| {
             let (phase, deadline) = catalog_info(&name)?;
-            let ledger = Ledger::find(&observed.phase_completions, &name);
+            let ledger = Ledger::find(&pcs, &name);
             let view = view_processor(
                 ctx,
                 &name,
@@ -208,7 +216,7 @@ pub fn view_all(
 struct Ledger {
     completed: Option<ProcessorRecord>,
     failed: Option<ProcessorRecord>,
-    running: bool,
+    running: Option<u32>,
 }
 
 impl Ledger {
@@ -221,7 +229,9 @@ impl Ledger {
             if let Some(r) = status.failed.iter().find(|r| r.processor == processor) {
                 ledger.failed = Some(r.clone());
             }
-            ledger.running |= status.running.iter().any(|p| p == processor);
+            if let Some(r) = status.running.iter().find(|r| r.processor == processor) {
+                ledger.running = Some(ledger.running.map_or(r.attempt, |a| a.max(r.attempt)));
+            }
         }
         ledger
     }
@@ -236,10 +246,8 @@ fn view_processor(
     phase: u8,
     deadline_seconds: i64,
 ) -> ProcessorView {
-    // The attempt the ledger last saw running: one after its last failure.
-    let ledger_running_attempt = ledger
-        .running
-        .then(|| ledger.failed.as_ref().map_or(1, |f| f.attempt + 1));
+    // The attempt the ledger last saw running.
+    let ledger_running_attempt = ledger.running;
     let latest_job = jobs.iter().max_by_key(|j| j.attempt);
     let attempt = [
         latest_job.map(|j| j.attempt),
@@ -262,7 +270,7 @@ fn view_processor(
     } else if let Some(done) = ledger.completed.as_ref().filter(|r| r.attempt == attempt) {
         Latest::Succeeded(Box::new(success_from_record(done)))
     } else if let Some(failed) = ledger.failed.as_ref().filter(|r| r.attempt == attempt) {
-        Latest::Failed(failed.clone())
+        Latest::Failed(Box::new(failed.clone()))
     } else {
         // The ledger saw this attempt running (or its Job is being deleted) and no Job or
         // result is left: the attempt failed.
@@ -270,7 +278,7 @@ fn view_processor(
             .filter(|j| j.attempt == attempt)
             .map(|j| j.name.clone())
             .unwrap_or_else(|| super::naming::job_name(ctx.run, phase, processor, attempt));
-        Latest::Failed(failure(
+        Latest::Failed(Box::new(failure(
             processor,
             attempt,
             job,
@@ -279,11 +287,11 @@ fn view_processor(
             "JobVanished",
             "the attempt's Job disappeared before it finished".to_owned(),
             None,
-        ))
+        )))
     };
 
     let last_failure = match &latest {
-        Latest::Failed(r) => Some(r.clone()),
+        Latest::Failed(r) => Some((**r).clone()),
         Latest::Succeeded(_) => None,
         _ => {
             // A retry is live: keep the failure that caused it, from its Job or the ledger.
@@ -292,7 +300,7 @@ fn view_processor(
                 .find(|j| j.attempt == previous && previous > 0)
                 .and_then(
                     |j| match view_job(ctx, processor, j, pods, ledger, deadline_seconds).0 {
-                        Latest::Failed(r) => Some(r),
+                        Latest::Failed(r) => Some(*r),
                         _ => None,
                     },
                 )
@@ -310,8 +318,7 @@ fn is_deleting(job: &Job) -> bool {
     job.metadata.deletion_timestamp.is_some() && terminal_condition(job).is_none()
 }
 
-/// `Some((true, time))` for a completed Job, `Some((false, time, reason, message))` for a
-/// failed one.
+/// How a Job ended, from its conditions: completion time, or failure time, reason, message.
 enum Terminal {
     Complete(Option<Timestamp>),
     Failed(Option<Timestamp>, Option<String>, Option<String>),
@@ -377,7 +384,7 @@ fn view_job(
                 {
                     return (Latest::Succeeded(Box::new(success_from_record(done))), None);
                 }
-                let until = finished.unwrap_or(ctx.now) + RESULT_GRACE;
+                let until = super::later(finished.unwrap_or(ctx.now), RESULT_GRACE);
                 if ctx.now < until {
                     return (
                         Latest::AwaitingResult {
@@ -401,7 +408,7 @@ fn view_job(
                     ),
                     None,
                 );
-                return (Latest::Failed(record), None);
+                return (Latest::Failed(Box::new(record)), None);
             }
             (
                 parse_results(
@@ -458,12 +465,13 @@ fn view_job(
                 text,
                 exit_code,
             );
-            (Latest::Failed(record), None)
+            (Latest::Failed(Box::new(record)), None)
         }
         None => {
-            let overdue_at = started.unwrap_or(ctx.now)
-                + SignedDuration::from_secs(deadline_seconds)
-                + DEADLINE_GRACE;
+            let overdue_at = super::later(
+                started.unwrap_or(ctx.now),
+                SignedDuration::from_secs(deadline_seconds).saturating_add(DEADLINE_GRACE),
+            );
             if ctx.now >= overdue_at {
                 let record = failure(
                     processor,
@@ -478,7 +486,7 @@ fn view_job(
                     ),
                     None,
                 );
-                (Latest::Failed(record), Some(job.name.clone()))
+                (Latest::Failed(Box::new(record)), Some(job.name.clone()))
             } else {
                 (
                     Latest::Live {
@@ -595,7 +603,7 @@ fn parse_results(
     results: &[PodResult],
 ) -> Latest {
     let fail = |reason: &str, message: String| {
-        Latest::Failed(failure(
+        Latest::Failed(Box::new(failure(
             processor,
             job.attempt,
             job.name.clone(),
@@ -604,7 +612,7 @@ fn parse_results(
             reason,
             message,
             Some(0),
-        ))
+        )))
     };
     let mut evidence = Evidence::default();
     let mut rows: BTreeMap<String, i64> = BTreeMap::new();
@@ -623,27 +631,40 @@ fn parse_results(
                 ),
             );
         }
-        evidence.processors.insert(parsed.processor.clone());
-        evidence.commits.insert(parsed.commit.clone());
+        evidence
+            .processors
+            .insert(clip(&parsed.processor, limits::NAME));
+        evidence
+            .commits
+            .insert(clip(&parsed.commit, limits::COMMIT));
         if !r.image_id.is_empty() {
-            evidence.image_ids.insert(r.image_id.clone());
+            evidence.image_ids.insert(clip(&r.image_id, limits::IMAGE));
         }
         for (table, n) in parsed.rows {
-            *rows.entry(table).or_default() += n;
+            if rows.len() < limits::TABLES || rows.contains_key(&table) {
+                *rows.entry(table).or_default() += n;
+            }
         }
-        for check in parsed.checks {
+        for mut check in parsed.checks {
+            check.missing = check
+                .missing
+                .iter()
+                .take(limits::MISSING)
+                .map(|m| clip(m, limits::ENTITY))
+                .collect();
             match checks.iter_mut().find(|c| c.name == check.name) {
                 Some(existing) => {
                     existing.passed &= check.passed;
                     existing.observed = sum(existing.observed, check.observed);
                     existing.expected = sum(existing.expected, check.expected);
                     existing.missing.extend(check.missing);
-                    existing.missing.truncate(20);
+                    existing.missing.truncate(limits::MISSING);
                 }
                 None => checks.push(check),
             }
         }
     }
+    let (pinned_image, pinned_commit) = (ctx.pinned)(processor);
     let mismatch = evidence
         .processors
         .iter()
@@ -655,12 +676,17 @@ fn parse_results(
         job: job.name.clone(),
         start_time: started.map(Time),
         finish_time: Some(Time(finished)),
-        commit: evidence.commits.iter().next().cloned(),
-        image: evidence.image_ids.iter().next().cloned(),
+        commit: odd_one_out(&evidence.commits, |c| {
+            super::drift::same_commit(pinned_commit, c)
+        }),
+        image: odd_one_out(&evidence.image_ids, |i| {
+            super::drift::digest(i) == super::drift::digest(pinned_image)
+        }),
         rows,
         gates: Vec::new(),
-        reason: mismatch.is_some().then(|| PROCESSOR_MISMATCH.to_owned()),
-        message: mismatch,
+        reported_processor: mismatch,
+        reason: None,
+        message: None,
         exit_code: Some(0),
     };
     Latest::Succeeded(Box::new(Success {
@@ -668,6 +694,15 @@ fn parse_results(
         checks,
         evidence,
     }))
+}
+
+/// The first value that does not match the pin, else the first value.
+fn odd_one_out(values: &BTreeSet<String>, matches_pin: impl Fn(&str) -> bool) -> Option<String> {
+    values
+        .iter()
+        .find(|v| !matches_pin(v))
+        .or_else(|| values.iter().next())
+        .cloned()
 }
 
 fn sum(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -680,12 +715,12 @@ fn sum(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// Rebuilds a success from a ledger record whose Job and Pods are gone.
 fn success_from_record(record: &ProcessorRecord) -> Success {
     let mut evidence = Evidence::default();
-    evidence
-        .processors
-        .insert(match (&record.reason, &record.message) {
-            (Some(reason), Some(reported)) if reason == PROCESSOR_MISMATCH => reported.clone(),
-            _ => record.processor.clone(),
-        });
+    evidence.processors.insert(
+        record
+            .reported_processor
+            .clone()
+            .unwrap_or_else(|| record.processor.clone()),
+    );
     evidence.commits.extend(record.commit.clone());
     evidence.image_ids.extend(record.image.clone());
     let checks = record
@@ -723,14 +758,38 @@ fn failure(
         job,
         start_time: started.map(Time),
         finish_time: Some(Time(finished)),
+        reported_processor: None,
         commit: None,
         image: None,
         rows: BTreeMap::new(),
         gates: Vec::new(),
         reason: Some(reason.to_owned()),
-        message: Some(message),
+        message: Some(clip(&message, limits::MESSAGE)),
         exit_code,
     }
+}
+
+/// The CRD's bounds on what a record may hold, so a status write is never rejected because a
+/// processor reported something oversized.
+mod limits {
+    /// Processor names (and reported ones).
+    pub const NAME: usize = 63;
+    /// Commits.
+    pub const COMMIT: usize = 40;
+    /// Image references and IDs.
+    pub const IMAGE: usize = 512;
+    /// Messages.
+    pub const MESSAGE: usize = 1024;
+    /// Tables in `rows`.
+    pub const TABLES: usize = 32;
+    /// Missing entities per check.
+    pub const MISSING: usize = 20;
+    /// Length of one missing entity.
+    pub const ENTITY: usize = 128;
+}
+
+fn clip(text: &str, max: usize) -> String {
+    truncate(text, max).to_owned()
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.

@@ -56,7 +56,7 @@ pub fn after_failure(policy: Retry, failure: &ProcessorRecord) -> Next {
         .as_ref()
         .map(|t| t.0)
         .unwrap_or(Timestamp::UNIX_EPOCH);
-    Next::RetryAt(finished + backoff(policy, failure.attempt))
+    Next::RetryAt(super::later(finished, backoff(policy, failure.attempt)))
 }
 
 #[cfg(test)]

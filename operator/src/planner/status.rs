@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tipoff_crds::conditions::{find_condition, set_condition};
 use tipoff_crds::{
     Condition, ConditionStatus, DriftField, DriftFinding, PhaseCompletionStatus, PhaseState,
-    PhaseSummary, PipelineRunStatus, RunState, RunSummary,
+    PhaseSummary, PipelineRunStatus, RunState, RunSummary, RunningAttempt,
 };
 
 use super::dependencies::State;
@@ -215,6 +215,9 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         .collect();
     drift.truncate(MAX_DRIFT);
 
+    // A run that never drifted gets no "no drift" Event; one whose drift went away does.
+    let drift_was_true =
+        find_condition(&old.conditions, conditions::CODE_DRIFT).is_some_and(Condition::is_true);
     let mut conditions = old.conditions.clone();
     let mut set = |c: Condition| set_condition(&mut conditions, with_generation(c, generation));
     let now = d.now;
@@ -388,9 +391,12 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             let text: Vec<String> = d
                 .applied
                 .iter()
-                .map(|a| {
-                    let o = &d.run.spec.overrides[a.index.min(d.run.spec.overrides.len() - 1)];
-                    format!("{:?}: {} (reason: {})", o.type_, a.effect, o.reason)
+                .filter_map(|a| {
+                    let o = d.run.spec.overrides.get(a.index)?;
+                    Some(format!(
+                        "{:?}: {} (reason: {})",
+                        o.type_, a.effect, o.reason
+                    ))
                 })
                 .collect();
             overrides_flipped = set(Condition::new(
@@ -411,7 +417,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             .map(|c| c.message.clone())
             .unwrap_or_default()
     };
-    if drift_flipped {
+    if drift_flipped && (drift_was_true || !drift.is_empty()) {
         let active = !drift.is_empty();
         events.push(EventIntent {
             type_: if active {
@@ -423,7 +429,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             message: if active {
                 message_of(&conditions, conditions::CODE_DRIFT)
             } else {
-                "no code drift".to_owned()
+                "code drift resolved: the code that ran matches the pinned release".to_owned()
             },
         });
     }
@@ -481,6 +487,10 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         let (s, f) = processor_times(view);
         start = min_opt(start, s);
         finish = max_opt(finish, f);
+    }
+    // The CRD bounds the summary at 64 tables.
+    while rows_written.len() > 64 {
+        rows_written.pop_last();
     }
     let completion_time = match state {
         RunState::Succeeded => finish,
@@ -674,7 +684,23 @@ fn phase_completion_status(
                     .unwrap_or_default();
                 completed.push(record);
             }
-            Latest::Live { .. } | Latest::AwaitingResult { .. } => running.push(p.clone()),
+            Latest::Live {
+                attempt,
+                job,
+                started,
+                ..
+            } => running.push(RunningAttempt {
+                processor: p.clone(),
+                attempt: *attempt,
+                job: job.clone(),
+                start_time: started.map(Time),
+            }),
+            Latest::AwaitingResult { attempt, job, .. } => running.push(RunningAttempt {
+                processor: p.clone(),
+                attempt: *attempt,
+                job: job.clone(),
+                start_time: None,
+            }),
             Latest::Failed(_) | Latest::NotStarted => {}
         }
         if !matches!(view.latest, Latest::Succeeded(_))
@@ -763,6 +789,7 @@ fn attempt_events(d: &Derived<'_>, observed: &Observed) -> Vec<EventIntent> {
         let known = observed
             .phase_completions
             .iter()
+            .filter(|pc| Some(&pc.spec.run) == d.run.metadata.name.as_ref())
             .filter_map(|pc| pc.status.as_ref())
             .any(|s| {
                 s.failed

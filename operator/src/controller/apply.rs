@@ -1,0 +1,123 @@
+//! The side-effect end of a reconcile: turns a [`Plan`] into API calls. Children are applied
+//! with server-side apply under one field manager (applying a child that exists is adoption),
+//! statuses are patched only when the plan says they changed, and Events are published only for
+//! the transitions the plan lists.
+
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use tipoff_crds::{PhaseCompletion, PipelineRun};
+use tracing::{info, warn};
+
+use super::error::Error;
+use super::{Context, FIELD_MANAGER};
+use crate::jobs::{build_job, owner_reference};
+use crate::planner::{EventType, Plan};
+
+/// What applying a plan did, for metrics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    /// Jobs applied (created or adopted).
+    pub jobs: usize,
+    /// Status writes.
+    pub status_writes: usize,
+}
+
+/// Applies `plan` for `run`.
+pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Applied, Error> {
+    let ns = run.namespace().ok_or(Error::MissingMetadata("namespace"))?;
+    let name = run
+        .metadata
+        .name
+        .clone()
+        .ok_or(Error::MissingMetadata("name"))?;
+    let pcs: Api<PhaseCompletion> = Api::namespaced(ctx.client.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let runs: Api<PipelineRun> = Api::namespaced(ctx.client.clone(), &ns);
+    let ssa = PatchParams::apply(FIELD_MANAGER).force();
+    let mut applied = Applied::default();
+
+    // Children first: a status never describes a child that was not created.
+    for intent in &plan.phase_completions {
+        let mut pc = PhaseCompletion::new(&intent.name, intent.spec.clone());
+        pc.metadata.labels = Some(intent.labels.clone());
+        pc.metadata.owner_references = owner_reference(run).map(|o| vec![o]);
+        pcs.patch(&intent.name, &ssa, &Patch::Apply(&pc)).await?;
+        info!(run = %name, phase = intent.spec.phase, phase_completion = %intent.name, "applied PhaseCompletion");
+    }
+    for intent in &plan.jobs {
+        let job = build_job(run, intent, &ctx.job_settings);
+        jobs.patch(&intent.name, &ssa, &Patch::Apply(&job)).await?;
+        applied.jobs += 1;
+        ctx.metrics.jobs_created.inc();
+        if intent.attempt > 1 {
+            ctx.metrics.retries.inc();
+        }
+        info!(run = %name, date = %intent.date, phase = intent.phase, processor = %intent.processor,
+              attempt = intent.attempt, job = %intent.name, "applied Job");
+    }
+    for job in &plan.jobs_to_delete {
+        let dp = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match jobs.delete(job, &dp).await {
+            Ok(_) => info!(run = %name, job = %job, "deleted overdue Job"),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    for write in plan.phase_completion_statuses.iter().filter(|w| w.changed) {
+        let body = json!({
+            "apiVersion": PhaseCompletion::api_version(&()),
+            "kind": PhaseCompletion::kind(&()),
+            "status": write.status,
+        });
+        match pcs
+            .patch_status(&write.name, &ssa, &Patch::Apply(&body))
+            .await
+        {
+            Ok(_) => applied.status_writes += 1,
+            // Created in this same plan but not visible yet, or deleted meanwhile: the next
+            // reconcile writes it.
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if plan.run_status_changed {
+        let body = json!({
+            "apiVersion": PipelineRun::api_version(&()),
+            "kind": PipelineRun::kind(&()),
+            "status": plan.run_status,
+        });
+        runs.patch_status(&name, &ssa, &Patch::Apply(&body)).await?;
+        applied.status_writes += 1;
+    }
+
+    publish_events(run, plan, &ctx.recorder).await;
+    Ok(applied)
+}
+
+async fn publish_events(run: &PipelineRun, plan: &Plan, recorder: &Recorder) {
+    let reference = run.object_ref(&());
+    for e in &plan.events {
+        let event = Event {
+            type_: match e.type_ {
+                EventType::Normal => KubeEventType::Normal,
+                EventType::Warning => KubeEventType::Warning,
+            },
+            reason: e.reason.as_str().to_owned(),
+            note: Some(e.message.chars().take(1024).collect()),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        // An Event that cannot be written must not fail the reconcile: the status already
+        // carries the same facts.
+        if let Err(err) = recorder.publish(&event, &reference).await {
+            warn!(error = %err, reason = e.reason.as_str(), "could not publish Event");
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The controller: the thin shell around the planner. It watches PipelineRuns and their
+//! children (PhaseCompletions and Jobs through owner references, Pods through their Job), keeps
+//! them in watch caches, and for each run that changed calls [`reconcile::reconcile`]:
+//! observe from the caches -> `planner::plan` -> [`apply::apply`].
+//!
+//! It owns no decision: everything it does is in the plan. It reads no object with GET or LIST
+//! in steady state (the caches are fed by watches), and it never writes a flag ahead of the
+//! fact: a phase counts as triggered when its Jobs are observed.
+
+pub mod apply;
+pub mod error;
+pub mod reconcile;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tipoff_crds::{PhaseCompletion, PipelineRun};
+use tracing::{info, warn};
+
+use crate::catalog::Catalog;
+use crate::jobs::JobSettings;
+use crate::metrics::Metrics;
+
+pub use error::Error;
+
+/// The one field manager every write of the operator uses.
+pub const FIELD_MANAGER: &str = "tipoff-operator";
+/// The label selecting the Jobs and Pods tipoff manages.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=tipoff";
+
+/// The watch caches a reconcile reads from.
+#[derive(Clone)]
+pub struct Stores {
+    /// PhaseCompletions.
+    pub phase_completions: Store<PhaseCompletion>,
+    /// Jobs tipoff created.
+    pub jobs: Store<Job>,
+    /// Pods of those Jobs.
+    pub pods: Store<Pod>,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The validated pipeline catalog.
+    pub catalog: Catalog,
+    /// Deployment-wide settings of processor Jobs.
+    pub job_settings: JobSettings,
+    /// The watch caches.
+    pub stores: Stores,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Where the controller looks.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// One namespace, or every namespace when `None`.
+    pub namespace: Option<String>,
+}
+
+impl Scope {
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        match &self.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+}
+
+/// Waits until the PipelineRun API answers: a missing CRD is a reason to wait, not to crash.
+pub async fn wait_for_crds(client: &Client, scope: &Scope) {
+    let runs: Api<PipelineRun> = scope.api(client);
+    let pcs: Api<PhaseCompletion> = scope.api(client);
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let probe = ListParams::default().limit(1);
+        match (
+            runs.list_metadata(&probe).await,
+            pcs.list_metadata(&probe).await,
+        ) {
+            (Ok(_), Ok(_)) => return,
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "tipoff CRDs not served yet (kubectl apply -f crds/generated/); waiting");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Starts the watch caches. The returned streams must be polled (by the controller) for the
+/// caches to fill; `Stores` can be read at any time.
+pub fn controller(client: Client, scope: &Scope) -> (Controller<PipelineRun>, Stores) {
+    let managed = watcher::Config::default()
+        .labels(MANAGED_SELECTOR)
+        .any_semantic();
+    let (pc_reader, pc_writer) = reflector::store();
+    let (job_reader, job_writer) = reflector::store();
+    let (pod_reader, pod_writer) = reflector::store();
+    let pc_stream = reflector::reflector(
+        pc_writer,
+        watcher(
+            scope.api::<PhaseCompletion>(&client),
+            watcher::Config::default().any_semantic(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let job_stream = reflector::reflector(
+        job_writer,
+        watcher(scope.api::<Job>(&client), managed.clone()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let pod_stream = reflector::reflector(pod_writer, watcher(scope.api::<Pod>(&client), managed))
+        .default_backoff()
+        .touched_objects();
+    let jobs_for_pods = job_reader.clone();
+    let controller = Controller::new(
+        scope.api::<PipelineRun>(&client),
+        watcher::Config::default().any_semantic(),
+    )
+    .owns_stream(pc_stream)
+    .owns_stream(job_stream)
+    .watches_stream(pod_stream, move |pod: Pod| run_of_pod(&pod, &jobs_for_pods));
+    let stores = Stores {
+        phase_completions: pc_reader,
+        jobs: job_reader,
+        pods: pod_reader,
+    };
+    (controller, stores)
+}
+
+/// The run a Pod belongs to: Pod -> owning Job (from the cache) -> owning PipelineRun.
+fn run_of_pod(pod: &Pod, jobs: &Store<Job>) -> Option<ObjectRef<PipelineRun>> {
+    let ns = pod.namespace()?;
+    let job_name = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == "Job")?
+        .name
+        .clone();
+    let job = jobs.get(&ObjectRef::new(&job_name).within(&ns))?;
+    let owner = job
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == "PipelineRun")?;
+    Some(ObjectRef::new(&owner.name).within(&ns))
+}
+
+/// Runs the controller until `shutdown` resolves. Each reconcile's result is logged; errors
+/// are counted and retried by [`reconcile::error_policy`].
+pub async fn run(
+    controller: Controller<PipelineRun>,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    info!("controller starting");
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile stream error");
+            }
+        })
+        .await;
+    info!("controller stopped");
+}
+
+/// The Event reporter for this replica.
+pub fn recorder(client: Client, instance: Option<String>) -> Recorder {
+    Recorder::new(
+        client,
+        Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance,
+        },
+    )
+}

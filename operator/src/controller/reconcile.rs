@@ -1,0 +1,88 @@
+//! One reconcile of one PipelineRun: fetch what exists (from the watch caches, no API reads),
+//! plan, apply, and say when to look again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use tipoff_crds::PipelineRun;
+use tracing::{debug, info, instrument, warn};
+
+use super::error::Error;
+use super::{Context, apply};
+use crate::planner::naming::{LABEL_RUN, run_label};
+use crate::planner::{self, Observed};
+
+/// How long to wait before looking at a run again when nothing else wakes it: a safety net,
+/// since every child change triggers a reconcile through the watches.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Reconciles one run.
+#[instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default(), date = %run.spec.date))]
+pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    if run.metadata.deletion_timestamp.is_some() {
+        // Children go with the run through owner references.
+        return Ok(Action::await_change());
+    }
+    let observed = observe(&run, &ctx);
+    let now = jiff::Timestamp::now();
+    let plan = planner::plan(&run, &observed, &ctx.catalog, now);
+    let applied = apply::apply(&run, &plan, &ctx).await?;
+    let state = plan.run_status.state;
+    ctx.metrics
+        .observe_reconcile(&run, state, &plan, started.elapsed());
+    if applied.jobs > 0 || applied.status_writes > 0 {
+        info!(jobs = applied.jobs, status_writes = applied.status_writes, state = ?state,
+              progress = plan.run_status.progress.as_deref().unwrap_or(""), "reconciled");
+    } else {
+        debug!(state = ?state, "reconciled, nothing to do");
+    }
+    Ok(match plan.requeue_after {
+        Some(after) => Action::requeue(after.min(RESYNC)),
+        None => Action::requeue(RESYNC),
+    })
+}
+
+/// Everything that exists for `run`, read from the watch caches.
+fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
+    let ns = run.namespace();
+    let label = run_label(&run.name_any());
+    let ours = |meta: &kube::api::ObjectMeta| {
+        meta.namespace == ns && meta.labels.as_ref().and_then(|l| l.get(LABEL_RUN)) == Some(&label)
+    };
+    Observed {
+        phase_completions: ctx
+            .stores
+            .phase_completions
+            .state()
+            .iter()
+            .filter(|pc| pc.metadata.namespace == ns && pc.spec.run == run.name_any())
+            .map(|pc| (**pc).clone())
+            .collect(),
+        jobs: ctx
+            .stores
+            .jobs
+            .state()
+            .iter()
+            .filter(|j| ours(&j.metadata))
+            .map(|j| (**j).clone())
+            .collect(),
+        pods: ctx
+            .stores
+            .pods
+            .state()
+            .iter()
+            .filter(|p| ours(&p.metadata))
+            .map(|p| (**p).clone())
+            .collect(),
+    }
+}
+
+/// What to do after a failed reconcile: transient API errors back off and retry.
+pub fn error_policy(run: Arc<PipelineRun>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(run = %run.name_any(), category = error.category(), error = %error, "reconcile failed");
+    ctx.metrics.reconcile_error(error.category());
+    Action::requeue(Duration::from_secs(5))
+}

@@ -1,0 +1,220 @@
+//! `tipoff-operator`: the controller manager. Loads the catalog, waits for the CRDs, wins the
+//! leader Lease, then reconciles PipelineRuns until SIGTERM (or until it loses the Lease, when
+//! it exits so Kubernetes restarts it as a standby).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use kube::Client;
+use kube::api::Api;
+use tipoff_operator::catalog::Catalog;
+use tipoff_operator::controller::{self, Context, Scope};
+use tipoff_operator::jobs::JobSettings;
+use tipoff_operator::leader::{LeaderElector, LeaseConfig};
+use tipoff_operator::metrics::Metrics;
+use tipoff_operator::server::{self, Health};
+use tokio::sync::watch;
+use tracing::{error, info};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tipoff-operator",
+    version,
+    about = "Runs tipoff PipelineRuns as processor Jobs, phase by phase."
+)]
+struct Args {
+    /// The pipeline catalog.
+    #[arg(long, env = "TIPOFF_CATALOG", default_value = "config/pipeline.yaml")]
+    catalog: PathBuf,
+    /// Watch one namespace only (default: every namespace).
+    #[arg(long, env = "TIPOFF_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "TIPOFF_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Leader election on a Lease (disable only for a single replica).
+    #[arg(long, env = "TIPOFF_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// The leader Lease's name.
+    #[arg(long, default_value = "tipoff-operator")]
+    lease_name: String,
+    /// The leader Lease's namespace.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease.
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Seconds a Lease is valid without renewal (a standby takes over after this).
+    #[arg(long, default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// Seconds between renewals (and candidate retries).
+    #[arg(long, default_value_t = 4)]
+    lease_renew_seconds: u64,
+    /// Pod retries inside one processor attempt (the operator's own retries are new attempts).
+    #[arg(long, default_value_t = 1)]
+    job_backoff_limit: i32,
+    /// Seconds a finished processor Job is kept.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    job_ttl_seconds: i32,
+    /// ServiceAccount of processor Pods.
+    #[arg(long, env = "TIPOFF_PROCESSOR_SERVICE_ACCOUNT")]
+    processor_service_account: Option<String>,
+    /// ConfigMap with the processors' environment (warehouse, object store, upstream URLs).
+    #[arg(long, env = "TIPOFF_PROCESSOR_ENV_CONFIGMAP")]
+    processor_env_configmap: Option<String>,
+    /// Log format: `json` (in-cluster) or `text`.
+    #[arg(long, env = "TIPOFF_LOG_FORMAT", default_value = "json")]
+    log_format: String,
+}
+
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_tracing(&args.log_format);
+    let catalog = Catalog::load(&args.catalog)
+        .with_context(|| format!("loading the catalog {}", args.catalog.display()))?;
+    info!(catalog = %args.catalog.display(), phases = catalog.phases.len(), "catalog loaded");
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    {
+        let (health, metrics, addr) = (health.clone(), metrics.clone(), args.listen);
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(addr, health, metrics).await {
+                error!(error = %e, %addr, "health and metrics server failed");
+            }
+        });
+    }
+
+    let scope = Scope {
+        namespace: args.namespace.clone(),
+    };
+    controller::wait_for_crds(&client, &scope).await;
+
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME")
+            .unwrap_or_else(|_| format!("tipoff-operator-{}", std::process::id()))
+    });
+    let elector = args.leader_elect.then(|| {
+        LeaderElector::new(
+            Api::namespaced(client.clone(), &args.lease_namespace),
+            LeaseConfig {
+                name: args.lease_name.clone(),
+                identity: identity.clone(),
+                lease_duration: Duration::from_secs(args.lease_duration_seconds),
+                renew_period: Duration::from_secs(args.lease_renew_seconds),
+            },
+        )
+    });
+    if let Some(elector) = &elector {
+        // A standby is ready: it can take over. It becomes unready only as a leader that lost
+        // its Lease (and then exits).
+        health.lease_ok.store(true, Ordering::Relaxed);
+        info!(%identity, lease = %args.lease_name, "waiting to become leader");
+        elector.acquire().await;
+        info!(%identity, "became leader");
+    } else {
+        health.lease_ok.store(true, Ordering::Relaxed);
+    }
+    metrics.leader.set(1);
+
+    let (ctrl, stores) = controller::controller(client.clone(), &scope);
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        catalog,
+        job_settings: JobSettings {
+            backoff_limit: args.job_backoff_limit,
+            ttl_seconds_after_finished: args.job_ttl_seconds,
+            service_account: args.processor_service_account.clone(),
+            env_config_map: args.processor_env_configmap.clone(),
+            ..JobSettings::default()
+        },
+        stores: stores.clone(),
+        recorder: controller::recorder(client.clone(), Some(identity.clone())),
+        metrics: metrics.clone(),
+    });
+    {
+        let health = health.clone();
+        tokio::spawn(async move {
+            let ok = stores.jobs.wait_until_ready().await.is_ok()
+                && stores.pods.wait_until_ready().await.is_ok()
+                && stores.phase_completions.wait_until_ready().await.is_ok();
+            health.synced.store(ok, Ordering::Relaxed);
+            info!("watch caches synced");
+        });
+    }
+
+    // Stop on SIGTERM, or when leadership is lost.
+    let (lost_tx, mut lost_rx) = watch::channel(false);
+    let elector = elector.map(Arc::new);
+    if let Some(elector) = elector.clone() {
+        tokio::spawn(async move {
+            elector.hold().await;
+            let _ = lost_tx.send(true);
+        });
+    }
+    let stop = {
+        let mut lost_rx = lost_rx.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown_signal() => info!("shutdown signal received"),
+                _ = lost_rx.wait_for(|lost| *lost) => error!("leader Lease lost; stopping"),
+            }
+        }
+    };
+    controller::run(ctrl, ctx, stop).await;
+    metrics.leader.set(0);
+    if *lost_rx.borrow_and_update() {
+        health.lease_ok.store(false, Ordering::Relaxed);
+        anyhow::bail!("lost the leader Lease");
+    }
+    if let Some(elector) = elector {
+        elector.release().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! Operator metrics (prometheus-client), exposed at `/metrics`. Label sets are bounded: error
+//! categories and run states are fixed enums; no run names or dates are labels.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::ResourceExt;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use tipoff_crds::{PhaseState, PipelineRun, RunState};
+
+use crate::planner::Plan;
+
+/// The `category` label of errors.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CategoryLabel {
+    /// The error's fixed category.
+    pub category: String,
+}
+
+/// The `state` label of runs.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// A run state.
+    pub state: String,
+}
+
+/// Every metric the operator exports.
+pub struct Metrics {
+    /// The registry they are registered in.
+    pub registry: Registry,
+    /// Reconciles completed.
+    pub reconciles: Counter,
+    /// Reconcile errors by category.
+    pub reconcile_errors: Family<CategoryLabel, Counter>,
+    /// Reconcile wall time.
+    pub reconcile_duration: Histogram,
+    /// Processor Jobs applied.
+    pub jobs_created: Counter,
+    /// Jobs applied for attempts after the first.
+    pub retries: Counter,
+    /// Seconds from a phase observed complete to the next phase's Jobs being created.
+    pub trigger_latency: Histogram,
+    /// Seconds from a phase's first Job to its success.
+    pub phase_duration: Histogram,
+    /// Runs by state (as last reconciled).
+    pub runs: Family<StateLabel, Gauge>,
+    /// Runs whose CodeDrift condition is True.
+    pub runs_with_drift: Gauge,
+    /// Unix time of the last successful reconcile.
+    pub last_successful_reconcile: Gauge<f64, AtomicU64>,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
+    tracked: Mutex<Tracked>,
+}
+
+#[derive(Default)]
+struct Tracked {
+    states: BTreeMap<String, RunState>,
+    drifted: BTreeSet<String>,
+    phases_done: BTreeSet<(String, u8)>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `tipoff` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tipoff");
+        let m = Self {
+            reconciles: Counter::default(),
+            reconcile_errors: Family::default(),
+            reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            jobs_created: Counter::default(),
+            retries: Counter::default(),
+            trigger_latency: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            phase_duration: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
+            runs: Family::default(),
+            runs_with_drift: Gauge::default(),
+            last_successful_reconcile: Gauge::default(),
+            leader: Gauge::default(),
+            tracked: Mutex::new(Tracked::default()),
+            registry: Registry::default(),
+        };
+        registry.register("reconciles", "Reconciles completed", m.reconciles.clone());
+        registry.register(
+            "reconcile_errors",
+            "Reconcile errors by category",
+            m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile wall time",
+            m.reconcile_duration.clone(),
+        );
+        registry.register(
+            "jobs_created",
+            "Processor Jobs applied",
+            m.jobs_created.clone(),
+        );
+        registry.register(
+            "retries",
+            "Jobs applied for attempts after the first",
+            m.retries.clone(),
+        );
+        registry.register(
+            "trigger_latency_seconds",
+            "From a phase observed complete to the next phase's Jobs created",
+            m.trigger_latency.clone(),
+        );
+        registry.register(
+            "phase_duration_seconds",
+            "From a phase's first Job to its success",
+            m.phase_duration.clone(),
+        );
+        registry.register("runs", "PipelineRuns by state", m.runs.clone());
+        registry.register(
+            "runs_with_drift",
+            "PipelineRuns whose CodeDrift condition is True",
+            m.runs_with_drift.clone(),
+        );
+        registry.register(
+            "last_successful_reconcile_timestamp_seconds",
+            "Unix time of the last successful reconcile; alert when it stops moving",
+            m.last_successful_reconcile.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            m.leader.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// Counts an error.
+    pub fn reconcile_error(&self, category: &str) {
+        self.reconcile_errors
+            .get_or_create(&CategoryLabel {
+                category: category.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records one successful reconcile of `run` and what its plan says.
+    pub fn observe_reconcile(
+        &self,
+        run: &PipelineRun,
+        state: Option<RunState>,
+        plan: &Plan,
+        took: Duration,
+    ) {
+        self.reconciles.inc();
+        self.reconcile_duration.observe(took.as_secs_f64());
+        let now = jiff::Timestamp::now();
+        self.last_successful_reconcile
+            .set(now.as_millisecond() as f64 / 1000.0);
+        let key = format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any());
+
+        // Trigger latency: first attempts of a phase whose previous phase has finished.
+        let phases = &plan.run_status.phases;
+        for intent in plan.jobs.iter().filter(|j| j.attempt == 1) {
+            let previous = phases
+                .iter()
+                .filter(|p| p.phase < intent.phase)
+                .max_by_key(|p| p.phase);
+            if let Some(done) = previous.and_then(|p| p.completion_time.as_ref()) {
+                let secs = now.duration_since(done.0).as_secs_f64();
+                self.trigger_latency.observe(secs.max(0.0));
+            }
+        }
+
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+        for p in phases.iter().filter(|p| p.state == PhaseState::Succeeded) {
+            if let (Some(start), Some(end)) = (&p.start_time, &p.completion_time)
+                && t.phases_done.insert((key.clone(), p.phase))
+            {
+                self.phase_duration
+                    .observe(end.0.duration_since(start.0).as_secs_f64().max(0.0));
+            }
+        }
+        match state {
+            Some(s) => {
+                t.states.insert(key.clone(), s);
+            }
+            None => {
+                t.states.remove(&key);
+            }
+        }
+        let drift = plan
+            .run_status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "CodeDrift" && c.is_true());
+        if drift {
+            t.drifted.insert(key);
+        } else {
+            t.drifted.remove(&key);
+        }
+        for s in [
+            RunState::Pending,
+            RunState::Running,
+            RunState::Blocked,
+            RunState::Suspended,
+            RunState::Succeeded,
+            RunState::Failed,
+        ] {
+            let n = t.states.values().filter(|v| **v == s).count();
+            self.runs
+                .get_or_create(&StateLabel {
+                    state: format!("{s:?}"),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.runs_with_drift
+            .set(i64::try_from(t.drifted.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Forgets a deleted run.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        if let Ok(mut t) = self.tracked.lock() {
+            let key = format!("{namespace}/{name}");
+            t.states.remove(&key);
+            t.drifted.remove(&key);
+            t.phases_done.retain(|(k, _)| *k != key);
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
