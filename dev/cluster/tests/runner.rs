@@ -519,3 +519,70 @@ async fn pod_failure_policy_fail_job_and_ignore() {
     assert_eq!(pods_of(&pods, "transient").await.len(), 3);
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn env_from_config_maps_and_secrets_waits_for_missing_sources() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
+    let mut j = job(
+        "env",
+        r#"printf "$P_ENDPOINT $TOKEN $FROM_ENV" > "$RESULT_PATH""#,
+        json!({}),
+    );
+    let container = &mut j
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0];
+    container.env_from = Some(
+        serde_json::from_value(json!([
+            {"configMapRef": {"name": "proc-env"}, "prefix": "P_"},
+            {"secretRef": {"name": "proc-secret"}},
+            {"configMapRef": {"name": "absent", "optional": true}},
+        ]))
+        .unwrap(),
+    );
+    container
+        .env
+        .as_mut()
+        .unwrap()
+        .push(serde_json::from_value(json!({"name": "FROM_ENV", "value": "wins"})).unwrap());
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+    let reason = eventually(WAIT, "pod waiting for its ConfigMap", || async {
+        let pod = pods_of(&pods, "env").await.into_iter().next()?;
+        let waiting = pod
+            .status?
+            .container_statuses?
+            .into_iter()
+            .next()?
+            .state?
+            .waiting?;
+        Some((waiting.reason?, waiting.message?))
+    })
+    .await;
+    assert_eq!(
+        reason,
+        (
+            "CreateContainerConfigError".to_string(),
+            "configmap \"proc-env\" not found".to_string()
+        )
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "proc-env"}, "data": {"ENDPOINT": "http://127.0.0.1:9050"}})).unwrap()).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(c, "default");
+    secrets.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "proc-secret"}, "stringData": {"TOKEN": "s3cret", "FROM_ENV": "loses"}})).unwrap()).await.unwrap();
+    wait_condition(&jobs, "env", "Complete").await;
+    let message = terminated(&pods_of(&pods, "env").await[0]).message;
+    assert_eq!(
+        message.as_deref(),
+        Some("http://127.0.0.1:9050 s3cret wins")
+    );
+    cluster.shutdown().await;
+}
