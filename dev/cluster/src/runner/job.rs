@@ -271,6 +271,10 @@ pub fn reconcile(
                 None,
             );
         }
+        // Resuming starts the clock (and activeDeadlineSeconds) again.
+        if let Some(map) = status.as_object_mut() {
+            map.remove("startTime");
+        }
         if !condition_true(job, "Suspended") {
             conditions.retain(|c| c["type"] != "Suspended");
             conditions.push(condition(
