@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::resources::ResourceInfo;
 
 /// Converts an incoming object to its storage form and sets apiVersion/kind.
@@ -93,25 +94,67 @@ pub fn on_create(info: &ResourceInfo, object: &mut Value) {
             object["status"] = json!({"phase": "Active"});
         }
         ("", "pods") => {
+            defaults(info, object);
+            object["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+        }
+        ("batch", "jobs") => {
+            defaults(info, object);
+            object["status"] = json!({});
+        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(object),
+        _ => defaults(info, object),
+    }
+}
+
+/// Defaulting the real server applies on every write of the main resource
+/// (so re-applying an object without the defaults is a no-op).
+pub fn defaults(info: &ResourceInfo, object: &mut Value) {
+    match (info.group.as_str(), info.plural.as_str()) {
+        ("", "pods") => {
             if object["spec"]["restartPolicy"].is_null() {
                 object["spec"]["restartPolicy"] = json!("Always");
             }
             default_containers(&mut object["spec"]);
-            object["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         }
         ("batch", "jobs") => default_job(object),
         ("", "secrets") => fold_string_data(object),
-        ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(object),
         _ => {}
     }
 }
 
-/// Rules applied on every update of the main resource.
+/// Rejects changes to fields the real server treats as immutable:
+/// a Job's `selector`, `completionMode` and (unless suspended) `template`.
+pub fn check_immutable(info: &ResourceInfo, old: &Value, new: &Value) -> ApiResult<()> {
+    if (info.group.as_str(), info.plural.as_str()) != ("batch", "jobs") {
+        return Ok(());
+    }
+    let suspended = new["spec"]["suspend"].as_bool() == Some(true);
+    let mut causes = Vec::new();
+    for field in ["selector", "completionMode", "template"] {
+        if field == "template" && suspended {
+            continue;
+        }
+        if old["spec"][field] != new["spec"][field] {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: \"object\": field is immutable".into(),
+                field: format!("spec.{field}"),
+            });
+        }
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = old["metadata"]["name"].as_str().unwrap_or_default();
+    Err(ApiError::invalid("batch", "Job", name, causes))
+}
+
+/// Rules applied after every update (derived status).
 pub fn on_update(info: &ResourceInfo, object: &mut Value, _old: &Value) {
-    match (info.group.as_str(), info.plural.as_str()) {
-        ("", "secrets") => fold_string_data(object),
-        ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(object),
-        _ => {}
+    if (info.group.as_str(), info.plural.as_str())
+        == ("apiextensions.k8s.io", "customresourcedefinitions")
+    {
+        crd_status(object);
     }
 }
 
@@ -158,7 +201,6 @@ fn default_job(object: &mut Value) {
         spec["template"]["spec"]["restartPolicy"] = json!("Never");
     }
     default_containers(&mut spec["template"]["spec"]);
-    object["status"] = json!({});
 }
 
 /// Moves `stringData` into base64 `data`, as the real server does.

@@ -118,8 +118,8 @@ impl ApiError {
         Self::new(405, "MethodNotAllowed", message)
     }
 
-    /// `422 Invalid` shaped like the real server:
-    /// `The Kind "name" is invalid: field: message` (several causes joined with `, `).
+    /// `422 Invalid` shaped like the real server for built-ins:
+    /// `Kind.group "name" is invalid: field: message` (several causes in `[...]`).
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
         let details: Vec<String> = causes
             .iter()
@@ -133,10 +133,9 @@ impl ApiError {
         let mut err = Self::new(
             422,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {joined}"),
+            format!("{} \"{name}\" is invalid: {joined}", qualified(group, kind)),
         )
         .about(group, kind, name);
-        err.message = format!("The {}", err.message);
         if let Some(details) = err.details.as_mut() {
             details.causes = causes;
         }

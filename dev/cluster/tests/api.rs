@@ -710,3 +710,65 @@ async fn partial_object_metadata_for_get_list_and_metadata_watcher() {
     assert_eq!(first.name_any(), "meta");
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn reapplying_a_job_without_server_defaults_is_a_no_op() {
+    use k8s_openapi::api::batch::v1::Job;
+    let cluster = start().await;
+    let jobs: Api<Job> = Api::namespaced(client(&cluster), "default");
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "applied", "labels": {"app": "x"}},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "unmapped/image", "args": ["run"]}]}}}});
+    let pp = PatchParams::apply("tipoff-operator").force();
+    let first = jobs
+        .patch("applied", &pp, &Patch::Apply(&job))
+        .await
+        .unwrap();
+    let spec = first.spec.clone().unwrap();
+    assert_eq!(spec.backoff_limit, Some(6));
+    assert!(spec.selector.is_some());
+    let container = &spec.template.spec.as_ref().unwrap().containers[0];
+    assert_eq!(
+        container.termination_message_path.as_deref(),
+        Some("/dev/termination-log")
+    );
+    let second = jobs
+        .patch("applied", &pp, &Patch::Apply(&job))
+        .await
+        .unwrap();
+    assert_eq!(second.metadata.generation, Some(1));
+    assert_eq!(second.spec, first.spec);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn job_template_is_immutable() {
+    use k8s_openapi::api::batch::v1::Job;
+    let cluster = start().await;
+    let jobs: Api<Job> = Api::namespaced(client(&cluster), "default");
+    let job: Job = serde_json::from_value(json!({"metadata": {"name": "fixed"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "unmapped/image:1"}]}}}}))
+    .unwrap();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "main", "image": "unmapped/image:2"}]}}}});
+    let status = api_error(
+        jobs.patch("fixed", &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        status.message,
+        r#"Job.batch "fixed" is invalid: spec.template: Invalid value: "object": field is immutable"#
+    );
+    // Labels can still change.
+    jobs.patch(
+        "fixed",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+    )
+    .await
+    .unwrap();
+    cluster.shutdown().await;
+}

@@ -195,3 +195,53 @@ async fn metrics_count_requests() {
     );
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn watch_delay_and_dropped_watches() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+    let cluster = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client(&cluster), "default");
+    let rv = cluster.store().current_rv().to_string();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(60), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cluster.faults().set_watch_delay(Duration::from_millis(400));
+    let written = Instant::now();
+    cms.create(&PostParams::default(), &cm("slow"))
+        .await
+        .unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Some(WatchEvent::Added(o)) => assert_eq!(o.name_any(), "slow"),
+        other => panic!("expected ADDED, got {other:?}"),
+    }
+    assert!(
+        written.elapsed() >= Duration::from_millis(400),
+        "event was delayed"
+    );
+    cluster.faults().set_watch_delay(Duration::ZERO);
+
+    // Dropping watches ends the stream long before its 60 s timeout (over HTTP this time).
+    let dropped = Instant::now();
+    let (status, _) = raw(
+        &cluster,
+        "POST",
+        "/_dev/faults/drop-watches",
+        None,
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("stream ended");
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    assert!(dropped.elapsed() < Duration::from_secs(10));
+    cluster.shutdown().await;
+}

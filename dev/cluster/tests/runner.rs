@@ -455,3 +455,134 @@ async fn tipoff_result_path_defaults_to_the_per_pod_termination_file() {
     assert_eq!(message.as_deref(), Some(r#"{"ok":true}"#));
     cluster.shutdown().await;
 }
+
+fn with_failure_policy(name: &str, script: &str, rules: Value) -> Job {
+    job(
+        name,
+        script,
+        json!({"backoffLimit": 3, "podFailurePolicy": {"rules": rules}}),
+    )
+}
+
+#[tokio::test]
+async fn pod_failure_policy_fail_job_and_ignore() {
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    let rules = json!([
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [65]}},
+        {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [75]}},
+    ]);
+    // A permanent failure fails the Job at once, without retries.
+    jobs.create(
+        &PostParams::default(),
+        &with_failure_policy("permanent", "exit 65", rules.clone()),
+    )
+    .await
+    .unwrap();
+    let (failed, reason) = wait_condition(&jobs, "permanent", "Failed").await;
+    assert_eq!(reason, "PodFailurePolicy");
+    let pod = &pods_of(&pods, "permanent").await[0];
+    let message = failed
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Failed")
+        .unwrap()
+        .message;
+    assert_eq!(
+        message.as_deref(),
+        Some(format!("Container main for pod default/{} failed with exit code 65 matching FailJob rule at index 0", pod.name_any()).as_str())
+    );
+    assert_eq!(pods_of(&pods, "permanent").await.len(), 1);
+
+    // Ignored failures are retried without counting towards backoffLimit (0
+    // here): the first two attempts exit 75, the third succeeds.
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("attempts");
+    let script = format!(
+        "c=$(cat {f} 2>/dev/null || echo 0); c=$((c+1)); echo $c > {f}; [ $c -le 2 ] && exit 75; exit 0",
+        f = counter.display()
+    );
+    let mut flaky = with_failure_policy("transient", &script, rules);
+    flaky.spec.as_mut().unwrap().backoff_limit = Some(0);
+    jobs.create(&PostParams::default(), &flaky).await.unwrap();
+    let (done, _) = wait_condition(&jobs, "transient", "Complete").await;
+    assert_eq!(
+        done.status.unwrap().failed,
+        None,
+        "ignored failures are not counted"
+    );
+    assert_eq!(pods_of(&pods, "transient").await.len(), 3);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn env_from_config_maps_and_secrets_waits_for_missing_sources() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
+    let mut j = job(
+        "env",
+        r#"printf "$P_ENDPOINT $TOKEN $FROM_ENV" > "$RESULT_PATH""#,
+        json!({}),
+    );
+    let container = &mut j
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0];
+    container.env_from = Some(
+        serde_json::from_value(json!([
+            {"configMapRef": {"name": "proc-env"}, "prefix": "P_"},
+            {"secretRef": {"name": "proc-secret"}},
+            {"configMapRef": {"name": "absent", "optional": true}},
+        ]))
+        .unwrap(),
+    );
+    container
+        .env
+        .as_mut()
+        .unwrap()
+        .push(serde_json::from_value(json!({"name": "FROM_ENV", "value": "wins"})).unwrap());
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+    let reason = eventually(WAIT, "pod waiting for its ConfigMap", || async {
+        let pod = pods_of(&pods, "env").await.into_iter().next()?;
+        let waiting = pod
+            .status?
+            .container_statuses?
+            .into_iter()
+            .next()?
+            .state?
+            .waiting?;
+        Some((waiting.reason?, waiting.message?))
+    })
+    .await;
+    assert_eq!(
+        reason,
+        (
+            "CreateContainerConfigError".to_string(),
+            "configmap \"proc-env\" not found".to_string()
+        )
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "proc-env"}, "data": {"ENDPOINT": "http://127.0.0.1:9050"}})).unwrap()).await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(c, "default");
+    secrets.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "proc-secret"}, "stringData": {"TOKEN": "s3cret", "FROM_ENV": "loses"}})).unwrap()).await.unwrap();
+    wait_condition(&jobs, "env", "Complete").await;
+    let message = terminated(&pods_of(&pods, "env").await[0]).message;
+    assert_eq!(
+        message.as_deref(),
+        Some("http://127.0.0.1:9050 s3cret wins")
+    );
+    cluster.shutdown().await;
+}

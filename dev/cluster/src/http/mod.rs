@@ -150,6 +150,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/livez", axum::routing::get(|| async { "ok" }))
         .merge(admin::routes())
         .fallback(resource::dispatch)
+        // The real server's request size limit (3 MiB).
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -44,6 +44,64 @@ fn index_of(pod: &Value) -> Option<i64> {
         .and_then(|s| s.parse().ok())
 }
 
+/// What a `podFailurePolicy` says about one failed Pod.
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    /// Fail the whole Job now (with the message the real controller writes).
+    FailJob(String),
+    /// Do not count the failure towards `backoffLimit`.
+    Ignore,
+    /// Count it (no rule matched, `Count`, or the unsupported `FailIndex`).
+    Count,
+}
+
+/// Evaluates `podFailurePolicy.rules` (`onExitCodes`; `onPodConditions`
+/// never match, since local Pods have no disruption conditions) for a failed Pod.
+fn failure_action(policy: &Value, pod: &Value) -> Action {
+    let statuses = pod["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (index, rule) in policy["rules"].as_array().into_iter().flatten().enumerate() {
+        let on = &rule["onExitCodes"];
+        if !on.is_object() {
+            continue;
+        }
+        let values: Vec<i64> = on["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64)
+            .collect();
+        let wanted_container = on["containerName"].as_str();
+        let matched = statuses.iter().find_map(|cs| {
+            let name = cs["name"].as_str().unwrap_or_default();
+            let code = cs["state"]["terminated"]["exitCode"].as_i64()?;
+            if code == 0 || wanted_container.is_some_and(|w| w != name) {
+                return None;
+            }
+            let hit = match on["operator"].as_str() {
+                Some("NotIn") => !values.contains(&code),
+                _ => values.contains(&code),
+            };
+            hit.then(|| (name.to_string(), code))
+        });
+        let Some((container, code)) = matched else {
+            continue;
+        };
+        return match rule["action"].as_str() {
+            Some("FailJob") => Action::FailJob(format!(
+                "Container {container} for pod {}/{} failed with exit code {code} matching FailJob rule at index {index}",
+                pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+                pod["metadata"]["name"].as_str().unwrap_or_default(),
+            )),
+            Some("Ignore") => Action::Ignore,
+            _ => Action::Count,
+        };
+    }
+    Action::Count
+}
+
 /// Formats indexes as Kubernetes does: `0-3,5`.
 pub fn format_indexes(indexes: &BTreeSet<i64>) -> String {
     let mut parts = Vec::new();
@@ -139,7 +197,25 @@ pub fn reconcile(
         .copied()
         .filter(|p| phase(p) == "Succeeded")
         .collect();
-    let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
+    let failed_pods: Vec<&Value> = pods
+        .iter()
+        .copied()
+        .filter(|p| phase(p) == "Failed")
+        .collect();
+    let policy = &spec["podFailurePolicy"];
+    let actions: Vec<(Action, &Value)> = failed_pods
+        .iter()
+        .map(|p| (failure_action(policy, p), *p))
+        .collect();
+    // Failures an `Ignore` rule matched do not count towards backoffLimit.
+    let counted = actions
+        .iter()
+        .filter(|(a, _)| !matches!(a, Action::Ignore))
+        .count() as i64;
+    let fail_job = actions.iter().find_map(|(a, _)| match a {
+        Action::FailJob(message) => Some(message.clone()),
+        _ => None,
+    });
     let indexed = spec["completionMode"] == "Indexed";
     let completions = spec["completions"].as_i64();
     let parallelism = spec["parallelism"].as_i64().unwrap_or(1).max(0);
@@ -195,6 +271,10 @@ pub fn reconcile(
                 None,
             );
         }
+        // Resuming starts the clock (and activeDeadlineSeconds) again.
+        if let Some(map) = status.as_object_mut() {
+            map.remove("startTime");
+        }
         if !condition_true(job, "Suspended") {
             conditions.retain(|c| c["type"] != "Suspended");
             conditions.push(condition(
@@ -230,22 +310,25 @@ pub fn reconcile(
             completions.is_some_and(|c| succeeded >= c)
                 || (completions.is_none() && succeeded > 0 && active.is_empty())
         };
-        let failure = if complete {
+        let failure: Option<(&str, String)> = if complete {
             None
+        } else if let Some(message) = fail_job {
+            Some(("PodFailurePolicy", message))
         } else if deadline_passed {
             Some((
                 "DeadlineExceeded",
-                "Job was active longer than specified deadline",
+                "Job was active longer than specified deadline".into(),
             ))
-        } else if failed > backoff_limit {
+        } else if counted > backoff_limit {
             Some((
                 "BackoffLimitExceeded",
-                "Job has reached the specified backoff limit",
+                "Job has reached the specified backoff limit".into(),
             ))
         } else {
             None
         };
         if let Some((reason, message)) = failure {
+            let message = message.as_str();
             let kill_reason = if reason == "DeadlineExceeded" {
                 KillReason::DeadlineExceeded
             } else {
@@ -297,7 +380,7 @@ pub fn reconcile(
     }
     status["active"] = json!(active.len());
     status["succeeded"] = json!(succeeded);
-    status["failed"] = json!(failed);
+    status["failed"] = json!(counted);
     status["ready"] = json!(active.iter().filter(|p| phase(p) == "Running").count());
     status["terminating"] = json!(0);
     status["uncountedTerminatedPods"] = json!({});

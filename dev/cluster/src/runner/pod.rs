@@ -106,7 +106,7 @@ fn environment(
     container: &Value,
     extra: &BTreeMap<String, String>,
     termination_path: &Path,
-) -> BTreeMap<String, String> {
+) -> Result<BTreeMap<String, String>, String> {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let mut env = BTreeMap::new();
     for key in ["PATH", "HOME", "TMPDIR", "LANG"] {
@@ -115,6 +115,7 @@ fn environment(
         }
     }
     env.extend(extra.clone());
+    env.extend(env_from(store, ns, container)?);
     env.insert(
         "HOSTNAME".into(),
         pod["metadata"]["name"].as_str().unwrap_or_default().into(),
@@ -163,7 +164,48 @@ fn environment(
     // tipoff processors write their result to $TIPOFF_RESULT_PATH, falling
     // back to /dev/termination-log, which must not be touched on a dev machine.
     env.entry("TIPOFF_RESULT_PATH".into()).or_insert(per_pod);
-    env
+    Ok(env)
+}
+
+/// Variables from `envFrom` ConfigMaps and Secrets (with `prefix`), or the
+/// kubelet's error for a missing source that is not `optional`.
+fn env_from(
+    store: &Store,
+    ns: &str,
+    container: &Value,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    for source in container["envFrom"].as_array().into_iter().flatten() {
+        let prefix = source["prefix"].as_str().unwrap_or_default();
+        let (resource, kind, reference) = if source["configMapRef"].is_object() {
+            ("configmaps", "configmap", &source["configMapRef"])
+        } else if source["secretRef"].is_object() {
+            ("secrets", "secret", &source["secretRef"])
+        } else {
+            continue;
+        };
+        let name = reference["name"].as_str().unwrap_or_default();
+        let found = store
+            .resource("", "v1", resource)
+            .and_then(|info| store.get(&info, ns, name).ok());
+        let Some(object) = found else {
+            if reference["optional"].as_bool() == Some(true) {
+                continue;
+            }
+            return Err(format!("{kind} \"{name}\" not found"));
+        };
+        for (key, value) in object["data"].as_object().into_iter().flatten() {
+            let value = match (resource, value.as_str()) {
+                ("secrets", Some(encoded)) => decode_base64(encoded),
+                (_, Some(plain)) => Some(plain.to_string()),
+                _ => None,
+            };
+            if let Some(value) = value {
+                env.insert(format!("{prefix}{key}"), value);
+            }
+        }
+    }
+    Ok(env)
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -303,8 +345,34 @@ pub async fn run(
         Ok::<_, std::io::Error>((log, err))
     }
     .await;
+    let mut kill = kill;
+    let mut reported = false;
+    // Like the kubelet: a missing ConfigMap/Secret keeps the Pod waiting
+    // (CreateContainerConfigError) until it appears or the Pod goes.
+    let env = loop {
+        match environment(&store, &pod, &container, &mapping.env, &termination_path) {
+            Ok(env) => break env,
+            Err(message) => {
+                if !reported {
+                    set_status(
+                        &store,
+                        &ns,
+                        &name,
+                        waiting_status(&container, "CreateContainerConfigError", &message),
+                    );
+                    reported = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+                    _ = &mut kill => {
+                        processes.finished(&ns, &name);
+                        return;
+                    }
+                }
+            }
+        }
+    };
     let started_at = now_rfc3339();
-    let env = environment(&store, &pod, &container, &mapping.env, &termination_path);
     let working_dir = container["workingDir"]
         .as_str()
         .map(PathBuf::from)
@@ -376,7 +444,7 @@ pub async fn run(
     );
     let (exit, killed) = tokio::select! {
         status = child.wait() => (status.ok(), None),
-        reason = kill => {
+        reason = &mut kill => {
             kill_group(pid, &mut child).await;
             (child.wait().await.ok(), Some(reason.unwrap_or(KillReason::Killed)))
         }

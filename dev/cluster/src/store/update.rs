@@ -217,6 +217,8 @@ impl Store {
                         meta.insert("generateName".into(), gn.clone());
                     }
                 }
+                builtin::defaults(info, &mut desired);
+                builtin::check_immutable(info, old, &desired)?;
                 if spec_part(old, info.has_status) != spec_part(&desired, info.has_status) {
                     let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
                     desired["metadata"]["generation"] = json!(generation + 1);
