@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start, stop or inspect the local emulators the warehouse and storage contract tests run against:
 #   local-bigquery  (BigQuery REST API on DuckDB)   -> TIPOFF_BIGQUERY_URL
-#   fake-gcs-server (GCS JSON API, in memory)        -> TIPOFF_GCS_URL
+#   fake-gcs-server (GCS JSON API, in memory)        -> TIPOFF_GCS_URL (through
+#     scripts/lib/gcs_xml_put_shim.py, which makes its XML-API PUT behave as GCS does)
 #
 #   scripts/emulators.sh start    install (cached venv), start both on free loopback ports, wait until ready
 #   scripts/emulators.sh stop     stop what `start` started (by recorded pid only)
@@ -64,7 +65,7 @@ install() {
 start() {
   mkdir -p "$state" "$(dirname "$env_file")"
   install
-  if alive bigquery && alive gcs && [[ -f "$env_file" ]]; then
+  if alive bigquery && alive gcs && alive gcs-shim && [[ -f "$env_file" ]]; then
     # shellcheck disable=SC1090
     source "$env_file"
     if curl -s -o /dev/null --max-time 2 "$TIPOFF_BIGQUERY_URL/projects/local/datasets" \
@@ -74,8 +75,8 @@ start() {
   fi
   stop_quiet
 
-  local bq_port bq_grpc gcs_port
-  bq_port="$(free_port)"; bq_grpc="$(free_port)"; gcs_port="$(free_port)"
+  local bq_port bq_grpc gcs_port shim_port
+  bq_port="$(free_port)"; bq_grpc="$(free_port)"; gcs_port="$(free_port)"; shim_port="$(free_port)"
   rm -rf "$state/bigquery-data"; mkdir -p "$state/bigquery-data"
   # setsid: each emulator leads its own process group, so `stop` can end exactly it and its children.
   setsid "$TIPOFF_VENV/bin/local-bigquery" serve --host 127.0.0.1 --port "$bq_port" \
@@ -83,12 +84,16 @@ start() {
     >"$state/bigquery.log" 2>&1 < /dev/null &
   echo $! > "$state/bigquery.pid"
   setsid "$FAKE_GCS_BIN" -scheme http -host 127.0.0.1 -port "$gcs_port" -backend memory \
-    -external-url "http://127.0.0.1:$gcs_port" >"$state/gcs.log" 2>&1 < /dev/null &
+    -external-url "http://127.0.0.1:$gcs_port" -public-host "127.0.0.1:$gcs_port" >"$state/gcs.log" 2>&1 < /dev/null &
   echo $! > "$state/gcs.pid"
+  setsid "$TIPOFF_PY" "$root/scripts/lib/gcs_xml_put_shim.py" "$shim_port" "http://127.0.0.1:$gcs_port" \
+    >"$state/gcs-shim.log" 2>&1 < /dev/null &
+  echo $! > "$state/gcs-shim.pid"
 
-  local bq_url="http://127.0.0.1:$bq_port/bigquery/v2" gcs_url="http://127.0.0.1:$gcs_port"
+  local bq_url="http://127.0.0.1:$bq_port/bigquery/v2" gcs_url="http://127.0.0.1:$shim_port"
   wait_http bigquery "$bq_url/projects/local/datasets"
-  wait_http gcs "$gcs_url/storage/v1/b"
+  wait_http gcs "http://127.0.0.1:$gcs_port/storage/v1/b"
+  wait_http gcs-shim "$gcs_url/storage/v1/b"
   cat > "$env_file" <<ENV
 # Written by scripts/emulators.sh start; source it before running the contract tests.
 export TIPOFF_BIGQUERY_URL=$bq_url
@@ -111,13 +116,13 @@ stop_one() {
   rm -f "$pid_file"
 }
 
-stop_quiet() { stop_one bigquery; stop_one gcs; }
+stop_quiet() { stop_one bigquery; stop_one gcs-shim; stop_one gcs; }
 
 case "${1:-}" in
   start) start ;;
   stop) stop_quiet; rm -f "$env_file" ;;
   status)
-    for n in bigquery gcs; do
+    for n in bigquery gcs gcs-shim; do
       if alive "$n"; then echo "$n: running (pid $(cat "$state/$n.pid"))"; else echo "$n: stopped"; fi
     done ;;
   env) [[ -f "$env_file" ]] && cat "$env_file" || { log "not started"; exit 1; } ;;

@@ -10,6 +10,7 @@
 //! table's schema as the server reports it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ pub struct BigQueryWarehouse {
     project: String,
     /// Schemas as the server reported them, to validate writes without a GET per write.
     schemas: Arc<Mutex<HashMap<TableRef, TableSchema>>>,
+    /// Query jobs submitted, so tests can check that writes are batched.
+    jobs: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for BigQueryWarehouse {
@@ -122,7 +125,13 @@ impl BigQueryWarehouse {
             client,
             project: project.to_owned(),
             schemas: Arc::default(),
+            jobs: Arc::default(),
         }
+    }
+
+    /// How many query jobs (DDL, DML or SELECT) this handle and its clones have submitted.
+    pub fn jobs_submitted(&self) -> u64 {
+        self.jobs.load(Ordering::Relaxed)
     }
 
     fn qualified(&self, table: &TableRef) -> String {
@@ -134,6 +143,7 @@ impl BigQueryWarehouse {
         let mut request = QueryRequest::new(sql);
         request.use_legacy_sql = false;
         request.timeout_ms = Some(60_000);
+        self.jobs.fetch_add(1, Ordering::Relaxed);
         let response = self
             .client
             .job()
