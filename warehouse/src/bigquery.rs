@@ -602,6 +602,7 @@ impl Warehouse for BigQueryWarehouse {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

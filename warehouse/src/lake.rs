@@ -161,8 +161,7 @@ fn arrow_schema(schema: &TableSchema) -> Arc<Schema> {
 
 fn days_since_epoch(d: Date) -> i32 {
     // Dates are within -9999..=9999 years, so the day count fits in i32.
-    let days = (d - Date::constant(1970, 1, 1)).get_days();
-    days
+    (d - Date::constant(1970, 1, 1)).get_days()
 }
 
 fn date_from_days(days: i32) -> Result<Date> {

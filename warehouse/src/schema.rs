@@ -307,6 +307,7 @@ pub fn repo_schema_dir() -> std::path::PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

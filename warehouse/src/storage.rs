@@ -187,6 +187,7 @@ impl std::fmt::Display for ObjectKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -33,7 +33,7 @@ fn schedule_has_a_real_shape() {
     assert_eq!(s.league.teams.len(), 30);
     assert_eq!(s.games.len(), 1230);
     let mut per_team: BTreeMap<usize, Vec<Date>> = BTreeMap::new();
-    let mut home = vec![0; 30];
+    let mut home = [0; 30];
     for g in &s.games {
         assert!(g.date >= SEASON_START && g.date <= SEASON_END, "{}", g.date);
         assert_ne!(g.home, g.away);
