@@ -39,6 +39,17 @@ pub const BIGQUERY_PROJECT_ENV: &str = "TIPOFF_BIGQUERY_PROJECT";
 /// BigQuery's query-length limit).
 const REPLACE_INSERT_ROWS: usize = 500;
 
+/// Retries of a partition replace aborted by a concurrent transaction on the same table.
+const CONFLICT_RETRIES: u32 = 4;
+
+/// Whether BigQuery aborted a transaction because another one mutated the same table (real
+/// BigQuery serializes mutating transactions per table; the emulator does not, so this path is
+/// only unit-tested).
+fn is_concurrent_abort(e: &WarehouseError) -> bool {
+    matches!(e, WarehouseError::Backend { detail, .. }
+        if detail.contains("concurrent update") || detail.contains("Could not serialize access"))
+}
+
 /// Sends no credentials: for emulators only.
 #[derive(Clone)]
 struct NoAuth;
@@ -511,10 +522,19 @@ impl Warehouse for BigQueryWarehouse {
             sql.push_str(";\n");
         }
         sql.push_str("COMMIT TRANSACTION;");
-        self.query(sql)
-            .await
-            .map_err(|e| self.map_missing(table, e))?;
-        Ok(rows.len() as u64)
+        let mut attempt = 0;
+        loop {
+            match self.query(sql.clone()).await {
+                Ok(_) => return Ok(rows.len() as u64),
+                // The transaction rolled back as a whole, so running it again is safe.
+                Err(e) if is_concurrent_abort(&e) && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(table = %table, %date, attempt, "replace aborted by a concurrent update; retrying");
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => return Err(self.map_missing(table, e)),
+            }
+        }
     }
 
     async fn read_range(
@@ -605,6 +625,25 @@ impl Warehouse for BigQueryWarehouse {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_update_aborts_are_retried_other_errors_are_not() {
+        let abort = WarehouseError::Backend {
+            backend: "bigquery",
+            detail: "400 INVALID_ARGUMENT: Transaction is aborted due to concurrent update \
+                     against table p:d.t"
+                .into(),
+        };
+        assert!(is_concurrent_abort(&abort));
+        let syntax = WarehouseError::Backend {
+            backend: "bigquery",
+            detail: "400 Syntax error".into(),
+        };
+        assert!(!is_concurrent_abort(&syntax));
+        assert!(!is_concurrent_abort(&WarehouseError::TableNotFound {
+            table: "d.t".into()
+        }));
+    }
 
     #[test]
     fn string_literals_escape_quotes_backslashes_and_newlines() {

@@ -179,3 +179,87 @@ async fn bigquery_writes_are_batched_into_few_jobs() {
     expected.extend(rows);
     assert_eq!(sorted(back), sorted(expected));
 }
+
+/// Set in child processes of `lake_is_safe_for_concurrent_processes`: the lake root to write to.
+const CHILD_ROOT_ENV: &str = "TIPOFF_LAKE_CHILD_ROOT";
+/// Which writer a child process is.
+const CHILD_ID_ENV: &str = "TIPOFF_LAKE_CHILD_ID";
+
+/// Several OS processes (this test binary re-run as children) replace partitions of one table,
+/// two of them racing on the same partition, while the parent reads: every read sees complete
+/// partitions and the end state holds each writer's last write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lake_is_safe_for_concurrent_processes() {
+    let schema = test_schema("procs", "games");
+    let t = schema.table_ref();
+    let shared = Date::constant(2026, 1, 10);
+    if let Ok(root) = std::env::var(CHILD_ROOT_ENV) {
+        // Child: writer `id` owns one partition and also hammers the shared one.
+        let id: usize = std::env::var(CHILD_ID_ENV).unwrap().parse().unwrap();
+        let lake = LakeWarehouse::new(&root);
+        let own = Date::constant(2026, 1, 1 + id as i8);
+        for round in 0..8 {
+            lake.replace_partition(&t, own, &rows_for(own, 20 + round, &format!("p{id}")))
+                .await
+                .unwrap();
+            let rows = rows_for(shared, 10 * (id + 1), &format!("p{id}"));
+            lake.replace_partition(&t, shared, &rows).await.unwrap();
+        }
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lake = LakeWarehouse::new(dir.path());
+    lake.ensure_table(&schema).await.unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|id| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--exact",
+                    "lake_is_safe_for_concurrent_processes",
+                    "--nocapture",
+                ])
+                .env(CHILD_ROOT_ENV, dir.path())
+                .env(CHILD_ID_ENV, id.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut children = children;
+    let mut reads = 0;
+    loop {
+        let finished = children.iter_mut().all(|c| c.try_wait().unwrap().is_some());
+        let rows = lake.read_range(&t, shared, shared, None).await.unwrap();
+        if !rows.is_empty() {
+            // All rows come from one writer, and that writer's partition is complete.
+            let tags: std::collections::BTreeSet<String> = rows
+                .iter()
+                .map(|r| match &r["game_id"] {
+                    tipoff_warehouse::Value::String(s) => s.split('-').next().unwrap().to_owned(),
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(tags.len(), 1, "a read mixed writers: {tags:?}");
+            let id: usize = tags.iter().next().unwrap()[1..].parse().unwrap();
+            assert_eq!(
+                rows.len(),
+                10 * (id + 1),
+                "torn partition from process {id}"
+            );
+        }
+        reads += 1;
+        if finished {
+            break;
+        }
+    }
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a writer process failed");
+    }
+    assert!(reads > 1);
+    for id in 0..4u8 {
+        let own = Date::constant(2026, 1, 1 + id as i8);
+        let got = sorted(lake.read_range(&t, own, own, None).await.unwrap());
+        assert_eq!(got, sorted(rows_for(own, 27, &format!("p{id}"))));
+    }
+}
