@@ -42,6 +42,9 @@ const REPLACE_INSERT_ROWS: usize = 500;
 /// Retries of a partition replace aborted by a concurrent transaction on the same table.
 const CONFLICT_RETRIES: u32 = 4;
 
+/// Retries of table creation that lost a race with another creator.
+const DDL_RETRIES: u32 = 4;
+
 /// Whether BigQuery aborted a transaction because another one mutated the same table (real
 /// BigQuery serializes mutating transactions per table; the emulator does not, so this path is
 /// only unit-tested).
@@ -249,6 +252,45 @@ impl BigQueryWarehouse {
     }
 }
 
+impl BigQueryWarehouse {
+    /// `CREATE SCHEMA IF NOT EXISTS` and `CREATE TABLE IF NOT EXISTS` from a schema file.
+    async fn create_table(&self, schema: &TableSchema) -> Result<()> {
+        self.query(format!("CREATE SCHEMA IF NOT EXISTS `{}`", schema.dataset))
+            .await?;
+        let columns: Vec<String> = schema
+            .fields
+            .iter()
+            .map(|f| {
+                let not_null = if f.mode == FieldMode::Required {
+                    " NOT NULL"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} {}{not_null} OPTIONS(description={})",
+                    f.name,
+                    f.field_type.sql_name(),
+                    sql_string(&f.description)
+                )
+            })
+            .collect();
+        let cluster = if schema.clustering.is_empty() {
+            String::new()
+        } else {
+            format!(" CLUSTER BY {}", schema.clustering.join(", "))
+        };
+        self.query(format!(
+            "CREATE TABLE IF NOT EXISTS {} ({}) PARTITION BY {}{cluster} OPTIONS(description={})",
+            self.qualified(&schema.table_ref()),
+            columns.join(", "),
+            schema.partition.field,
+            sql_string(&schema.description),
+        ))
+        .await?;
+        Ok(())
+    }
+}
+
 /// Converts the REST table resource to a [`TableSchema`].
 fn table_to_schema(table_ref: &TableRef, t: &Table) -> Result<TableSchema> {
     let unsupported = |detail: String| WarehouseError::SchemaMismatch {
@@ -449,42 +491,22 @@ impl Warehouse for BigQueryWarehouse {
 
     async fn ensure_table(&self, schema: &TableSchema) -> Result<EnsureOutcome> {
         let table = schema.table_ref();
-        let outcome = match self.fetch_table(&table).await? {
-            Some(_) => EnsureOutcome::AlreadyExists,
-            None => {
-                self.query(format!("CREATE SCHEMA IF NOT EXISTS `{}`", schema.dataset))
-                    .await?;
-                let columns: Vec<String> = schema
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{} {}{} OPTIONS(description={})",
-                            f.name,
-                            f.field_type.sql_name(),
-                            if f.mode == FieldMode::Required {
-                                " NOT NULL"
-                            } else {
-                                ""
-                            },
-                            sql_string(&f.description)
-                        )
-                    })
-                    .collect();
-                let cluster = if schema.clustering.is_empty() {
-                    String::new()
-                } else {
-                    format!(" CLUSTER BY {}", schema.clustering.join(", "))
-                };
-                self.query(format!(
-                    "CREATE TABLE IF NOT EXISTS {} ({}) PARTITION BY {}{cluster} OPTIONS(description={})",
-                    self.qualified(&table),
-                    columns.join(", "),
-                    schema.partition.field,
-                    sql_string(&schema.description),
-                ))
-                .await?;
-                EnsureOutcome::Created
+        // Processors of a phase start together and ensure tables of the same dataset at once;
+        // DDL that loses such a race fails (the emulator: "Failed to commit"), so look again and
+        // retry: the table is usually there by then.
+        let mut attempt = 0;
+        let outcome = loop {
+            if self.fetch_table(&table).await?.is_some() {
+                break EnsureOutcome::AlreadyExists;
+            }
+            match self.create_table(schema).await {
+                Ok(()) => break EnsureOutcome::Created,
+                Err(e) if e.is_transient() && attempt < DDL_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(table = %table, attempt, error = %e, "creating table failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                Err(e) => return Err(e),
             }
         };
         let existing = self.describe_table(&table).await?;

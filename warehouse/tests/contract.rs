@@ -111,6 +111,21 @@ async fn reads_by_range_and_columns(f: Fixture) {
             .unwrap();
     assert!(dates.iter().all(|r| r["game_date"] == Value::Date(D3)) && dates.len() == 6);
 
+    // A range without data is empty, not an error.
+    let (later, latest) = (Date::constant(2025, 11, 20), Date::constant(2025, 11, 25));
+    assert!(
+        f.wh.read_range(&t, later, latest, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        f.wh.partition_row_counts(&t, later, latest)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
     let err =
         f.wh.read_range(&t, D1, D3, Some(&["nope"]))
             .await
@@ -125,8 +140,18 @@ async fn reads_by_range_and_columns(f: Fixture) {
 async fn concurrent_writers(f: Fixture) {
     let ds = f.dataset("concurrent");
     let schemas = [test_schema(&ds, "games_a"), test_schema(&ds, "games_b")];
-    for s in &schemas {
-        f.wh.ensure_table(s).await.unwrap();
+    // Processors of one phase start together: they ensure tables of one dataset concurrently,
+    // each table twice.
+    let ensures: Vec<_> = schemas
+        .iter()
+        .chain(schemas.iter())
+        .map(|s| {
+            let (wh, s) = (Arc::clone(&f.wh), s.clone());
+            tokio::spawn(async move { wh.ensure_table(&s).await })
+        })
+        .collect();
+    for e in ensures {
+        e.await.unwrap().unwrap();
     }
     let dates: Vec<Date> = (1..=4).map(|d| Date::constant(2025, 12, d)).collect();
     let mut tasks = Vec::new();

@@ -196,3 +196,21 @@ fn injury_reports_and_lines_are_consistent() {
         assert!(l.total > 180.0 && l.total < 280.0, "{}", l.total);
     }
 }
+
+#[test]
+fn export_writes_one_truth_row_per_player_game() {
+    let dir = std::env::temp_dir().join(format!("tipoff-truth-{}", std::process::id()));
+    let s = season();
+    let files = truth::write(s, &dir, Format::Csv).unwrap();
+    assert_eq!(files.len(), 2);
+    let games = std::fs::read_to_string(dir.join("player_games.csv")).unwrap();
+    assert_eq!(games.lines().count(), s.player_games.len() + 1);
+    assert!(games.starts_with("game_id,game_date,player_lookup,"));
+    let players = std::fs::read_to_string(dir.join("players.csv")).unwrap();
+    assert_eq!(players.lines().count(), s.league.players.len() + 1);
+    truth::write(s, &dir, Format::Json).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("player_games.json")).unwrap()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), s.player_games.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
