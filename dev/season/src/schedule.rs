@@ -154,7 +154,7 @@ pub fn generate(league: &League, seed: u64) -> Vec<Game> {
             }
             // Back-to-backs happen, but not for everyone every week.
             let b2b = last[h][0] == day_before || last[a][0] == day_before;
-            if b2b && rng.chance(0.75) && days_left > 20.0 {
+            if b2b && rng.chance(0.97) && days_left > 20.0 {
                 continue;
             }
             busy[h] = true;
