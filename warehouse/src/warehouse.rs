@@ -124,3 +124,52 @@ impl RunHistoryRecord {
         r
     }
 }
+
+/// Opens the warehouse a processor is configured with (`TIPOFF_WAREHOUSE_URL`):
+/// `file:///path` for the local lake, or `bigquery://<project>` for BigQuery (through the
+/// emulator when `TIPOFF_BIGQUERY_URL` is set, otherwise with Application Default Credentials).
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Warehouse>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.is_empty() {
+            return Err(crate::WarehouseError::InvalidRequest(format!(
+                "{url:?} names no directory"
+            )));
+        }
+        return Ok(std::sync::Arc::new(crate::LakeWarehouse::new(path)));
+    }
+    if let Some(project) = url.strip_prefix("bigquery://") {
+        let project = project.trim_end_matches('/');
+        if project.is_empty() {
+            return Err(crate::WarehouseError::InvalidRequest(format!(
+                "{url:?} names no project"
+            )));
+        }
+        let wh = match std::env::var(crate::bigquery::BIGQUERY_URL_ENV) {
+            Ok(base) if !base.is_empty() => {
+                crate::BigQueryWarehouse::connect_emulator(&base, project).await?
+            }
+            _ => crate::BigQueryWarehouse::connect_adc(project).await?,
+        };
+        return Ok(std::sync::Arc::new(wh));
+    }
+    Err(crate::WarehouseError::InvalidRequest(format!(
+        "warehouse URL {url:?} is neither file:///path nor bigquery://project"
+    )))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn opens_the_lake_by_url_and_rejects_unknown_schemes() {
+        let dir = std::env::temp_dir();
+        let wh = open(&format!("file://{}", dir.display())).await.unwrap();
+        assert_eq!(wh.backend(), "lake");
+        for bad in ["s3://bucket", "file://", "bigquery://", "lake"] {
+            let err = open(bad).await.err().unwrap();
+            assert_eq!(err.category(), "InvalidRequest", "{bad}");
+        }
+    }
+}
