@@ -112,7 +112,11 @@ fn write_atomic(dir: &Path, name: &str, write: impl FnOnce(&mut File) -> Result<
         file.flush().map_err(|e| WarehouseError::io(&tmp, e))?;
         file.sync_all().map_err(|e| WarehouseError::io(&tmp, e))?;
         let target = dir.join(name);
-        std::fs::rename(&tmp, &target).map_err(|e| WarehouseError::io(&target, e))
+        std::fs::rename(&tmp, &target).map_err(|e| WarehouseError::io(&target, e))?;
+        // Sync the directory too, so the rename itself survives a crash.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| WarehouseError::io(dir, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
