@@ -23,6 +23,12 @@ cargo run --quiet --locked -p tipoff-crds --bin crdgen -- --check
 step "generated CRDs are valid apiextensions.k8s.io/v1 (kubernetes-validate)"
 kubernetes-validate --strict --quiet crds/generated/*.yaml
 
+step "emulators (local-bigquery, fake-gcs-server) for the warehouse and storage contract tests"
+scripts/emulators.sh start
+trap 'scripts/emulators.sh stop' EXIT
+# shellcheck disable=SC1091
+source .tipoff/emulators.env
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

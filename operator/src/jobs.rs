@@ -349,7 +349,9 @@ mod tests {
             Some("nba-2026-01-29-4-ml-feature-store-a2")
         );
         assert_eq!(job.metadata.namespace.as_deref(), Some("nba"));
-        assert_eq!(job.metadata.labels, Some(intent(1).labels));
+        let mut labels = intent(1).labels;
+        labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        assert_eq!(job.metadata.labels.as_ref(), Some(&labels));
         let template_labels = job
             .spec
             .as_ref()
@@ -360,11 +362,7 @@ mod tests {
             .unwrap()
             .labels
             .clone();
-        assert_eq!(
-            template_labels,
-            Some(intent(1).labels),
-            "Pods carry the same labels"
-        );
+        assert_eq!(template_labels, Some(labels), "Pods carry the same labels");
         let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!(
             (owner.kind.as_str(), owner.controller),

@@ -1001,3 +1001,29 @@ fn a_run_that_never_drifted_emits_no_code_drift_event() {
         tipoff_crds::ConditionStatus::False
     );
 }
+
+#[test]
+fn a_newer_run_for_the_same_date_waits_for_the_older_one() {
+    let mut c = Cluster::new(run("rerun", Mode::Production));
+    c.observed.older_runs_for_date = vec!["first".into()];
+    let plan = c.step();
+    assert!(
+        plan.jobs.is_empty(),
+        "two runs for one date never write at once"
+    );
+    assert_eq!(state(&c), RunState::Blocked);
+    let blocked = condition(&c, "Blocked");
+    assert_eq!(blocked.reason, "ConcurrentRunForDate");
+    assert!(blocked.message.contains("first"), "{}", blocked.message);
+    assert_eq!(plan.requeue_after, Some(std::time::Duration::from_secs(5)));
+
+    // The older run ended: this one starts.
+    c.observed.older_runs_for_date.clear();
+    let plan = c.step();
+    assert_eq!(planned(&plan), ["schedule-scraper"]);
+
+    // A run that already started is never stopped by a newer claim on its date.
+    c.observed.older_runs_for_date = vec!["late".into()];
+    c.settle();
+    assert_ne!(state(&c), RunState::Blocked);
+}

@@ -84,6 +84,7 @@ fn check(path: &Path) {
         phase_completions: case.phase_completions,
         jobs: case.jobs,
         pods: case.pods,
+        older_runs_for_date: vec![],
     };
     let plan = planner::plan(&case.run, &observed, &support::test_catalog(), case.now);
     let at = path.display();

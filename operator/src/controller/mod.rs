@@ -55,6 +55,8 @@ mod tests {
 /// The watch caches a reconcile reads from.
 #[derive(Clone)]
 pub struct Stores {
+    /// PipelineRuns (the controller's own cache).
+    pub runs: Store<PipelineRun>,
     /// PhaseCompletions.
     pub phase_completions: Store<PhaseCompletion>,
     /// Jobs tipoff created.
@@ -160,6 +162,7 @@ pub fn controller(client: Client, scope: &Scope) -> (Controller<PipelineRun>, St
     .owns_stream(job_stream)
     .watches_stream(pod_stream, move |pod: Pod| run_of_pod(&pod, &jobs_for_pods));
     let stores = Stores {
+        runs: controller.store(),
         phase_completions: pc_reader,
         jobs: job_reader,
         pods: pod_reader,

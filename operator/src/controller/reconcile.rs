@@ -90,7 +90,34 @@ fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
             .filter(|p| ours(&p.metadata))
             .map(|p| (**p).clone())
             .collect(),
+        older_runs_for_date: older_runs_for_date(run, &ctx.stores.runs.state()),
     }
+}
+
+/// Runs for the same date in the same namespace, created before `run`, that have not ended.
+fn older_runs_for_date(run: &PipelineRun, all: &[Arc<PipelineRun>]) -> Vec<String> {
+    let key = |r: &PipelineRun| {
+        (
+            r.metadata.creation_timestamp.clone().map(|t| t.0),
+            r.name_any(),
+        )
+    };
+    let mine = key(run);
+    let mut older: Vec<String> = all
+        .iter()
+        .filter(|r| r.namespace() == run.namespace() && r.spec.date == run.spec.date)
+        .filter(|r| r.name_any() != run.name_any() && r.metadata.deletion_timestamp.is_none())
+        .filter(|r| {
+            !r.status
+                .as_ref()
+                .and_then(|s| s.state)
+                .is_some_and(|s| s.is_terminal())
+        })
+        .filter(|r| key(r) < mine)
+        .map(|r| r.name_any())
+        .collect();
+    older.sort();
+    older
 }
 
 /// What to do after a failed reconcile: transient API errors back off and retry.

@@ -187,11 +187,16 @@ pub struct Derived<'a> {
     pub applied: &'a [Applied],
     /// Why the spec cannot be run against the catalog, if so.
     pub invalid: Option<String>,
+    /// Older runs for the same date this run waits for, if any.
+    pub waiting_for: Option<String>,
     /// When the run's deadline passed, if it did.
     pub deadline_passed: Option<Timestamp>,
     /// The current time.
     pub now: Timestamp,
 }
+
+/// How often a run waiting for an older run of its date looks again.
+pub const WAIT_FOR_OLDER_RUN_SECS: i64 = 5;
 
 /// Plans one reconcile of `run`.
 pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Timestamp) -> Plan {
@@ -294,8 +299,15 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         (now >= at).then_some(at)
     });
 
+    // Two runs for one date never write at once: a run that has not started waits for the
+    // older ones to end.
+    let waiting_for = (!observed.older_runs_for_date.is_empty()
+        && views.values().all(|v| v.attempt() == 0))
+    .then(|| observed.older_runs_for_date.join(", "));
+
     // Children to create.
-    let may_start = invalid.is_none() && deadline_passed.is_none() && !spec.suspend;
+    let may_start =
+        invalid.is_none() && waiting_for.is_none() && deadline_passed.is_none() && !spec.suspend;
     let mut jobs = Vec::new();
     if may_start {
         for name in scope.processors() {
@@ -349,6 +361,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         eval: &eval,
         applied: &applied,
         invalid,
+        waiting_for,
         deadline_passed,
         now,
     };
@@ -528,6 +541,13 @@ fn phase_completion_intent(
 fn requeue_after(d: &Derived<'_>, status: &PipelineRunStatus) -> Option<Duration> {
     let terminal = status.state.is_some_and(|s| s.is_terminal());
     let mut times: Vec<Timestamp> = Vec::new();
+    if d.waiting_for.is_some() {
+        // The older run ending does not touch this run's children, so no watch event wakes it.
+        times.push(later(
+            d.now,
+            SignedDuration::from_secs(WAIT_FOR_OLDER_RUN_SECS),
+        ));
+    }
     for state in d.eval.states.values() {
         if let State::BackingOff(at) = state {
             times.push(*at);

@@ -37,6 +37,10 @@ pub struct Observed {
     pub jobs: Vec<Job>,
     /// The Pods of those Jobs.
     pub pods: Vec<Pod>,
+    /// Other runs for the same date in the same namespace that were created before this one
+    /// and have not ended. While any exists and this run has no Job yet, it creates none: two
+    /// runs for one date never write at once.
+    pub older_runs_for_date: Vec<String>,
 }
 
 /// What the code that ran says about itself, for drift checks.

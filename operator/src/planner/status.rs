@@ -546,6 +546,15 @@ fn run_state(d: &Derived<'_>) -> (RunState, Option<String>) {
             Some(format!("the spec does not match the catalog: {why}")),
         );
     }
+    if let Some(older) = &d.waiting_for {
+        return (
+            RunState::Blocked,
+            Some(format!(
+                "another run for {} is still writing ({older}); this run starts when it ends",
+                d.run.spec.date
+            )),
+        );
+    }
     if d.scope.phases.is_empty() {
         return (
             RunState::Blocked,
@@ -629,6 +638,9 @@ fn run_state(d: &Derived<'_>) -> (RunState, Option<String>) {
 fn blocked_category(d: &Derived<'_>) -> &'static str {
     if d.invalid.is_some() {
         return "InvalidSpec";
+    }
+    if d.waiting_for.is_some() {
+        return "ConcurrentRunForDate";
     }
     if d.scope.phases.is_empty() {
         return "NothingToRun";

@@ -291,3 +291,60 @@ async fn a_standby_takes_over_within_20_seconds_of_the_leaders_death() {
     let attempts = attempts(&env, "failover").await;
     assert!(attempts.values().all(|a| a == &[1]), "{attempts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_for_one_date_never_write_at_once() {
+    let env = Env::start(&with_sleep(&script("  {}\n"), 100), None).await;
+    let _op = env.operator("op-a", false);
+    env.create_run("first", Mode::Production).await;
+    env.wait_for("first", Duration::from_secs(60), |r| {
+        state(r) == Some(RunState::Running)
+    })
+    .await;
+    env.create_run("second", Mode::Production).await;
+    let waiting = env
+        .wait_for("second", Duration::from_secs(60), |r| {
+            state(r) == Some(RunState::Blocked)
+        })
+        .await;
+    let blocked = waiting
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Blocked")
+        .unwrap();
+    assert_eq!(blocked.reason, "ConcurrentRunForDate", "{blocked:?}");
+    assert!(env.jobs("second").await.is_empty());
+
+    let first = env
+        .wait_for("first", Duration::from_secs(120), |r| {
+            state(r).is_some_and(RunState::is_terminal)
+        })
+        .await;
+    let second = env
+        .wait_for("second", Duration::from_secs(120), |r| {
+            state(r).is_some_and(RunState::is_terminal)
+        })
+        .await;
+    assert_eq!(
+        state(&second),
+        Some(RunState::Succeeded),
+        "{:#?}",
+        second.status
+    );
+    let first_done = first.status.unwrap().completion_time.unwrap().0;
+    let second_started = env
+        .jobs("second")
+        .await
+        .iter()
+        .filter_map(|j| j.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .min()
+        .unwrap();
+    // creationTimestamp has whole seconds; completionTime has more precision.
+    let tolerance = jiff::SignedDuration::from_secs(1);
+    assert!(
+        second_started + tolerance >= first_done,
+        "second started {second_started} before first ended {first_done}"
+    );
+}
