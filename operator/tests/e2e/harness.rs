@@ -8,10 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
-use tipoff_crds::{Mode, PipelineRun, PipelineRunSpec, Release, RunState};
+use tipoff_crds::{Mode, PhaseCompletion, PipelineRun, PipelineRunSpec, Release, RunState};
 use tipoff_devcluster::{Config, DevCluster, ImageMapping, RunnerConfig};
 
 /// The repository of the processor image every test run pins.
@@ -25,6 +26,11 @@ pub const NS: &str = "default";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The six-phase test catalog.
+pub fn test_catalog() -> PathBuf {
+    workspace().join("config/test/pipeline.yaml")
 }
 
 /// The `tipoff-test-processor` binary, built if the test run did not build it already.
@@ -112,15 +118,17 @@ impl Env {
 
     /// Starts a `tipoff-operator` process on the six-phase test catalog.
     pub fn operator(&self, name: &str, leader_elect: bool) -> Operator {
+        self.operator_on(name, leader_elect, &test_catalog())
+    }
+
+    /// Starts a `tipoff-operator` process on the catalog at `catalog`.
+    pub fn operator_on(&self, name: &str, leader_elect: bool, catalog: &Path) -> Operator {
         let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_tipoff-operator"))
             .args([
                 "--catalog",
-                &workspace()
-                    .join("config/test/pipeline.yaml")
-                    .display()
-                    .to_string(),
+                &catalog.display().to_string(),
                 "--namespace",
                 NS,
                 "--listen",
@@ -146,9 +154,42 @@ impl Env {
         Operator { child, port, log }
     }
 
+    /// Writes a variant of the six-phase test catalog with each `(from, to)` text replacement
+    /// applied (each `from` must occur), and returns its path.
+    pub fn catalog_variant(&self, file: &str, edits: &[(&str, &str)]) -> PathBuf {
+        let mut text = std::fs::read_to_string(test_catalog()).unwrap();
+        for (from, to) in edits {
+            assert!(text.contains(from), "{from:?} is not in the test catalog");
+            text = text.replace(from, to);
+        }
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Replaces the test processor's behaviour script. Each processor process reads it when it
+    /// starts, so attempts started afterwards follow the new script.
+    pub fn set_script(&self, script: &str) {
+        let path = self.dir.path().join("behaviour.yaml");
+        let tmp = self.dir.path().join("behaviour.yaml.new");
+        std::fs::write(&tmp, script).unwrap();
+        std::fs::rename(tmp, path).unwrap();
+    }
+
     /// Creates a run of the test catalog.
     pub async fn create_run(&self, name: &str, mode: Mode) -> PipelineRun {
-        let run = PipelineRun::new(
+        self.create_run_with(name, mode, |_| {}).await
+    }
+
+    /// Creates a run of the test catalog whose spec `edit` changes first (retry policy,
+    /// overrides, deadline).
+    pub async fn create_run_with(
+        &self,
+        name: &str,
+        mode: Mode,
+        edit: impl FnOnce(&mut PipelineRunSpec),
+    ) -> PipelineRun {
+        let mut run = PipelineRun::new(
             name,
             PipelineRunSpec {
                 date: "2026-01-29".into(),
@@ -166,6 +207,7 @@ impl Env {
                 suspend: false,
             },
         );
+        edit(&mut run.spec);
         self.runs()
             .create(&PostParams::default(), &run)
             .await
@@ -184,6 +226,61 @@ impl Env {
             .await
             .unwrap()
             .items
+    }
+
+    /// The PhaseCompletions of a run, by phase number.
+    pub async fn phase_completions(&self, run: &str) -> BTreeMap<u8, PhaseCompletion> {
+        let pcs: Api<PhaseCompletion> = Api::namespaced(self.client.clone(), NS);
+        pcs.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|pc| pc.spec.run == run)
+            .map(|pc| (pc.spec.phase, pc))
+            .collect()
+    }
+
+    /// `(reason, message)` of every Event in the namespace.
+    pub async fn events(&self) -> Vec<(String, String)> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), NS);
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+            .collect()
+    }
+
+    /// The Pods of a run.
+    pub async fn pods(&self, run: &str) -> Vec<Pod> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), NS);
+        pods.list(&ListParams::default().labels(&format!("tipoff.dev/run={run}")))
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Polls `probe` every 100 ms until it returns `Some` (or panics after `timeout`, naming
+    /// `what`).
+    pub async fn poll<T, F, Fut>(&self, what: &str, timeout: Duration, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = probe().await {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?}: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Polls the run until `done` holds (or panics after `timeout` with the last status).
