@@ -163,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
     }
     metrics.leader.set(1);
 
+    health.leading.store(true, Ordering::Relaxed);
     let (ctrl, stores) = controller::controller(client.clone(), &scope);
     let ctx = Arc::new(Context {
         client: client.clone(),

@@ -20,11 +20,43 @@ pub struct Health {
     pub synced: AtomicBool,
     /// This replica may serve: a standby, or the leader holding its Lease.
     pub lease_ok: AtomicBool,
+    /// This replica reconciles (it won the Lease, or runs without leader election). Only then
+    /// do its watch caches exist, so only then must they be synced for it to be ready: a
+    /// standby that waited for caches it never starts would never be ready, and a rolling
+    /// update would wait on it forever.
+    pub leading: AtomicBool,
 }
 
 impl Health {
     fn ready(&self) -> bool {
-        self.synced.load(Ordering::Relaxed) && self.lease_ok.load(Ordering::Relaxed)
+        self.lease_ok.load(Ordering::Relaxed)
+            && (!self.leading.load(Ordering::Relaxed) || self.synced.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(lease_ok: bool, leading: bool, synced: bool) -> Health {
+        Health {
+            synced: AtomicBool::new(synced),
+            lease_ok: AtomicBool::new(lease_ok),
+            leading: AtomicBool::new(leading),
+        }
+    }
+
+    #[test]
+    fn a_standby_is_ready_without_watch_caches_and_a_leader_only_once_synced() {
+        // Before the CRDs exist: neither flag is set.
+        assert!(!health(false, false, false).ready());
+        // A standby waiting for the Lease can take over: ready.
+        assert!(health(true, false, false).ready());
+        // The leader before and after its caches synced.
+        assert!(!health(true, true, false).ready());
+        assert!(health(true, true, true).ready());
+        // A leader that lost its Lease.
+        assert!(!health(false, true, true).ready());
     }
 }
 

@@ -270,6 +270,14 @@ async fn a_standby_takes_over_within_20_seconds_of_the_leaders_death() {
             .is_some_and(|(_, m)| m.contains("tipoff_leader 0")),
         "only one leader at a time"
     );
+    // A standby can take over, so it is ready (a rolling update waits for readiness).
+    assert_eq!(
+        standby.get("/readyz").map(|r| r.0),
+        Some(200),
+        "{}",
+        standby.log()
+    );
+    assert_eq!(leader.get("/readyz").map(|r| r.0), Some(200));
     leader.kill();
     let killed = Instant::now();
     while !standby
