@@ -12,3 +12,11 @@ pub mod leader;
 pub mod metrics;
 pub mod planner;
 pub mod server;
+
+/// Selects ring as the process-wide rustls crypto provider. The workspace links both of
+/// rustls' providers (through the BigQuery and object-store clients), and then rustls cannot
+/// pick one by itself; every process that builds a kube client calls this first.
+pub fn install_crypto_provider() {
+    // An error means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

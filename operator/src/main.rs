@@ -113,6 +113,7 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_tracing(&args.log_format);
+    tipoff_operator::install_crypto_provider();
     let catalog = Catalog::load(&args.catalog)
         .with_context(|| format!("loading the catalog {}", args.catalog.display()))?;
     info!(catalog = %args.catalog.display(), phases = catalog.phases.len(), "catalog loaded");
@@ -162,8 +163,8 @@ async fn main() -> anyhow::Result<()> {
         health.lease_ok.store(true, Ordering::Relaxed);
     }
     metrics.leader.set(1);
-
     health.leading.store(true, Ordering::Relaxed);
+
     let (ctrl, stores) = controller::controller(client.clone(), &scope);
     let ctx = Arc::new(Context {
         client: client.clone(),

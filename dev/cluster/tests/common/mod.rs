@@ -41,6 +41,8 @@ pub async fn start_with_runner(yaml: &str) -> DevCluster {
 
 /// A kube client for the cluster.
 pub fn client(cluster: &DevCluster) -> Client {
+    // The workspace links both rustls providers; pick one, as every kube-client process must.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = kube::Config::new(cluster.url().parse().expect("url"));
     Client::try_from(config).expect("client")
 }

@@ -2,7 +2,7 @@
 //! 10,000 stored objects, and of watch event delivery to 200 watchers,
 //! through the real `kube` client on loopback.
 //!
-//! Run: `cargo run --release -p tipoff-devcluster --example bench`
+//! Run: `cargo run --release -p tipoff-devcluster --example bench_devcluster`
 //! (`-- --objects N --watchers N` to change the sizes).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -64,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         ..Config::default()
     })
     .await?;
+    // The workspace links both rustls providers; pick one, as every kube-client process must.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::try_from(kube::Config::new(cluster.url().parse()?))?;
     let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
         Api::all(client.clone());
