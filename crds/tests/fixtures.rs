@@ -4,7 +4,7 @@
 //! Each fixture is a YAML file. Header comments say what it tests:
 //! `# expect: <text>` (invalid fixtures: the text the API server's message must contain) and
 //! `# operation: update` (the file holds two documents, the stored object then the update).
-//! The files are plain manifests, so the same corpus replays against an API server with kubectl.
+//! `dev/cluster/tests/fixture_corpus.rs` replays the same corpus against the local API server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
