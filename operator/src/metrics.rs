@@ -65,6 +65,7 @@ struct Tracked {
     states: BTreeMap<String, RunState>,
     drifted: BTreeSet<String>,
     phases_done: BTreeSet<(String, u8)>,
+    triggered: BTreeSet<(String, u8)>,
 }
 
 impl Default for Metrics {
@@ -166,22 +167,26 @@ impl Metrics {
             .set(now.as_millisecond() as f64 / 1000.0);
         let key = format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any());
 
-        // Trigger latency: first attempts of a phase whose previous phase has finished.
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+
+        // Trigger latency: once per phase, when its first Jobs are planned after the previous
+        // phase finished. Later plans of the same phase (in-phase dependents, or the same Job
+        // planned again before the watch cache shows it) are not triggers.
         let phases = &plan.run_status.phases;
         for intent in plan.jobs.iter().filter(|j| j.attempt == 1) {
             let previous = phases
                 .iter()
                 .filter(|p| p.phase < intent.phase)
                 .max_by_key(|p| p.phase);
-            if let Some(done) = previous.and_then(|p| p.completion_time.as_ref()) {
+            if let Some(done) = previous.and_then(|p| p.completion_time.as_ref())
+                && t.triggered.insert((key.clone(), intent.phase))
+            {
                 let secs = now.duration_since(done.0).as_secs_f64();
                 self.trigger_latency.observe(secs.max(0.0));
             }
         }
-
-        let Ok(mut t) = self.tracked.lock() else {
-            return;
-        };
         for p in phases.iter().filter(|p| p.state == PhaseState::Succeeded) {
             if let (Some(start), Some(end)) = (&p.start_time, &p.completion_time)
                 && t.phases_done.insert((key.clone(), p.phase))
@@ -234,6 +239,7 @@ impl Metrics {
             t.states.remove(&key);
             t.drifted.remove(&key);
             t.phases_done.retain(|(k, _)| *k != key);
+            t.triggered.retain(|(k, _)| *k != key);
         }
     }
 

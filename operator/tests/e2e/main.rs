@@ -107,6 +107,11 @@ async fn a_production_run_goes_through_six_phases_and_kubectl_shows_it() {
         metrics.contains("tipoff_runs{state=\"Succeeded\"} 1"),
         "{metrics}"
     );
+    // Phases 2-6 were each triggered once.
+    assert!(
+        metrics.contains("tipoff_trigger_latency_seconds_count 5"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
