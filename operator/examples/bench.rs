@@ -1,0 +1,532 @@
+//! The operator benchmark: `cargo run --release -p tipoff-operator --example bench -- --runs 1000`.
+//!
+//! Starts `dev/cluster` in-process with the Job runner mapping the processor image to
+//! `tipoff-test-processor` (no sleep), runs the release `tipoff-operator` binary as a child
+//! process on the two-phase bench catalog (`config/bench/pipeline.yaml`), creates N
+//! PipelineRuns at once (one date each) and prints, next to the targets of issue 4:
+//!
+//! - trigger latency p50/p99: from a phase-1 Job observed `Complete` to the run's phase-2 Job
+//!   observed, both seen through one watch of this process (sub-second precision; dev/cluster's
+//!   timestamps have whole seconds, so the operator's own histogram is printed for reference);
+//! - API writes per processor Job: dev/cluster's `devcluster_requests_total` for
+//!   POST/PUT/PATCH/DELETE over the run, minus this program's own run creations;
+//! - GET/LIST requests in steady state: the same counters over a quiet window after every run
+//!   ended (this program makes no API request in that window);
+//! - the operator's RSS (`VmRSS`, and the peak `VmHWM`, from `/proc/<pid>/status`);
+//! - Jobs created per minute: the operator's `tipoff_jobs_created_total` over the window from
+//!   its first to its last Job creation.
+//!
+//! Every figure is measured; nothing is assumed. The processors are real processes, so on a
+//! small machine spawning them (not the operator) bounds how fast phase 2 can start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use tipoff_crds::{Mode, PipelineRun, PipelineRunSpec, Release};
+use tipoff_devcluster::{Config, DevCluster, ImageMapping, RunnerConfig};
+
+const REPO: &str = "ghcr.io/tipoff/processor";
+const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+const COMMIT: &str = "c4f8f339";
+const NS: &str = "default";
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks tipoff-operator on dev/cluster with the test processor")]
+struct Args {
+    /// PipelineRuns created at once (two processor Jobs each).
+    #[arg(long, default_value_t = 200)]
+    runs: usize,
+    /// Seconds of the quiet window after the runs end, for steady-state reads.
+    #[arg(long, default_value_t = 15)]
+    quiet_seconds: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout_seconds: u64,
+}
+
+/// When this program's watch saw a run's phase-1 Job complete and its phase-2 Job appear.
+#[derive(Default)]
+struct Seen {
+    phase1_complete: Option<Instant>,
+    phase2_created: Option<Instant>,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// target/<profile>/examples/bench -> target/<profile>/<bin>, built with the same profile.
+fn binary(package: &str, bin: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let release = dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", package, "--bin", bin])
+        .current_dir(workspace());
+    if release {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success(), "building {bin} failed");
+    dir.join(bin)
+}
+
+/// `name{labels} value` lines of a text exposition, labels as a map.
+fn parse_metrics(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let labels = rest
+                    .trim_end_matches('}')
+                    .split("\",")
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+                    .collect();
+                (name.to_owned(), labels)
+            }
+            None => (series.to_owned(), BTreeMap::new()),
+        };
+        out.push((name, labels, value));
+    }
+    out
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.contains(" 200 ").then(|| body.to_owned())
+}
+
+/// dev/cluster's request counters: (method, resource) -> count.
+fn requests(cluster: &DevCluster) -> BTreeMap<(String, String), f64> {
+    let body = http_get(&cluster.addr().to_string(), "/metrics").unwrap();
+    let mut out = BTreeMap::new();
+    for (name, labels, value) in parse_metrics(&body) {
+        if name == "devcluster_requests_total" {
+            *out.entry((labels["method"].clone(), labels["resource"].clone()))
+                .or_default() += value;
+        }
+    }
+    out
+}
+
+fn diff(
+    after: &BTreeMap<(String, String), f64>,
+    before: &BTreeMap<(String, String), f64>,
+) -> BTreeMap<(String, String), f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect()
+}
+
+/// Operator metric value, summed over label sets matching `filter`.
+fn metric(text: &str, name: &str, filter: impl Fn(&BTreeMap<String, String>) -> bool) -> f64 {
+    parse_metrics(text)
+        .into_iter()
+        .filter(|(n, l, _)| n == name && filter(l))
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
+/// (VmRSS, VmHWM) in MiB.
+fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// The smallest histogram bucket bound holding quantile `q` of the observations.
+fn bucket_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = parse_metrics(text)
+        .into_iter()
+        .filter(|(n, _, _)| n == &format!("{name}_bucket"))
+        .filter_map(|(_, l, v)| {
+            let le = l.get("le")?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, v))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    buckets
+        .into_iter()
+        .find(|(_, count)| *count >= q * total)
+        .map(|(b, _)| b)
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "meets target" } else { "MISSES target" }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tipoff_operator::install_crypto_provider();
+    let operator_bin = binary("tipoff-operator", "tipoff-operator");
+    let processor_bin = binary("tipoff-processors", "tipoff-test-processor");
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("behaviour.yaml");
+    std::fs::write(
+        &script,
+        format!("default: {{sleepMs: 0, commit: {COMMIT}, rows: {{nba_raw.bench: 1}}}}\n"),
+    )?;
+    let cluster = DevCluster::start(Config {
+        runner: RunnerConfig {
+            images: vec![ImageMapping {
+                image: REPO.into(),
+                command: vec![processor_bin.display().to_string()],
+                args: vec![],
+                image_id: None,
+                env: BTreeMap::from([(
+                    "TIPOFF_TEST_BEHAVIOUR".to_owned(),
+                    script.display().to_string(),
+                )]),
+            }],
+        },
+        ..Config::default()
+    })
+    .await?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&kubeconfig)?;
+    let client = kube::Client::try_from(kube::Config::new(cluster.url().parse()?))?;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for file in [
+        "pipelineruns.tipoff.dev.yaml",
+        "phasecompletions.tipoff.dev.yaml",
+    ] {
+        let text = std::fs::read_to_string(workspace().join("crds/generated").join(file))?;
+        crds.create(&PostParams::default(), &serde_yaml::from_str(&text)?)
+            .await?;
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let op_addr = format!("127.0.0.1:{port}");
+    let log = dir.path().join("operator.log");
+    let mut operator = Command::new(&operator_bin)
+        .args([
+            "--catalog",
+            &workspace()
+                .join("config/bench/pipeline.yaml")
+                .display()
+                .to_string(),
+            "--namespace",
+            NS,
+            "--listen",
+            &op_addr,
+            "--identity",
+            "bench",
+            "--log-format",
+            "json",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "info,kube=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let pid = operator.id();
+    let started = Instant::now();
+    while http_get(&op_addr, "/readyz").is_none() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the operator never became ready; log: {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let idle = rss_mib(pid);
+
+    // One watch of this process sees every Job: phase-1 completions and phase-2 creations.
+    let seen: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
+    let watch = {
+        let seen = seen.clone();
+        let jobs: Api<Job> = Api::namespaced(client.clone(), NS);
+        tokio::spawn(async move {
+            let stream = watcher(jobs, watcher::Config::default()).applied_objects();
+            futures::pin_mut!(stream);
+            while let Ok(Some(job)) = stream.try_next().await {
+                let now = Instant::now();
+                let labels = job.metadata.labels.clone().unwrap_or_default();
+                let (Some(run), Some(phase)) =
+                    (labels.get("tipoff.dev/run"), labels.get("tipoff.dev/phase"))
+                else {
+                    continue;
+                };
+                let complete = job.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .flatten()
+                        .any(|c| c.type_ == "Complete" && c.status == "True")
+                });
+                let mut seen = seen.lock().unwrap();
+                let entry = seen.entry(run.clone()).or_default();
+                match phase.as_str() {
+                    "1" if complete => {
+                        entry.phase1_complete.get_or_insert(now);
+                    }
+                    "2" => {
+                        entry.phase2_created.get_or_insert(now);
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+
+    let before = requests(&cluster);
+    let runs: Api<PipelineRun> = Api::namespaced(client.clone(), NS);
+    let first_date = jiff::civil::date(2000, 1, 1);
+    let create_started = Instant::now();
+    futures::stream::iter(0..args.runs)
+        .map(|i| {
+            let runs = runs.clone();
+            async move {
+                let date = first_date
+                    .checked_add(jiff::Span::new().days(i64::try_from(i).unwrap()))
+                    .unwrap();
+                let run = PipelineRun::new(
+                    &format!("bench-{i:05}"),
+                    PipelineRunSpec {
+                        date: date.to_string(),
+                        mode: Mode::Backfill,
+                        release: Release {
+                            image: format!("{REPO}@{DIGEST}"),
+                            commit: COMMIT.into(),
+                            version: None,
+                            processors: vec![],
+                        },
+                        subset: None,
+                        overrides: vec![],
+                        retry: None,
+                        deadline_seconds: None,
+                        suspend: false,
+                    },
+                );
+                runs.create(&PostParams::default(), &run).await
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let created_in = create_started.elapsed();
+
+    // Follow the operator's own metrics until every run ended.
+    let expected_jobs = 2.0 * args.runs as f64;
+    let (mut first_job, mut last_job) = (None, None);
+    let mut peak_rss = 0.0_f64;
+    let deadline = create_started + Duration::from_secs(args.timeout_seconds);
+    let metrics = loop {
+        let text = http_get(&op_addr, "/metrics").unwrap_or_default();
+        let now = Instant::now();
+        let jobs = metric(&text, "tipoff_jobs_created_total", |_| true);
+        if jobs > 0.0 && first_job.is_none() {
+            first_job = Some(now);
+        }
+        if jobs >= expected_jobs && last_job.is_none() {
+            last_job = Some(now);
+        }
+        if let Some((rss, _)) = rss_mib(pid) {
+            peak_rss = peak_rss.max(rss);
+        }
+        let ended = metric(&text, "tipoff_runs", |l| {
+            l.get("state")
+                .is_some_and(|s| s == "Succeeded" || s == "Failed")
+        });
+        if ended >= args.runs as f64 {
+            break text;
+        }
+        anyhow::ensure!(
+            now < deadline,
+            "timed out: {ended} of {} runs ended, {jobs} Jobs created; log: {}",
+            args.runs,
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let run_time = create_started.elapsed();
+    // Let the last status writes and Events land before counting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    watch.abort();
+    let _ = watch.await;
+    let after = requests(&cluster);
+
+    // Quiet window: nothing of this program talks to the API.
+    tokio::time::sleep(Duration::from_secs(args.quiet_seconds)).await;
+    let quiet = diff(&requests(&cluster), &after);
+    let final_rss = rss_mib(pid);
+    let final_metrics = http_get(&op_addr, "/metrics").unwrap_or(metrics);
+    let _ = operator.kill();
+    let _ = operator.wait();
+
+    // Figures.
+    let succeeded = metric(&final_metrics, "tipoff_runs", |l| {
+        l.get("state").is_some_and(|s| s == "Succeeded")
+    });
+    let jobs_created = metric(&final_metrics, "tipoff_jobs_created_total", |_| true);
+    let mut latencies: Vec<f64> = seen
+        .lock()
+        .unwrap()
+        .values()
+        .filter_map(|t| {
+            Some(
+                t.phase2_created?
+                    .saturating_duration_since(t.phase1_complete?),
+            )
+        })
+        .map(|d| d.as_secs_f64())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p99) = (quantile(&latencies, 0.50), quantile(&latencies, 0.99));
+
+    let writes = diff(&after, &before);
+    let mut write_total = 0.0;
+    let mut by_resource: BTreeMap<String, f64> = BTreeMap::new();
+    for ((method, resource), n) in &writes {
+        if !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            continue;
+        }
+        // This program's own run creations are not the operator's writes.
+        let n = if method == "POST" && resource == "pipelineruns" {
+            n - args.runs as f64
+        } else {
+            *n
+        };
+        if n > 0.0 {
+            write_total += n;
+            *by_resource
+                .entry(format!("{method} {resource}"))
+                .or_default() += n;
+        }
+    }
+    let writes_per_job = write_total / jobs_created.max(1.0);
+    // The leader renews its Lease with a GET and a PUT every renew period (as client-go does);
+    // that is counted, and shown apart from reads of the objects the controller reconciles.
+    let api_reads = |with_lease: bool| -> f64 {
+        quiet
+            .iter()
+            .filter(|((m, r), _)| m == "GET" && r != "other" && r != "admin")
+            .filter(|((_, r), _)| with_lease || r != "leases")
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let steady_reads = api_reads(false).round() as u64;
+    let lease_reads = (api_reads(true) - api_reads(false)).round() as u64;
+    let create_window = match (first_job, last_job) {
+        (Some(a), Some(b)) => b.duration_since(a).max(Duration::from_millis(100)),
+        _ => run_time,
+    };
+    let jobs_per_minute = jobs_created / create_window.as_secs_f64() * 60.0;
+    let (rss_now, rss_peak) = final_rss.unwrap_or((f64::NAN, f64::NAN));
+    let rss_peak = rss_peak.max(peak_rss);
+    let rss_target = 30.0 + args.runs as f64 / 1000.0;
+
+    println!("tipoff-operator benchmark on dev/cluster (test processor, sleepMs 0)");
+    println!(
+        "  runs: {} created in {:.1}s, {} succeeded, {} Jobs created, all ended {:.1}s after the first create",
+        args.runs,
+        created_in.as_secs_f64(),
+        succeeded,
+        jobs_created,
+        run_time.as_secs_f64()
+    );
+    println!(
+        "  trigger latency (watch-observed, {} runs): p50 {:.3}s  p99 {:.3}s   target p99 < 1s   ratio {:.2}  {}",
+        latencies.len(),
+        p50,
+        p99,
+        p99 / 1.0,
+        verdict(p99 < 1.0)
+    );
+    println!(
+        "    operator histogram tipoff_trigger_latency_seconds (timestamps of whole seconds): p50 <= {:?}s  p99 <= {:?}s",
+        bucket_quantile(&final_metrics, "tipoff_trigger_latency_seconds", 0.50),
+        bucket_quantile(&final_metrics, "tipoff_trigger_latency_seconds", 0.99)
+    );
+    println!(
+        "  API writes per processor Job: {writes_per_job:.2}   target <= 4   ratio {:.2}  {}",
+        writes_per_job / 4.0,
+        verdict(writes_per_job <= 4.0)
+    );
+    for (what, n) in &by_resource {
+        println!("    {what}: {n} ({:.2}/Job)", n / jobs_created.max(1.0));
+    }
+    println!(
+        "  GET/LIST requests in a {}s quiet window after the runs: {steady_reads} (plus {lease_reads} GETs of the leader Lease for renewal)   target 0  {}",
+        args.quiet_seconds,
+        verdict(steady_reads == 0)
+    );
+    for ((m, r), n) in quiet.iter().filter(|((m, _), _)| m == "GET") {
+        println!("    {m} {r}: {n}");
+    }
+    println!(
+        "  operator RSS: {rss_now:.1} MiB at the end, peak {rss_peak:.1} MiB (idle before the runs: {:.1} MiB)   target < {rss_target:.1} MiB   ratio {:.2}  {}",
+        idle.map_or(f64::NAN, |r| r.0),
+        rss_peak / rss_target,
+        verdict(rss_peak < rss_target)
+    );
+    println!(
+        "  Jobs created per minute: {jobs_per_minute:.0} ({jobs_created} over {:.1}s from first to last create)   target >= 1200   ratio {:.2}  {}",
+        create_window.as_secs_f64(),
+        jobs_per_minute / 1200.0,
+        verdict(jobs_per_minute >= 1200.0)
+    );
+    anyhow::ensure!(
+        succeeded >= args.runs as f64,
+        "only {succeeded} of {} runs succeeded; log: {}",
+        args.runs,
+        log.display()
+    );
+    Ok(())
+}
