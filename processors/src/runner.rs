@@ -56,6 +56,9 @@ pub struct Config {
     /// Retries and timeouts (`TIPOFF_UPSTREAM_TIMEOUT_SECS`, `TIPOFF_UPSTREAM_MAX_ATTEMPTS`,
     /// `TIPOFF_UPSTREAM_BACKOFF_MS`).
     pub retry: RetryPolicy,
+    /// `TIPOFF_DISABLED_CHECKS` (comma-separated): checks the catalog turned off for this run's
+    /// mode; they are not reported.
+    pub disabled_checks: Vec<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -89,6 +92,15 @@ impl Config {
             upstream_url: env("TIPOFF_UPSTREAM_URL"),
             api_key_file: env("TIPOFF_UPSTREAM_API_KEY_FILE").map(PathBuf::from),
             retry,
+            disabled_checks: env("TIPOFF_DISABLED_CHECKS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -300,6 +312,8 @@ pub async fn run(args: RunArgs, config: Config) -> Outcome {
         );
     }
     let mut result = ctx.result;
+    let disabled = &ctx.config.disabled_checks;
+    result.checks.retain(|c| !disabled.contains(&c.name));
     result.duration_ms = elapsed_ms(started);
     Outcome {
         result,

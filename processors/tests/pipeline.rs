@@ -141,6 +141,17 @@ async fn same_day_loads_props_lines_and_injuries_before_tipoff() {
     let r = w.ok("raw-boxscores", date, Mode::SameDay).await;
     let c = check(&r, "boxscore-coverage");
     assert_eq!((c.passed, c.expected), (true, Some(0)));
+    // A check the catalog turns off for the mode (TIPOFF_DISABLED_CHECKS) is not reported.
+    let mut cfg = w.config();
+    cfg.disabled_checks = vec!["boxscore-coverage".into()];
+    let out = w.run_with("raw-boxscores", date, Mode::SameDay, cfg).await;
+    assert!(
+        out.result
+            .checks
+            .iter()
+            .all(|c| c.name != "boxscore-coverage")
+    );
+    assert!(out.result.checks.iter().any(|c| c.name == "payloads-valid"));
     let sched = lake_rows(&w, "nbac_schedule", date).await;
     assert!(sched.iter().all(|r| r.contains("\"scheduled\"")));
 }

@@ -121,6 +121,7 @@ impl World {
                 timeout: Duration::from_secs(10),
                 ..RetryPolicy::default()
             },
+            disabled_checks: Vec::new(),
         }
     }
 
