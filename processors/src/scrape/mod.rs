@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use jiff::Timestamp;
 use tipoff_crds::Mode;
 use tipoff_warehouse::storage::ObjectKey;
 
@@ -293,9 +292,8 @@ async fn scrape_game_lines(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure
     } else if ctx.args.mode != Mode::SameDay {
         // Lines exist only while markets are open; there is no historical lines endpoint.
         ctx.warn(format!(
-            "no open game lines for {} at {}: markets closed (no historical lines endpoint)",
-            ctx.args.date,
-            Timestamp::now()
+            "no open game lines for {}: markets closed (no historical lines endpoint)",
+            ctx.args.date
         ));
     }
     coverage_check(ctx, "game-lines-coverage", &all, |g| {
