@@ -315,12 +315,61 @@ pub async fn run(args: RunArgs, config: Config) -> Outcome {
     let disabled = &ctx.config.disabled_checks;
     result.checks.retain(|c| !disabled.contains(&c.name));
     result.duration_ms = elapsed_ms(started);
+    fit_result(&mut result);
     Outcome {
         result,
         failure: outcome.err(),
     }
 }
 
+/// Keeps the result under the 4 KiB termination-message limit: drops warnings first, then
+/// shortens `missing` lists (the counts in observed/expected stay exact).
+fn fit_result(result: &mut ProcessorResult) {
+    let too_large = |r: &ProcessorResult| r.to_message().is_err();
+    while too_large(result) && result.warnings.pop().is_some() {}
+    let mut keep = MAX_MISSING;
+    while too_large(result) && keep > 1 {
+        keep /= 2;
+        for c in &mut result.checks {
+            c.missing.truncate(keep);
+        }
+    }
+}
+
 fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use tipoff_crds::Mode;
+
+    #[test]
+    fn oversized_results_are_trimmed_to_fit() {
+        let args = RunArgs {
+            processor: "raw-play-by-play".into(),
+            date: jiff::civil::date(2026, 1, 10),
+            mode: Mode::Production,
+        };
+        let mut r = contract::result_for(&args);
+        for i in 0..20 {
+            r.warnings.push("w".repeat(190));
+            r.checks.push(Check {
+                name: format!("check-{i}"),
+                passed: false,
+                observed: Some(1),
+                expected: Some(30),
+                missing: (0..MAX_MISSING)
+                    .map(|g| format!("GAME{g:04}@HOME"))
+                    .collect(),
+            });
+        }
+        assert!(r.to_message().is_err());
+        fit_result(&mut r);
+        assert!(r.to_message().is_ok());
+        assert_eq!(r.checks.len(), 20);
+        assert!(r.checks.iter().all(|c| !c.missing.is_empty()));
+    }
 }
