@@ -29,24 +29,28 @@ fn workspace() -> PathBuf {
 
 /// The `tipoff-test-processor` binary, built if the test run did not build it already.
 pub fn test_processor() -> PathBuf {
+    processor_bin("tipoff-test-processor", false)
+}
+
+/// The real `tipoff-processor` binary, always (re)built so the test never runs stale code
+/// (a no-op when it is fresh).
+pub fn real_processor() -> PathBuf {
+    processor_bin("tipoff-processor", true)
+}
+
+fn processor_bin(name: &str, always_build: bool) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> -> target/<profile>/
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = dir.join("tipoff-test-processor");
-    if !bin.exists() {
+    let bin = dir.join(name);
+    if always_build || !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "tipoff-processors",
-                "--bin",
-                "tipoff-test-processor",
-            ])
+            .args(["build", "-p", "tipoff-processors", "--bin", name])
             .current_dir(workspace())
             .status()
             .unwrap();
-        assert!(status.success(), "building tipoff-test-processor failed");
+        assert!(status.success(), "building {name} failed");
     }
     assert!(bin.exists(), "{} not found", bin.display());
     bin
@@ -81,6 +85,11 @@ impl Env {
                 script_path.display().to_string(),
             )]),
         };
+        Self::start_mapping(dir, mapping).await
+    }
+
+    /// Starts a cluster whose runner maps the pinned image as `mapping` says.
+    pub async fn start_mapping(dir: tempfile::TempDir, mapping: ImageMapping) -> Self {
         let cluster = DevCluster::start(Config {
             runner: RunnerConfig {
                 images: vec![mapping],
@@ -112,15 +121,17 @@ impl Env {
 
     /// Starts a `tipoff-operator` process on the six-phase test catalog.
     pub fn operator(&self, name: &str, leader_elect: bool) -> Operator {
+        self.operator_on(name, leader_elect, "config/test/pipeline.yaml")
+    }
+
+    /// Starts a `tipoff-operator` process on `catalog` (a path in the repository).
+    pub fn operator_on(&self, name: &str, leader_elect: bool, catalog: &str) -> Operator {
         let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_tipoff-operator"))
             .args([
                 "--catalog",
-                &workspace()
-                    .join("config/test/pipeline.yaml")
-                    .display()
-                    .to_string(),
+                &workspace().join(catalog).display().to_string(),
                 "--namespace",
                 NS,
                 "--listen",
@@ -148,14 +159,25 @@ impl Env {
 
     /// Creates a run of the test catalog.
     pub async fn create_run(&self, name: &str, mode: Mode) -> PipelineRun {
+        self.create_run_on(name, mode, "2026-01-29", COMMIT).await
+    }
+
+    /// Creates a run for `date` pinned to `commit`.
+    pub async fn create_run_on(
+        &self,
+        name: &str,
+        mode: Mode,
+        date: &str,
+        commit: &str,
+    ) -> PipelineRun {
         let run = PipelineRun::new(
             name,
             PipelineRunSpec {
-                date: "2026-01-29".into(),
+                date: date.into(),
                 mode,
                 release: Release {
                     image: format!("{REPO}@{DIGEST}"),
-                    commit: COMMIT.into(),
+                    commit: commit.into(),
                     version: None,
                     processors: vec![],
                 },

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
 mod harness;
+mod real_processors;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
