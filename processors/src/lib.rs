@@ -3,7 +3,14 @@
 //! compiled into the binary, the JSON result written to `$TIPOFF_RESULT_PATH`, and the exit
 //! codes that tell the operator whether a failure is worth retrying.
 //!
-//! The production processors arrive with the data issues; until then the only binary is
-//! `tipoff-test-processor`, a processor whose behaviour the operator's end-to-end tests script.
+//! The real processors run in the `tipoff-processor` binary: phase 1 scrapers ([`scrape`]) and
+//! phase 2 raw processors ([`raw`]), dispatched by [`runner`]. `tipoff-test-processor` is a
+//! processor whose behaviour the operator's end-to-end tests script. `docs/processors.md`
+//! documents every processor.
 
 pub mod contract;
+pub mod raw;
+pub mod runner;
+pub mod schedule;
+pub mod scrape;
+pub mod upstream;

@@ -35,24 +35,29 @@ pub fn test_catalog() -> PathBuf {
 
 /// The `tipoff-test-processor` binary, built if the test run did not build it already.
 pub fn test_processor() -> PathBuf {
+    processor_bin("tipoff-test-processor", false)
+}
+
+/// The real `tipoff-processor` binary, built if the test run did not build it already
+/// (`cargo nextest run --workspace` builds it fresh; a run of this package alone may find an
+/// older one, and rebuilding it here with other features can take minutes).
+pub fn real_processor() -> PathBuf {
+    processor_bin("tipoff-processor", false)
+}
+
+fn processor_bin(name: &str, always_build: bool) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> -> target/<profile>/
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = dir.join("tipoff-test-processor");
-    if !bin.exists() {
+    let bin = dir.join(name);
+    if always_build || !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "tipoff-processors",
-                "--bin",
-                "tipoff-test-processor",
-            ])
+            .args(["build", "-p", "tipoff-processors", "--bin", name])
             .current_dir(workspace())
             .status()
             .unwrap();
-        assert!(status.success(), "building tipoff-test-processor failed");
+        assert!(status.success(), "building {name} failed");
     }
     assert!(bin.exists(), "{} not found", bin.display());
     bin
@@ -88,6 +93,11 @@ impl Env {
                 script_path.display().to_string(),
             )]),
         };
+        Self::start_mapping(dir, mapping).await
+    }
+
+    /// Starts a cluster whose runner maps the pinned image as `mapping` says.
+    pub async fn start_mapping(dir: tempfile::TempDir, mapping: ImageMapping) -> Self {
         let cluster = DevCluster::start(Config {
             runner: RunnerConfig {
                 images: vec![mapping],
@@ -180,6 +190,21 @@ impl Env {
     /// Creates a run of the test catalog.
     pub async fn create_run(&self, name: &str, mode: Mode) -> PipelineRun {
         self.create_run_with(name, mode, |_| {}).await
+    }
+
+    /// Creates a run for `date` pinned to `commit`.
+    pub async fn create_run_on(
+        &self,
+        name: &str,
+        mode: Mode,
+        date: &str,
+        commit: &str,
+    ) -> PipelineRun {
+        self.create_run_with(name, mode, |spec| {
+            spec.date = date.into();
+            spec.release.commit = commit.into();
+        })
+        .await
     }
 
     /// Creates a run of the test catalog whose spec `edit` changes first (retry policy,

@@ -6,6 +6,7 @@
 
 mod failures;
 mod harness;
+mod real_processors;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,0 +1,106 @@
+//! Phases 1 and 2 of the production catalog through the operator on `dev/cluster`, with Jobs
+//! run as the real `tipoff-processor` against an in-process `tipoff-season` upstream and a
+//! local lake.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tipoff_crds::{Mode, RunState};
+use tipoff_devcluster::ImageMapping;
+use tipoff_season::Season;
+use tipoff_season::server::{AppState, FaultConfig, router};
+
+use crate::harness::{Env, REPO, real_processor, state};
+
+/// The commit compiled into the real processor (`tipoff-processor --version`).
+fn compiled_commit(bin: &std::path::Path) -> String {
+    let out = std::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split('(')
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_phases_one_and_two_run_the_real_processors() {
+    let season = Arc::new(Season::generate(2025));
+    let date = jiff::civil::date(2026, 1, 14);
+    let games = season.by_date[&date].clone();
+    assert!(!games.is_empty());
+    let now = date
+        .tomorrow()
+        .unwrap()
+        .at(12, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp();
+    let state_ = AppState::new(Arc::clone(&season), now, "e2e-key", FaultConfig::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state_)).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("api-key");
+    std::fs::write(&key_file, "e2e-key").unwrap();
+    let lake = dir.path().join("lake");
+    let objects = dir.path().join("objects");
+    let bin = real_processor();
+    let commit = compiled_commit(&bin);
+    let mapping = ImageMapping {
+        image: REPO.into(),
+        command: vec![bin.display().to_string()],
+        args: vec![],
+        image_id: None,
+        env: BTreeMap::from([
+            (
+                "TIPOFF_WAREHOUSE_URL".to_owned(),
+                format!("file://{}", lake.display()),
+            ),
+            (
+                "TIPOFF_STORAGE_URL".to_owned(),
+                format!("file://{}", objects.display()),
+            ),
+            ("TIPOFF_UPSTREAM_URL".to_owned(), upstream),
+            (
+                "TIPOFF_UPSTREAM_API_KEY_FILE".to_owned(),
+                key_file.display().to_string(),
+            ),
+        ]),
+    };
+    let env = Env::start_mapping(dir, mapping).await;
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml");
+    let op = env.operator_on("op-real", false, &catalog);
+    env.create_run_on("nba-2026-01-14", Mode::Production, "2026-01-14", &commit)
+        .await;
+    let run = env
+        .wait_for("nba-2026-01-14", Duration::from_secs(180), |r| {
+            matches!(
+                state(r),
+                Some(RunState::Succeeded | RunState::Failed | RunState::Blocked)
+            )
+        })
+        .await;
+    assert_eq!(
+        state(&run),
+        Some(RunState::Succeeded),
+        "{:#?}\noperator log:\n{}",
+        run.status,
+        op.log()
+    );
+    // The raw tables were written by the Jobs: one box-score row per player-game.
+    let players: usize = games.iter().map(|&g| season.player_games_of(g).len()).sum();
+    let part = lake.join("nba_raw/bdl_player_boxscores/game_date=2026-01-14/part-00000.parquet");
+    assert!(part.exists(), "{} missing", part.display());
+    assert!(players > 0);
+    assert!(
+        objects
+            .join("raw/boxscores/2026-01-14/box_scores.json")
+            .exists()
+    );
+}

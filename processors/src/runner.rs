@@ -1,0 +1,375 @@
+//! Runs one real processor: configuration from the environment, the shared context (object
+//! storage, warehouse, upstream client), dispatch by name, and the result.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tipoff_crds::{Check, ProcessorResult};
+use tipoff_warehouse::storage::{ObjectKey, ObjectStorage};
+use tipoff_warehouse::{Warehouse, WarehouseError};
+
+use crate::contract::{self, Failure, RunArgs};
+use crate::upstream::{RetryPolicy, Upstream};
+use crate::{raw, scrape};
+
+/// Phase 1 processors (scrapers), by catalog name.
+pub const SCRAPERS: [&str; 6] = [
+    "scrape-schedule",
+    "scrape-boxscores",
+    "scrape-play-by-play",
+    "scrape-injury-report",
+    "scrape-player-props",
+    "scrape-game-lines",
+];
+
+/// Phase 2 processors (raw loaders), by catalog name.
+pub const RAW_PROCESSORS: [&str; 6] = [
+    "raw-schedule",
+    "raw-boxscores",
+    "raw-play-by-play",
+    "raw-injury-report",
+    "raw-player-props",
+    "raw-game-lines",
+];
+
+/// Whether `name` is a processor this binary runs.
+pub fn is_known(name: &str) -> bool {
+    SCRAPERS.contains(&name) || RAW_PROCESSORS.contains(&name)
+}
+
+/// Most names listed in a check's `missing` (the result must fit in 4 KiB).
+pub const MAX_MISSING: usize = 12;
+
+/// Configuration, normally from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TIPOFF_WAREHOUSE_URL`: `file:///path` or `bigquery://project`.
+    pub warehouse_url: Option<String>,
+    /// `TIPOFF_STORAGE_URL`: `file:///dir` or `gs://bucket`.
+    pub storage_url: Option<String>,
+    /// `TIPOFF_UPSTREAM_URL`: base URL of the upstream APIs.
+    pub upstream_url: Option<String>,
+    /// `TIPOFF_UPSTREAM_API_KEY_FILE`: file holding the API key (a mounted Secret).
+    pub api_key_file: Option<PathBuf>,
+    /// Retries and timeouts (`TIPOFF_UPSTREAM_TIMEOUT_SECS`, `TIPOFF_UPSTREAM_MAX_ATTEMPTS`,
+    /// `TIPOFF_UPSTREAM_BACKOFF_MS`).
+    pub retry: RetryPolicy,
+    /// `TIPOFF_DISABLED_CHECKS` (comma-separated): checks the catalog turned off for this run's
+    /// mode; they are not reported.
+    pub disabled_checks: Vec<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads the configuration from the environment.
+    pub fn from_env() -> Result<Self, Failure> {
+        let mut retry = RetryPolicy::default();
+        let num = |name: &str| -> Result<Option<u64>, Failure> {
+            env(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|e| Failure::Permanent(format!("{name}={v:?}: {e}")))
+                })
+                .transpose()
+        };
+        if let Some(s) = num("TIPOFF_UPSTREAM_TIMEOUT_SECS")? {
+            retry.timeout = Duration::from_secs(s);
+        }
+        if let Some(n) = num("TIPOFF_UPSTREAM_MAX_ATTEMPTS")? {
+            retry.max_attempts = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+        }
+        if let Some(ms) = num("TIPOFF_UPSTREAM_BACKOFF_MS")? {
+            retry.base_backoff = Duration::from_millis(ms);
+        }
+        Ok(Self {
+            warehouse_url: env("TIPOFF_WAREHOUSE_URL"),
+            storage_url: env("TIPOFF_STORAGE_URL"),
+            upstream_url: env("TIPOFF_UPSTREAM_URL"),
+            api_key_file: env("TIPOFF_UPSTREAM_API_KEY_FILE").map(PathBuf::from),
+            retry,
+            disabled_checks: env("TIPOFF_DISABLED_CHECKS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// What a processor run produced: the result (always) and how it failed (if it did).
+#[derive(Debug)]
+pub struct Outcome {
+    /// The result to write.
+    pub result: ProcessorResult,
+    /// `None` on success.
+    pub failure: Option<Failure>,
+}
+
+impl Outcome {
+    /// The exit code per the contract.
+    pub fn exit_code(&self) -> i32 {
+        self.failure.as_ref().map_or(0, Failure::exit_code)
+    }
+}
+
+/// What processors share during a run.
+pub struct Ctx {
+    /// The run's arguments.
+    pub args: RunArgs,
+    /// Object storage for raw payloads.
+    pub storage: ObjectStorage,
+    /// Configuration.
+    pub config: Config,
+    /// The result being built.
+    pub result: ProcessorResult,
+    upstream: Option<Arc<Upstream>>,
+}
+
+/// Maps a warehouse error to the contract: transient errors are retried, others are not.
+pub fn warehouse_failure(context: &str, e: &WarehouseError) -> Failure {
+    if e.is_transient() {
+        Failure::Transient(format!("{context}: {e}"))
+    } else {
+        Failure::Permanent(format!("{context}: {e}"))
+    }
+}
+
+/// Maps an object-storage error: storage errors are retried.
+pub fn storage_failure(context: &str, e: &WarehouseError) -> Failure {
+    Failure::Transient(format!("{context}: {e}"))
+}
+
+impl Ctx {
+    /// The upstream client (created on first use).
+    pub fn upstream(&mut self) -> Result<Arc<Upstream>, Failure> {
+        if let Some(u) = &self.upstream {
+            return Ok(Arc::clone(u));
+        }
+        let base = self.config.upstream_url.clone().ok_or_else(|| {
+            Failure::Permanent("TIPOFF_UPSTREAM_URL is not set (the upstream API base)".into())
+        })?;
+        let u = Arc::new(Upstream::new(
+            &base,
+            self.config.api_key_file.clone(),
+            self.config.retry.clone(),
+        )?);
+        self.upstream = Some(Arc::clone(&u));
+        Ok(u)
+    }
+
+    /// Opens the warehouse.
+    pub async fn warehouse(&self) -> Result<Arc<dyn Warehouse>, Failure> {
+        let url = self.config.warehouse_url.clone().ok_or_else(|| {
+            Failure::Permanent(
+                "TIPOFF_WAREHOUSE_URL is not set (file:///path or bigquery://project)".into(),
+            )
+        })?;
+        tipoff_warehouse::open(&url)
+            .await
+            .map_err(|e| warehouse_failure("opening the warehouse", &e))
+    }
+
+    /// Reads an object; `None` if missing.
+    pub async fn get(&self, key: &ObjectKey) -> Result<Option<bytes::Bytes>, Failure> {
+        self.storage
+            .get(key)
+            .await
+            .map_err(|e| storage_failure(&format!("reading {key}"), &e))
+    }
+
+    /// Writes an object.
+    pub async fn put(&self, key: &ObjectKey, data: bytes::Bytes) -> Result<(), Failure> {
+        self.storage
+            .put(key, data)
+            .await
+            .map_err(|e| storage_failure(&format!("writing {key}"), &e))
+    }
+
+    /// Lists keys under a prefix.
+    pub async fn list(&self, prefix: &ObjectKey) -> Result<Vec<ObjectKey>, Failure> {
+        self.storage
+            .list(Some(prefix))
+            .await
+            .map_err(|e| storage_failure(&format!("listing {prefix}"), &e))
+    }
+
+    /// Adds a check; `missing` is cut to [`MAX_MISSING`] names (the count stays in
+    /// `expected - observed`).
+    pub fn check(
+        &mut self,
+        name: &str,
+        passed: bool,
+        observed: Option<i64>,
+        expected: Option<i64>,
+        mut missing: Vec<String>,
+    ) {
+        if missing.len() > MAX_MISSING {
+            let more = missing.len() - MAX_MISSING + 1;
+            missing.truncate(MAX_MISSING - 1);
+            missing.push(format!("... and {more} more"));
+        }
+        self.result.checks.push(Check {
+            name: name.to_owned(),
+            passed,
+            observed,
+            expected,
+            missing,
+        });
+    }
+
+    /// Adds a warning (kept short).
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        let mut m: String = msg.into();
+        if m.len() > 200 {
+            let mut cut = 200;
+            while !m.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            m.truncate(cut);
+        }
+        eprintln!("tipoff-processor: warning: {m}");
+        if self.result.warnings.len() < 8 {
+            self.result.warnings.push(m);
+        }
+    }
+}
+
+/// Runs one processor with the given configuration. Never panics; every failure ends up in
+/// the outcome with its exit class.
+pub async fn run(args: RunArgs, config: Config) -> Outcome {
+    let started = Instant::now();
+    let mut result = contract::result_for(&args);
+    let storage = match config.storage_url.as_deref() {
+        None => Err(Failure::Permanent(
+            "TIPOFF_STORAGE_URL is not set (file:///dir or gs://bucket)".into(),
+        )),
+        Some(url) => ObjectStorage::from_url(url)
+            .map_err(|e| Failure::Permanent(format!("opening object storage {url}: {e}"))),
+    };
+    let storage = match storage {
+        Ok(s) => s,
+        Err(f) => {
+            result.duration_ms = elapsed_ms(started);
+            return Outcome {
+                result,
+                failure: Some(f),
+            };
+        }
+    };
+    let mut ctx = Ctx {
+        args: args.clone(),
+        storage,
+        config,
+        result,
+        upstream: None,
+    };
+    let outcome = match args.processor.as_str() {
+        p if SCRAPERS.contains(&p) => scrape::run(&mut ctx).await,
+        p if RAW_PROCESSORS.contains(&p) => raw::run(&mut ctx).await,
+        other => Err(Failure::Permanent(format!("unknown processor {other:?}"))),
+    };
+    if let Some(u) = &ctx.upstream {
+        let s = &u.stats;
+        let requests = s.requests.load(Ordering::Relaxed);
+        let retries = s.retries.load(Ordering::Relaxed);
+        let refreshes = s.key_refreshes.load(Ordering::Relaxed);
+        let limited = s.rate_limited.load(Ordering::Relaxed);
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        ctx.check(
+            "upstream-requests",
+            true,
+            Some(as_i64(requests)),
+            None,
+            vec![],
+        );
+        ctx.check(
+            "upstream-retries",
+            true,
+            Some(as_i64(retries)),
+            None,
+            vec![],
+        );
+        if limited > 0 || refreshes > 0 {
+            ctx.warn(format!(
+                "upstream: {limited} rate-limited answers, {refreshes} API key refreshes"
+            ));
+        }
+        ctx.check(
+            "upstream-key-refreshes",
+            true,
+            Some(as_i64(refreshes)),
+            None,
+            vec![],
+        );
+    }
+    let mut result = ctx.result;
+    let disabled = &ctx.config.disabled_checks;
+    result.checks.retain(|c| !disabled.contains(&c.name));
+    result.duration_ms = elapsed_ms(started);
+    fit_result(&mut result);
+    Outcome {
+        result,
+        failure: outcome.err(),
+    }
+}
+
+/// Keeps the result under the 4 KiB termination-message limit: drops warnings first, then
+/// shortens `missing` lists (the counts in observed/expected stay exact).
+fn fit_result(result: &mut ProcessorResult) {
+    let too_large = |r: &ProcessorResult| r.to_message().is_err();
+    while too_large(result) && result.warnings.pop().is_some() {}
+    let mut keep = MAX_MISSING;
+    while too_large(result) && keep > 1 {
+        keep /= 2;
+        for c in &mut result.checks {
+            c.missing.truncate(keep);
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use tipoff_crds::Mode;
+
+    #[test]
+    fn oversized_results_are_trimmed_to_fit() {
+        let args = RunArgs {
+            processor: "raw-play-by-play".into(),
+            date: jiff::civil::date(2026, 1, 10),
+            mode: Mode::Production,
+        };
+        let mut r = contract::result_for(&args);
+        for i in 0..20 {
+            r.warnings.push("w".repeat(190));
+            r.checks.push(Check {
+                name: format!("check-{i}"),
+                passed: false,
+                observed: Some(1),
+                expected: Some(30),
+                missing: (0..MAX_MISSING)
+                    .map(|g| format!("GAME{g:04}@HOME"))
+                    .collect(),
+            });
+        }
+        assert!(r.to_message().is_err());
+        fit_result(&mut r);
+        assert!(r.to_message().is_ok());
+        assert_eq!(r.checks.len(), 20);
+        assert!(r.checks.iter().all(|c| !c.missing.is_empty()));
+    }
+}

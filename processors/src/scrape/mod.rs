@@ -1,0 +1,303 @@
+//! Phase 1: the scrapers. Each calls the upstream over HTTP and stores every payload verbatim
+//! at a deterministic key `raw/<source>/<date>/<name>`, so a re-run overwrites rather than
+//! duplicates. Validation of the payloads is phase 2's job: a scraper keeps what it was given.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use tipoff_crds::Mode;
+use tipoff_warehouse::storage::ObjectKey;
+
+use crate::contract::Failure;
+use crate::runner::Ctx;
+use crate::schedule::{self, Game, SCHEDULE_FILE};
+use crate::upstream::Auth;
+
+/// Object-store source names (`raw/<source>/...`).
+pub mod source {
+    /// NBA.com schedule.
+    pub const SCHEDULE: &str = "schedule";
+    /// balldontlie box scores.
+    pub const BOXSCORES: &str = "boxscores";
+    /// NBA.com play-by-play, one file per game.
+    pub const PLAY_BY_PLAY: &str = "play-by-play";
+    /// NBA official injury report.
+    pub const INJURY_REPORT: &str = "injury-report";
+    /// The Odds API player points props, one file per game.
+    pub const PLAYER_PROPS: &str = "player-props";
+    /// The Odds API game lines.
+    pub const GAME_LINES: &str = "game-lines";
+}
+
+/// File name of the box-score payload.
+pub const BOXSCORES_FILE: &str = "box_scores.json";
+/// File name of the injury-report payload.
+pub const INJURY_FILE: &str = "injury_report.json";
+/// File name of the game-lines payload.
+pub const GAME_LINES_FILE: &str = "odds.json";
+
+/// A payload's key.
+pub fn key(source: &str, ctx: &Ctx, name: &str) -> Result<ObjectKey, Failure> {
+    ObjectKey::raw_payload(source, ctx.args.date, name)
+        .map_err(|e| Failure::Permanent(format!("object key for {source}/{name}: {e}")))
+}
+
+/// The date's games from the stored schedule payload (the schedule scraper runs first).
+pub async fn stored_games(ctx: &Ctx) -> Result<Vec<Game>, Failure> {
+    let k = key(source::SCHEDULE, ctx, SCHEDULE_FILE)?;
+    let Some(payload) = ctx.get(&k).await? else {
+        return Err(Failure::Permanent(format!(
+            "no schedule payload at {k}: run scrape-schedule for {} first",
+            ctx.args.date
+        )));
+    };
+    schedule::games_on(&payload, ctx.args.date)
+        .map_err(|e| Failure::Permanent(format!("the stored schedule {k} is unusable: {e}")))
+}
+
+/// The games whose post-game data (box scores, play-by-play) must exist: every game in
+/// Production (next day) and Backfill, only the final ones in SameDay.
+pub fn games_expected_final(mode: Mode, games: &[Game]) -> Vec<&Game> {
+    games
+        .iter()
+        .filter(|g| mode != Mode::SameDay || g.is_final())
+        .collect()
+}
+
+struct Written {
+    files: i64,
+    bytes: i64,
+}
+
+impl Written {
+    async fn store(&mut self, ctx: &Ctx, k: &ObjectKey, body: Bytes) -> Result<(), Failure> {
+        self.files += 1;
+        self.bytes += i64::try_from(body.len()).unwrap_or(i64::MAX);
+        ctx.put(k, body).await
+    }
+}
+
+/// Runs the scraper `ctx.args.processor`.
+pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
+    let mut w = Written { files: 0, bytes: 0 };
+    let r = match ctx.args.processor.as_str() {
+        "scrape-schedule" => scrape_schedule(ctx, &mut w).await,
+        "scrape-boxscores" => scrape_boxscores(ctx, &mut w).await,
+        "scrape-play-by-play" => scrape_pbp(ctx, &mut w).await,
+        "scrape-injury-report" => scrape_injuries(ctx, &mut w).await,
+        "scrape-player-props" => scrape_props(ctx, &mut w).await,
+        "scrape-game-lines" => scrape_game_lines(ctx, &mut w).await,
+        other => Err(Failure::Permanent(format!("unknown scraper {other:?}"))),
+    };
+    ctx.check("files-written", true, Some(w.files), None, vec![]);
+    ctx.check("bytes-written", true, Some(w.bytes), None, vec![]);
+    r
+}
+
+fn unexpected(path: &str, status: u16, body: &[u8]) -> Failure {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+    Failure::Permanent(format!("GET {path}: unexpected HTTP {status}: {text}"))
+}
+
+async fn scrape_schedule(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
+    let up = ctx.upstream()?;
+    let path = "/nba/static/json/staticData/scheduleLeagueV2.json";
+    let f = up.get(path, Auth::None).await?;
+    if !f.is_ok() {
+        return Err(unexpected(path, f.status, &f.body));
+    }
+    let k = key(source::SCHEDULE, ctx, SCHEDULE_FILE)?;
+    w.store(ctx, &k, f.body.clone()).await?;
+    // The schedule is what every other processor keys on: check it is usable now.
+    match schedule::games_on(&f.body, ctx.args.date) {
+        Ok(games) => {
+            let n = i64::try_from(games.len()).unwrap_or(i64::MAX);
+            ctx.check("schedule-parsed", true, Some(n), None, vec![]);
+            if games.is_empty() {
+                ctx.warn(format!("no games scheduled on {}", ctx.args.date));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            ctx.check("schedule-parsed", false, None, None, vec![e.clone()]);
+            // A bad schedule blocks the whole date; upstream glitches are worth a retry.
+            Err(Failure::Transient(format!(
+                "schedule payload unusable: {e}"
+            )))
+        }
+    }
+}
+
+async fn scrape_boxscores(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
+    let games = stored_games(ctx).await?;
+    let up = ctx.upstream()?;
+    let path = format!("/bdl/v1/box_scores?date={}", ctx.args.date);
+    let f = up.get(&path, Auth::Header).await?;
+    if !f.is_ok() {
+        return Err(unexpected(&path, f.status, &f.body));
+    }
+    let k = key(source::BOXSCORES, ctx, BOXSCORES_FILE)?;
+    w.store(ctx, &k, f.body.clone()).await?;
+    // Which games the payload covers (by NBA game id), if it parses at all.
+    let covered: BTreeSet<String> = serde_json::from_slice::<serde_json::Value>(&f.body)
+        .ok()
+        .and_then(|v| v.get("data").and_then(|d| d.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|g| {
+            g.get("nba_game_id")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    let expected = games_expected_final(ctx.args.mode, &games);
+    coverage_check(ctx, "boxscore-coverage", &expected, |g| {
+        covered.contains(&g.game_id)
+    });
+    Ok(())
+}
+
+/// Adds a coverage check over `expected` games, naming the missing ones `AWY@HOM`.
+pub fn coverage_check(ctx: &mut Ctx, name: &str, expected: &[&Game], has: impl Fn(&Game) -> bool) {
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|g| !has(g))
+        .map(|g| g.matchup())
+        .collect();
+    let n = i64::try_from(expected.len()).unwrap_or(i64::MAX);
+    let observed = n - i64::try_from(missing.len()).unwrap_or(i64::MAX);
+    ctx.check(name, missing.is_empty(), Some(observed), Some(n), missing);
+}
+
+async fn scrape_pbp(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
+    let games = stored_games(ctx).await?;
+    let up = ctx.upstream()?;
+    let expected = games_expected_final(ctx.args.mode, &games);
+    let mut have = BTreeSet::new();
+    for g in &expected {
+        let path = format!(
+            "/nba/static/json/liveData/playbyplay/playbyplay_{}.json",
+            g.game_id
+        );
+        let f = up.get(&path, Auth::None).await?;
+        match f.status {
+            200 => {
+                let k = key(source::PLAY_BY_PLAY, ctx, &format!("{}.json", g.game_id))?;
+                w.store(ctx, &k, f.body).await?;
+                have.insert(g.game_id.clone());
+            }
+            404 => {}
+            s => return Err(unexpected(&path, s, &f.body)),
+        }
+    }
+    coverage_check(ctx, "pbp-coverage", &expected, |g| {
+        have.contains(&g.game_id)
+    });
+    Ok(())
+}
+
+async fn scrape_injuries(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
+    let up = ctx.upstream()?;
+    let path = format!("/nba/injury-report?date={}", ctx.args.date);
+    let f = up.get(&path, Auth::None).await?;
+    match f.status {
+        200 => {
+            let k = key(source::INJURY_REPORT, ctx, INJURY_FILE)?;
+            w.store(ctx, &k, f.body).await?;
+            ctx.check("injury-report-published", true, Some(1), Some(1), vec![]);
+        }
+        404 => {
+            ctx.check(
+                "injury-report-published",
+                false,
+                Some(0),
+                Some(1),
+                vec![format!("injury report {}", ctx.args.date)],
+            );
+        }
+        s => return Err(unexpected(&path, s, &f.body)),
+    }
+    Ok(())
+}
+
+/// Props: the live event odds for games whose markets are open now, otherwise the historical
+/// snapshot one hour before tip-off (Production runs the next day, Backfill later still).
+async fn scrape_props(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
+    let games = stored_games(ctx).await?;
+    let up = ctx.upstream()?;
+    let events_path = "/odds-api/v4/sports/basketball_nba/events";
+    let f = up.get(events_path, Auth::Query).await?;
+    if !f.is_ok() {
+        return Err(unexpected(events_path, f.status, &f.body));
+    }
+    let open: BTreeSet<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
+        .map_err(|e| Failure::Transient(format!("odds events payload unusable: {e}")))?
+        .iter()
+        .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+        .collect();
+    let mut have = BTreeSet::new();
+    let mut historical = 0i64;
+    for g in &games {
+        let eid = g.event_id();
+        let path = if open.contains(&eid) {
+            format!(
+                "/odds-api/v4/sports/basketball_nba/events/{eid}/odds?markets=player_points&oddsFormat=american"
+            )
+        } else {
+            let at = g
+                .tipoff
+                .checked_sub(jiff::SignedDuration::from_hours(1))
+                .unwrap_or(g.tipoff);
+            historical += 1;
+            format!(
+                "/odds-api/v4/historical/sports/basketball_nba/events/{eid}/odds?markets=player_points&oddsFormat=american&date={}",
+                at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            )
+        };
+        let f = up.get(&path, Auth::Query).await?;
+        match f.status {
+            200 => {
+                let k = key(source::PLAYER_PROPS, ctx, &format!("{}.json", g.game_id))?;
+                w.store(ctx, &k, f.body).await?;
+                have.insert(g.game_id.clone());
+            }
+            // Not open yet (or the snapshot time is in the upstream's future).
+            400 | 404 | 422 => {}
+            s => return Err(unexpected(&path, s, &f.body)),
+        }
+    }
+    ctx.check("props-historical", true, Some(historical), None, vec![]);
+    let all: Vec<&Game> = games.iter().collect();
+    coverage_check(ctx, "props-coverage", &all, |g| have.contains(&g.game_id));
+    Ok(())
+}
+
+async fn scrape_game_lines(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
+    let games = stored_games(ctx).await?;
+    let up = ctx.upstream()?;
+    let path = "/odds-api/v4/sports/basketball_nba/odds?markets=spreads,totals&oddsFormat=american";
+    let f = up.get(path, Auth::Query).await?;
+    if !f.is_ok() {
+        return Err(unexpected(path, f.status, &f.body));
+    }
+    let ids: BTreeSet<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+        .collect();
+    let all: Vec<&Game> = games.iter().collect();
+    if all.iter().any(|g| ids.contains(&g.event_id())) || games.is_empty() {
+        let k = key(source::GAME_LINES, ctx, GAME_LINES_FILE)?;
+        w.store(ctx, &k, f.body).await?;
+    } else if ctx.args.mode != Mode::SameDay {
+        // Lines exist only while markets are open; there is no historical lines endpoint.
+        ctx.warn(format!(
+            "no open game lines for {}: markets closed (no historical lines endpoint)",
+            ctx.args.date
+        ));
+    }
+    coverage_check(ctx, "game-lines-coverage", &all, |g| {
+        ids.contains(&g.event_id())
+    });
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! The HTTP client every scraper uses to call the upstream APIs: timeouts, retries with jittered
+//! exponential backoff on 5xx, 429 (honouring `Retry-After`) and network errors, and an API-key
+//! refresh on 401 (the key is re-read from its file, which a Secret rotation updates).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::contract::Failure;
+
+/// How requests are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts per request for 5xx, 429 and network errors (the first included).
+    pub max_attempts: u32,
+    /// First backoff; attempt n waits a jittered `base * 2^(n-1)`, capped at `max_backoff`.
+    pub base_backoff: Duration,
+    /// Longest backoff between two attempts.
+    pub max_backoff: Duration,
+    /// Longest `Retry-After` honoured; a longer one is capped to this.
+    pub max_retry_after: Duration,
+    /// Per-request timeout (connect and body).
+    pub timeout: Duration,
+    /// How many times a 401 re-reads the key file (waiting `base_backoff * n` when the key
+    /// has not changed yet) before the run fails.
+    pub key_refresh_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            timeout: Duration::from_secs(30),
+            key_refresh_attempts: 8,
+        }
+    }
+}
+
+/// Where a request carries the API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No key.
+    None,
+    /// The raw key in the `Authorization` header (balldontlie).
+    Header,
+    /// `?apiKey=` (The Odds API).
+    Query,
+}
+
+/// A response the caller must interpret: 200 with its body, or a 4xx other than 401 and 429
+/// (for example 404 "not available yet").
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// HTTP status.
+    pub status: u16,
+    /// The body, verbatim.
+    pub body: Bytes,
+}
+
+impl Fetched {
+    /// Whether the status is 200.
+    pub fn is_ok(&self) -> bool {
+        self.status == 200
+    }
+}
+
+/// Counters for the run's result.
+#[derive(Debug, Default)]
+pub struct UpstreamStats {
+    /// Requests sent (every attempt).
+    pub requests: AtomicU64,
+    /// Attempts that were retries (after 5xx, 429 or a network error).
+    pub retries: AtomicU64,
+    /// 429 answers seen.
+    pub rate_limited: AtomicU64,
+    /// Times a new API key was picked up after a 401.
+    pub key_refreshes: AtomicU64,
+}
+
+/// The upstream client.
+#[derive(Debug)]
+pub struct Upstream {
+    http: reqwest::Client,
+    base: String,
+    key_file: Option<PathBuf>,
+    key: Mutex<Option<String>>,
+    policy: RetryPolicy,
+    jitter: Mutex<u64>,
+    /// Counters for the result.
+    pub stats: UpstreamStats,
+}
+
+fn transient(msg: String) -> Failure {
+    Failure::Transient(msg)
+}
+
+impl Upstream {
+    /// A client for `base` (e.g. `http://127.0.0.1:8790`); the API key is read from `key_file`.
+    pub fn new(
+        base: &str,
+        key_file: Option<PathBuf>,
+        policy: RetryPolicy,
+    ) -> Result<Self, Failure> {
+        let http = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .build()
+            .map_err(|e| Failure::Permanent(format!("building the HTTP client: {e}")))?;
+        let seed = jiff::Timestamp::now().as_nanosecond() as u64 | 1;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key_file,
+            key: Mutex::new(None),
+            policy,
+            jitter: Mutex::new(seed),
+            stats: UpstreamStats::default(),
+        })
+    }
+
+    fn read_key_file(&self) -> Result<String, Failure> {
+        let Some(path) = &self.key_file else {
+            return Err(Failure::Permanent(
+                "this endpoint needs an API key: set TIPOFF_UPSTREAM_API_KEY_FILE".into(),
+            ));
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Permanent(format!("reading the API key file {}: {e}", path.display()))
+        })?;
+        let key = text.trim().to_owned();
+        if key.is_empty() {
+            return Err(Failure::Permanent(format!(
+                "the API key file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(key)
+    }
+
+    fn current_key(&self) -> Result<String, Failure> {
+        let mut guard = self
+            .key
+            .lock()
+            .map_err(|_| Failure::Permanent("key lock poisoned".into()))?;
+        if let Some(k) = guard.as_ref() {
+            return Ok(k.clone());
+        }
+        let k = self.read_key_file()?;
+        *guard = Some(k.clone());
+        Ok(k)
+    }
+
+    /// Re-reads the key file until it holds a key other than `stale`.
+    async fn refresh_key(&self, stale: &str) -> Result<(), Failure> {
+        for n in 0..self.policy.key_refresh_attempts {
+            let k = self.read_key_file()?;
+            if k != stale {
+                if let Ok(mut g) = self.key.lock() {
+                    *g = Some(k);
+                }
+                self.stats.key_refreshes.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            tokio::time::sleep(self.policy.base_backoff * (n + 1)).await;
+        }
+        Err(transient(format!(
+            "upstream rejected the API key (401) and the key file still holds the same key after {} re-reads; rotate the key",
+            self.policy.key_refresh_attempts
+        )))
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .policy
+            .base_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(self.policy.max_backoff);
+        // Jitter: a uniform draw in [cap/2, cap] (xorshift; no need for a crypto RNG).
+        let r = match self.jitter.lock() {
+            Ok(mut s) => {
+                let mut x = *s;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *s = x;
+                x
+            }
+            Err(_) => 0,
+        };
+        let frac = (r % 1000) as f64 / 1000.0;
+        cap.mul_f64(0.5 + 0.5 * frac)
+    }
+
+    /// GETs `path` (with its query string) from the upstream, retrying as the policy says.
+    /// Returns 200 and non-retryable 4xx answers; 5xx/429/network errors that outlast the
+    /// retries are transient failures, and a 401 that no key refresh fixes is one too.
+    pub async fn get(&self, path: &str, auth: Auth) -> Result<Fetched, Failure> {
+        let mut attempt = 0u32;
+        let mut refreshes = 0u32;
+        loop {
+            attempt += 1;
+            let key = match auth {
+                Auth::None => None,
+                Auth::Header | Auth::Query => Some(self.current_key()?),
+            };
+            let mut url = format!("{}{path}", self.base);
+            let mut req = match (auth, &key) {
+                (Auth::Query, Some(k)) => {
+                    url.push(if path.contains('?') { '&' } else { '?' });
+                    url.push_str("apiKey=");
+                    url.push_str(k);
+                    self.http.get(&url)
+                }
+                _ => self.http.get(&url),
+            };
+            if let (Auth::Header, Some(k)) = (auth, &key) {
+                req = req.header("Authorization", k.as_str());
+            }
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = req.send().await;
+            let wait = match outcome {
+                Err(e) => {
+                    tracing_like(&format!("GET {path}: {e}"));
+                    if attempt >= self.policy.max_attempts {
+                        return Err(transient(format!(
+                            "GET {path}: {e} (after {attempt} attempts)"
+                        )));
+                    }
+                    self.backoff(attempt)
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    match status {
+                        401 => {
+                            let stale = key.unwrap_or_default();
+                            refreshes += 1;
+                            if refreshes > self.policy.key_refresh_attempts {
+                                return Err(transient(format!(
+                                    "GET {path}: 401 after {refreshes} key refreshes"
+                                )));
+                            }
+                            self.refresh_key(&stale).await?;
+                            // A refreshed key is not a failed attempt.
+                            attempt -= 1;
+                            continue;
+                        }
+                        429 | 500..=599 => {
+                            if status == 429 {
+                                self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if attempt >= self.policy.max_attempts {
+                                return Err(transient(format!(
+                                    "GET {path}: HTTP {status} after {attempt} attempts"
+                                )));
+                            }
+                            match retry_after {
+                                Some(s) => {
+                                    Duration::from_secs(s).min(self.policy.max_retry_after)
+                                        + self.backoff(1) / 4
+                                }
+                                None => self.backoff(attempt),
+                            }
+                        }
+                        _ => {
+                            let body = match resp.bytes().await {
+                                Ok(b) => b,
+                                Err(e) => {
+                                    if attempt >= self.policy.max_attempts {
+                                        return Err(transient(format!(
+                                            "GET {path}: reading the body: {e}"
+                                        )));
+                                    }
+                                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                                    tokio::time::sleep(self.backoff(attempt)).await;
+                                    continue;
+                                }
+                            };
+                            return Ok(Fetched { status, body });
+                        }
+                    }
+                }
+            };
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+fn tracing_like(msg: &str) {
+    eprintln!("tipoff-processor: upstream: {msg}");
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let policy = RetryPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            ..RetryPolicy::default()
+        };
+        let u = Upstream::new("http://x", None, policy).unwrap();
+        for attempt in 1..10 {
+            let full =
+                Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_millis(1000));
+            let b = u.backoff(attempt);
+            assert!(b >= full / 2 && b <= full, "attempt {attempt}: {b:?}");
+        }
+    }
+}
