@@ -79,7 +79,6 @@ impl Env {
     /// Starts a cluster whose runner maps the pinned image to the test processor with
     /// `script` as its behaviour; `image_id` overrides the reported imageID (drift).
     pub async fn start(script: &str, image_id: Option<&str>) -> Self {
-        tipoff_operator::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let script_path = dir.path().join("behaviour.yaml");
         std::fs::write(&script_path, script).unwrap();
@@ -98,6 +97,7 @@ impl Env {
 
     /// Starts a cluster whose runner maps the pinned image as `mapping` says.
     pub async fn start_mapping(dir: tempfile::TempDir, mapping: ImageMapping) -> Self {
+        tipoff_operator::install_crypto_provider();
         let cluster = DevCluster::start(Config {
             runner: RunnerConfig {
                 images: vec![mapping],
