@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use kube::Client;
 use kube::api::Api;
+use kube::{Client, ResourceExt};
 use tipoff_operator::catalog::Catalog;
 use tipoff_operator::controller::{self, Context, Scope};
 use tipoff_operator::jobs::JobSettings;
@@ -189,6 +189,23 @@ async fn main() -> anyhow::Result<()> {
                 && stores.phase_completions.wait_until_ready().await.is_ok();
             health.synced.store(ok, Ordering::Relaxed);
             info!("watch caches synced");
+        });
+    }
+
+    // Deleted runs get no reconcile; drop them from the run gauges once a minute instead.
+    {
+        let (runs, metrics) = (ctx.stores.runs.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let live = runs
+                    .state()
+                    .iter()
+                    .map(|r| format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()))
+                    .collect();
+                metrics.retain_runs(&live);
+            }
         });
     }
 

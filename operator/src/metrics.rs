@@ -31,6 +31,16 @@ pub struct StateLabel {
     pub state: String,
 }
 
+/// Every run state, for the `runs` gauge.
+const RUN_STATES: [RunState; 6] = [
+    RunState::Pending,
+    RunState::Running,
+    RunState::Blocked,
+    RunState::Suspended,
+    RunState::Succeeded,
+    RunState::Failed,
+];
+
 /// Every metric the operator exports.
 pub struct Metrics {
     /// The registry they are registered in.
@@ -213,14 +223,7 @@ impl Metrics {
         } else {
             t.drifted.remove(&key);
         }
-        for s in [
-            RunState::Pending,
-            RunState::Running,
-            RunState::Blocked,
-            RunState::Suspended,
-            RunState::Succeeded,
-            RunState::Failed,
-        ] {
+        for s in RUN_STATES {
             let n = t.states.values().filter(|v| **v == s).count();
             self.runs
                 .get_or_create(&StateLabel {
@@ -232,15 +235,29 @@ impl Metrics {
             .set(i64::try_from(t.drifted.len()).unwrap_or(i64::MAX));
     }
 
-    /// Forgets a deleted run.
-    pub fn forget(&self, namespace: &str, name: &str) {
-        if let Ok(mut t) = self.tracked.lock() {
-            let key = format!("{namespace}/{name}");
-            t.states.remove(&key);
-            t.drifted.remove(&key);
-            t.phases_done.retain(|(k, _)| *k != key);
-            t.triggered.retain(|(k, _)| *k != key);
+    /// Forgets every run not in `live` (`namespace/name` keys), so deleted runs leave the
+    /// gauges and the bookkeeping. Cheap when nothing was deleted: it compares counts first.
+    pub fn retain_runs(&self, live: &BTreeSet<String>) {
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+        if t.states.len() <= live.len() {
+            return;
         }
+        t.states.retain(|k, _| live.contains(k));
+        t.drifted.retain(|k| live.contains(k));
+        t.phases_done.retain(|(k, _)| live.contains(k));
+        t.triggered.retain(|(k, _)| live.contains(k));
+        for s in RUN_STATES {
+            let n = t.states.values().filter(|v| **v == s).count();
+            self.runs
+                .get_or_create(&StateLabel {
+                    state: format!("{s:?}"),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.runs_with_drift
+            .set(i64::try_from(t.drifted.len()).unwrap_or(i64::MAX));
     }
 
     /// The text exposition of every metric.
@@ -250,5 +267,28 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_runs_leave_the_gauges() {
+        let m = Metrics::new();
+        if let Ok(mut t) = m.tracked.lock() {
+            t.states.insert("ns/a".into(), RunState::Running);
+            t.states.insert("ns/b".into(), RunState::Succeeded);
+            t.drifted.insert("ns/b".into());
+        }
+        m.retain_runs(&BTreeSet::from(["ns/a".to_owned()]));
+        let text = m.encode();
+        assert!(
+            text.contains("tipoff_runs{state=\"Succeeded\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("tipoff_runs{state=\"Running\"} 1"), "{text}");
+        assert!(text.contains("tipoff_runs_with_drift 0"), "{text}");
     }
 }
