@@ -223,31 +223,24 @@ impl Metrics {
         } else {
             t.drifted.remove(&key);
         }
-        for s in RUN_STATES {
-            let n = t.states.values().filter(|v| **v == s).count();
-            self.runs
-                .get_or_create(&StateLabel {
-                    state: format!("{s:?}"),
-                })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        }
-        self.runs_with_drift
-            .set(i64::try_from(t.drifted.len()).unwrap_or(i64::MAX));
+        self.publish_run_gauges(&t);
     }
 
     /// Forgets every run not in `live` (`namespace/name` keys), so deleted runs leave the
-    /// gauges and the bookkeeping. Cheap when nothing was deleted: it compares counts first.
+    /// gauges and the bookkeeping.
     pub fn retain_runs(&self, live: &BTreeSet<String>) {
         let Ok(mut t) = self.tracked.lock() else {
             return;
         };
-        if t.states.len() <= live.len() {
-            return;
-        }
         t.states.retain(|k, _| live.contains(k));
         t.drifted.retain(|k| live.contains(k));
         t.phases_done.retain(|(k, _)| live.contains(k));
         t.triggered.retain(|(k, _)| live.contains(k));
+        self.publish_run_gauges(&t);
+    }
+
+    /// Sets the run gauges from the tracked states.
+    fn publish_run_gauges(&self, t: &Tracked) {
         for s in RUN_STATES {
             let n = t.states.values().filter(|v| **v == s).count();
             self.runs
