@@ -8,6 +8,7 @@
 //! [`faults`], [`metrics`].
 
 pub mod builtin;
+pub mod cargo;
 pub mod discovery;
 pub mod error;
 pub mod faults;

@@ -51,10 +51,8 @@ fn processor_bin(name: &str, always_build: bool) -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let bin = dir.join(name);
     if always_build || !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = tipoff_devcluster::cargo::command(&workspace())
             .args(["build", "-p", "tipoff-processors", "--bin", name])
-            .current_dir(workspace())
             .status()
             .unwrap();
         assert!(status.success(), "building {name} failed");
