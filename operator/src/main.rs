@@ -67,6 +67,13 @@ struct Args {
     /// ConfigMap with the processors' environment (warehouse, object store, upstream URLs).
     #[arg(long, env = "TIPOFF_PROCESSOR_ENV_CONFIGMAP")]
     processor_env_configmap: Option<String>,
+    /// Milliseconds a run's reconcile waits for more changes before it runs, so a burst of
+    /// watch events becomes one reconcile (adds as much to the trigger latency).
+    #[arg(long, default_value_t = 200)]
+    reconcile_debounce_ms: u64,
+    /// Reconciles running at once (0: unbounded; one run is never reconciled twice at once).
+    #[arg(long, default_value_t = 16)]
+    max_concurrent_reconciles: u16,
     /// Log format: `json` (in-cluster) or `text`.
     #[arg(long, env = "TIPOFF_LOG_FORMAT", default_value = "json")]
     log_format: String,
@@ -165,7 +172,11 @@ async fn main() -> anyhow::Result<()> {
     metrics.leader.set(1);
     health.leading.store(true, Ordering::Relaxed);
 
-    let (ctrl, stores) = controller::controller(client.clone(), &scope);
+    let tuning = controller::Tuning {
+        debounce: Duration::from_millis(args.reconcile_debounce_ms),
+        concurrency: args.max_concurrent_reconciles,
+    };
+    let (ctrl, stores) = controller::controller(client.clone(), &scope, tuning);
     let ctx = Arc::new(Context {
         client: client.clone(),
         catalog,
@@ -180,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
         recorder: controller::recorder(client.clone(), Some(identity.clone())),
         metrics: metrics.clone(),
         expectations: Default::default(),
+        written: Default::default(),
     });
     {
         let health = health.clone();

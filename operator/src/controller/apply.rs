@@ -6,6 +6,7 @@
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tipoff_crds::{PhaseCompletion, PipelineRun};
@@ -90,7 +91,20 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             .patch_status(&write.name, &ssa, &Patch::Apply(&body))
             .await
         {
-            Ok(_) => applied.status_writes += 1,
+            Ok(written) => {
+                applied.status_writes += 1;
+                let planned_from = ctx
+                    .stores
+                    .phase_completions
+                    .get(&ObjectRef::new(&write.name).within(&ns))
+                    .and_then(|pc| pc.metadata.resource_version.clone());
+                ctx.written.phase_completions.record(
+                    &ns,
+                    &write.name,
+                    planned_from,
+                    written.status.unwrap_or_else(|| write.status.clone()),
+                );
+            }
             // Created in this same plan but not visible yet, or deleted meanwhile: the next
             // reconcile writes it.
             Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -103,7 +117,13 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             "kind": PipelineRun::kind(&()),
             "status": plan.run_status,
         });
-        runs.patch_status(&name, &ssa, &Patch::Apply(&body)).await?;
+        let written = runs.patch_status(&name, &ssa, &Patch::Apply(&body)).await?;
+        ctx.written.runs.record(
+            &ns,
+            &name,
+            run.metadata.resource_version.clone(),
+            written.status.unwrap_or_else(|| plan.run_status.clone()),
+        );
         applied.status_writes += 1;
     }
 

@@ -26,9 +26,27 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
         // Children go with the run through owner references.
         return Ok(Action::await_change());
     }
+    // Plan from the last status this controller wrote while the cache has not shown it yet.
+    let ns = run.namespace().unwrap_or_default();
+    let run = {
+        let mut status = run.status.clone();
+        ctx.written.runs.overlay(
+            &ns,
+            &run.name_any(),
+            run.metadata.resource_version.as_deref(),
+            &mut status,
+        );
+        if status == run.status {
+            run
+        } else {
+            let mut overlaid = (*run).clone();
+            overlaid.status = status;
+            Arc::new(overlaid)
+        }
+    };
     let observed = observe(&run, &ctx);
     ctx.expectations.observed(
-        &run.namespace().unwrap_or_default(),
+        &ns,
         observed
             .jobs
             .iter()
@@ -72,7 +90,16 @@ fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
             .state()
             .iter()
             .filter(|pc| pc.metadata.namespace == ns && pc.spec.run == run.name_any())
-            .map(|pc| (**pc).clone())
+            .map(|pc| {
+                let mut pc = (**pc).clone();
+                ctx.written.phase_completions.overlay(
+                    ns.as_deref().unwrap_or_default(),
+                    &pc.name_any(),
+                    pc.metadata.resource_version.as_deref(),
+                    &mut pc.status,
+                );
+                pc
+            })
             .collect(),
         jobs: ctx
             .stores
