@@ -1024,3 +1024,65 @@ fn a_newer_run_for_the_same_date_waits_for_the_older_one() {
     c.settle();
     assert_ne!(state(&c), RunState::Blocked);
 }
+
+#[test]
+fn a_happy_run_reports_its_transitions_in_one_event_per_step() {
+    let mut c = Cluster::new(run("r", Mode::Production));
+    let phases = c.catalog.phases.len();
+    let mut transitions: Vec<(EventReason, String)> = Vec::new();
+    for _ in 0..200 {
+        let plan = c.step();
+        let of_step: Vec<_> = plan
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.reason,
+                    EventReason::RunStateChanged | EventReason::PhaseStateChanged
+                )
+            })
+            .collect();
+        assert!(
+            of_step.len() <= 1,
+            "one transition Event per step: {of_step:#?}"
+        );
+        transitions.extend(of_step.iter().map(|e| (e.reason, e.message.clone())));
+        if state(&c).is_terminal() {
+            break;
+        }
+        let quiet = plan.jobs.is_empty()
+            && !plan.run_status_changed
+            && plan.phase_completion_statuses.iter().all(|w| !w.changed);
+        if quiet {
+            for p in c.live_processors() {
+                c.succeed(&p);
+            }
+            c.advance(10);
+        }
+    }
+    assert_eq!(state(&c), RunState::Succeeded);
+    // Every phase's success is reported exactly once, and the run's start and end once each.
+    for phase in &c.catalog.phases {
+        let needle = format!("phase {} ({}) is Succeeded", phase.number, phase.name);
+        let hits = transitions
+            .iter()
+            .filter(|(_, m)| m.contains(&needle))
+            .count();
+        assert_eq!(hits, 1, "{needle}: {transitions:#?}");
+    }
+    let run_events: Vec<_> = transitions
+        .iter()
+        .filter(|(r, _)| *r == EventReason::RunStateChanged)
+        .map(|(_, m)| m.split(':').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        run_events,
+        ["run is Pending", "run is Running", "run is Succeeded"]
+    );
+    // Far fewer than one Event per phase start and one per phase end.
+    assert!(
+        transitions.len() <= phases + 3,
+        "{} transition Events for {phases} phases: {transitions:#?}",
+        transitions.len()
+    );
+}

@@ -123,6 +123,8 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
     let old = d.run.status.clone().unwrap_or_default();
     let generation = d.run.metadata.generation;
     let mut events = Vec::new();
+    // Phase transitions of this reconcile, reported together (see the run's Event below).
+    let mut phase_changes: Vec<(bool, String)> = Vec::new();
 
     // Per-phase summaries and PhaseCompletion statuses.
     let mut summaries: Vec<PhaseSummary> = Vec::new();
@@ -166,20 +168,15 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         if old_state.unwrap_or(PhaseState::Pending) != state
             && !(old_state.is_none() && matches!(state, PhaseState::Pending | PhaseState::Skipped))
         {
-            events.push(EventIntent {
-                type_: if matches!(state, PhaseState::Failed | PhaseState::Blocked) {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: EventReason::PhaseStateChanged,
-                message: format!(
+            phase_changes.push((
+                matches!(state, PhaseState::Failed | PhaseState::Blocked),
+                format!(
                     "phase {} ({}) is {state:?}: {done}/{} processors succeeded",
                     phase.number,
                     phase.name,
                     processors.len()
                 ),
-            });
+            ));
         }
     }
     let run_name = d.run.metadata.name.clone().unwrap_or_default();
@@ -454,21 +451,46 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             message: message_of(&conditions, conditions::OVERRIDES_APPLIED),
         });
     }
+    // One Event per reconcile for the run's and its phases' transitions: a phase that ends
+    // and the next that starts are one step ("phase 1 is Succeeded; phase 2 is Running"), and
+    // the first phase starting or the last ending is part of the run's own transition. A run
+    // with P phases gets P + 1 of these, not 2P + 2.
+    let phases_text = phase_changes
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let phase_warning = phase_changes.iter().any(|(w, _)| *w);
     if old.state != Some(state) {
+        let run_text = match &blocked_reason {
+            Some(why) => format!("run is {}: {why}", state_word(state)),
+            None => format!(
+                "run is {}: {accepted}/{in_scope} processors succeeded",
+                state_word(state)
+            ),
+        };
         events.push(EventIntent {
-            type_: if matches!(state, RunState::Failed | RunState::Blocked) {
+            type_: if matches!(state, RunState::Failed | RunState::Blocked) || phase_warning {
                 EventType::Warning
             } else {
                 EventType::Normal
             },
             reason: EventReason::RunStateChanged,
-            message: clip(&match &blocked_reason {
-                Some(why) => format!("run is {}: {why}", state_word(state)),
-                None => format!(
-                    "run is {}: {accepted}/{in_scope} processors succeeded",
-                    state_word(state)
-                ),
+            message: clip(&if phases_text.is_empty() {
+                run_text
+            } else {
+                format!("{run_text}; {phases_text}")
             }),
+        });
+    } else if !phase_changes.is_empty() {
+        events.push(EventIntent {
+            type_: if phase_warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: EventReason::PhaseStateChanged,
+            message: clip(&phases_text),
         });
     }
 
