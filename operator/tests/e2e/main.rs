@@ -182,29 +182,80 @@ async fn the_cluster_running_another_digest_is_drift_too_and_backfill_only_warns
     );
 }
 
+/// A small deterministic generator for the random points of the racy tests: seeded from the
+/// clock (or `TIPOFF_TEST_SEED`), and the seed is printed, so a failure can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn seeded(test: &str) -> Self {
+        let seed = std::env::var("TIPOFF_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        eprintln!("{test}: TIPOFF_TEST_SEED={seed}");
+        Self(seed | 1)
+    }
+
+    /// A number in `lo..hi`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        lo + self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % (hi - lo)
+    }
+}
+
+/// Waits for every run to end and checks each succeeded with exactly one attempt per
+/// processor: no crash or takeover ever duplicated a Job.
+async fn all_succeed_once(env: &Env, runs: &[String]) {
+    for name in runs {
+        let run = env
+            .wait_for(name, Duration::from_secs(240), |r| {
+                state(r).is_some_and(RunState::is_terminal)
+            })
+            .await;
+        assert_eq!(
+            state(&run),
+            Some(RunState::Succeeded),
+            "{name}: {:#?}",
+            run.status
+        );
+        let attempts = attempts(env, name).await;
+        assert_eq!(attempts.len(), TEST_PROCESSORS, "{name}: {attempts:?}");
+        assert!(
+            attempts.values().all(|a| a == &[1]),
+            "{name}: a crash must never duplicate a Job: {attempts:?}"
+        );
+    }
+}
+
+/// 50 trials: the operator is SIGKILLed at a random moment (during start-up, cache sync,
+/// between a Job's creation and the status write that records it, ...) while runs are in
+/// flight, and restarted; a new run starts every five trials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_at_random_points_resumes_without_duplicate_jobs() {
-    let env = Env::start(&with_sleep(&script("  {}\n"), 400), None).await;
-    env.create_run("crashy", Mode::Production).await;
-    // Kill the operator five times while the run is in flight, at staggered moments.
-    for (i, after_ms) in [700_u64, 1300, 450, 1900, 900].into_iter().enumerate() {
-        let mut op = env.operator(&format!("op-{i}"), false);
-        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+    const TRIALS: usize = 50;
+    let mut random = Random::seeded("crash");
+    let env = Env::start(&with_sleep(&script("  {}\n"), 150), None).await;
+    let mut runs = Vec::new();
+    for trial in 0..TRIALS {
+        if trial % 5 == 0 {
+            let name = format!("crashy-{}", trial / 5);
+            env.create_run(&name, Mode::Production).await;
+            runs.push(name);
+        }
+        let mut op = env.operator(&format!("op-{trial}"), false);
+        tokio::time::sleep(Duration::from_millis(random.between(100, 1500))).await;
         op.kill();
     }
     let _op = env.operator("op-final", false);
-    let run = env
-        .wait_for("crashy", Duration::from_secs(180), |r| {
-            state(r).is_some_and(RunState::is_terminal)
-        })
-        .await;
-    assert_eq!(state(&run), Some(RunState::Succeeded), "{:#?}", run.status);
-    let attempts = attempts(&env, "crashy").await;
-    assert_eq!(attempts.len(), TEST_PROCESSORS);
-    assert!(
-        attempts.values().all(|a| a == &[1]),
-        "a crash must never duplicate a Job: {attempts:?}"
-    );
+    all_succeed_once(&env, &runs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,65 +297,81 @@ async fn failing_status_writes_never_lose_or_duplicate_work() {
     }
 }
 
+fn is_leader(op: &harness::Operator) -> bool {
+    op.get("/metrics")
+        .is_some_and(|(_, m)| m.contains("tipoff_leader 1"))
+}
+
+/// 20 trials with two replicas: the leader is SIGKILLed (its Lease is not released) at a
+/// random moment while runs are in flight, a standby must take over within 20 s, and a new
+/// standby replaces the dead replica. Only one replica leads at a time, and no takeover
+/// duplicates a Job. (The e2e operators use a 6 s Lease and 2 s renewals to keep the test
+/// short; the production default of 15 s + 4 s is still inside 20 s.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_within_20_seconds_of_the_leaders_death() {
+    const TRIALS: usize = 20;
+    let mut random = Random::seeded("failover");
     let env = Env::start(&with_sleep(&script("  {}\n"), 300), None).await;
-    let mut leader = env.operator("replica-a", true);
-    // Let replica-a win the Lease before the standby starts.
+    let mut leader = env.operator("replica-0", true);
+    // Let the first replica win the Lease before the standby starts.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !leader
-        .get("/metrics")
-        .is_some_and(|(_, m)| m.contains("tipoff_leader 1"))
-    {
+    while !is_leader(&leader) {
         assert!(
             Instant::now() < deadline,
-            "replica-a never became leader:\n{}",
+            "replica-0 never became leader:\n{}",
             leader.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let standby = env.operator("replica-b", true);
-    env.create_run("failover", Mode::Production).await;
-    env.wait_for("failover", Duration::from_secs(60), |r| {
-        state(r) == Some(RunState::Running)
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        standby
-            .get("/metrics")
-            .is_some_and(|(_, m)| m.contains("tipoff_leader 0")),
-        "only one leader at a time"
-    );
-    // A standby can take over, so it is ready (a rolling update waits for readiness).
-    assert_eq!(
-        standby.get("/readyz").map(|r| r.0),
-        Some(200),
-        "{}",
-        standby.log()
-    );
-    assert_eq!(leader.get("/readyz").map(|r| r.0), Some(200));
-    leader.kill();
-    let killed = Instant::now();
-    while !standby
-        .get("/metrics")
-        .is_some_and(|(_, m)| m.contains("tipoff_leader 1"))
-    {
+    let mut standby = env.operator("replica-1", true);
+    let mut runs = Vec::new();
+    let mut takeovers = Vec::new();
+    for trial in 0..TRIALS {
+        if trial % 2 == 0 {
+            let name = format!("failover-{}", trial / 2);
+            env.create_run(&name, Mode::Production).await;
+            runs.push(name);
+        }
+        tokio::time::sleep(Duration::from_millis(random.between(500, 2500))).await;
         assert!(
-            killed.elapsed() < Duration::from_secs(20),
-            "no takeover within 20 s:\n{}",
+            is_leader(&leader),
+            "trial {trial}: the leader is not leading:\n{}",
+            leader.log()
+        );
+        assert!(
+            !is_leader(&standby),
+            "trial {trial}: two leaders at once:\n{}",
             standby.log()
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // A standby can take over, so it is ready (a rolling update waits for readiness).
+        assert_eq!(
+            standby.get("/readyz").map(|r| r.0),
+            Some(200),
+            "trial {trial}:\n{}",
+            standby.log()
+        );
+        leader.kill();
+        let killed = Instant::now();
+        while !is_leader(&standby) {
+            assert!(
+                killed.elapsed() < Duration::from_secs(20),
+                "trial {trial}: no takeover within 20 s:\n{}",
+                standby.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        takeovers.push(killed.elapsed());
+        leader = standby;
+        standby = env.operator(&format!("replica-{}", trial + 2), true);
     }
-    let run = env
-        .wait_for("failover", Duration::from_secs(180), |r| {
-            state(r).is_some_and(RunState::is_terminal)
-        })
-        .await;
-    assert_eq!(state(&run), Some(RunState::Succeeded), "{:#?}", run.status);
-    let attempts = attempts(&env, "failover").await;
-    assert!(attempts.values().all(|a| a == &[1]), "{attempts:?}");
+    takeovers.sort();
+    eprintln!(
+        "takeover after the leader's death over {TRIALS} trials: min {:?}, median {:?}, max {:?}",
+        takeovers[0],
+        takeovers[TRIALS / 2],
+        takeovers[TRIALS - 1]
+    );
+    all_succeed_once(&env, &runs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
