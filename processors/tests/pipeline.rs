@@ -133,14 +133,62 @@ async fn production_date_loads_every_source_with_full_coverage() {
     let r = w.ok("scrape-player-props", date, Mode::Production).await;
     assert!(check(&r, "props-coverage").passed);
     assert_eq!(check(&r, "props-historical").observed, Some(e.games as i64));
-    // Game lines cannot be had the next day: the check fails and names every game, and the
-    // raw processor leaves the table alone rather than writing an empty date.
+    // Game lines are closed the next day: they come from the historical snapshot an hour
+    // before the first tip-off, which holds every game of the date.
     let r = w.ok("scrape-game-lines", date, Mode::Production).await;
     let c = check(&r, "game-lines-coverage");
-    assert!(!c.passed && c.missing.len() == e.games.min(12), "{c:?}");
+    assert!(c.passed, "{c:?}");
+    assert_eq!(check(&r, "game-lines-historical").observed, Some(1));
     let r = w.ok("raw-game-lines", date, Mode::Production).await;
-    assert!(!check(&r, "payload-present").passed);
-    assert!(lake_rows(&w, "odds_api_game_lines", date).await.is_empty());
+    assert!(check(&r, "game-lines-coverage").passed);
+    assert_eq!(
+        lake_rows(&w, "odds_api_game_lines", date).await.len(),
+        e.line_rows
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_scrapes_a_historical_date_with_props_and_lines() {
+    // A date a month in the past: every market closed long ago.
+    let date = busy_date();
+    let e = expected(date);
+    let w = World::start(next_day(
+        date.checked_add(jiff::Span::new().days(30)).unwrap(),
+    ))
+    .await;
+    for p in PHASE1 {
+        w.ok(p, date, Mode::Backfill).await;
+    }
+    let r = w.ok("scrape-player-props", date, Mode::Backfill).await;
+    assert_eq!(check(&r, "props-historical").observed, Some(e.games as i64));
+    let r = w.ok("scrape-game-lines", date, Mode::Backfill).await;
+    assert_eq!(check(&r, "game-lines-historical").observed, Some(1));
+    for p in PHASE2 {
+        let r = w.ok(p, date, Mode::Backfill).await;
+        assert!(r.checks.iter().all(|c| c.passed), "{p}: {:#?}", r.checks);
+    }
+    assert_eq!(
+        lake_rows(&w, "bdl_player_boxscores", date).await.len(),
+        e.box_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "nbac_play_by_play", date).await.len(),
+        e.pbp_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "nbac_injury_report", date).await.len(),
+        e.injury_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "odds_api_player_points_props", date)
+            .await
+            .len(),
+        e.prop_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "odds_api_game_lines", date).await.len(),
+        e.line_rows
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

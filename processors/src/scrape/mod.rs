@@ -272,6 +272,9 @@ async fn scrape_props(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Game lines: the live odds while the date's markets are open; once they are closed (the next
+/// day, a backfill) the historical snapshot one hour before the date's first tip-off, which
+/// holds every game of the date (markets open 20 h before tip-off).
 async fn scrape_game_lines(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
     let games = stored_games(ctx).await?;
     let up = ctx.upstream()?;
@@ -280,22 +283,66 @@ async fn scrape_game_lines(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure
     if !f.is_ok() {
         return Err(unexpected(path, f.status, &f.body));
     }
-    let ids: BTreeSet<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-        .collect();
+    let event_ids = |events: &serde_json::Value| -> BTreeSet<String> {
+        events
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+            .collect()
+    };
+    let live: serde_json::Value = serde_json::from_slice(&f.body).unwrap_or_default();
+    let mut ids = event_ids(&live);
     let all: Vec<&Game> = games.iter().collect();
+    let k = key(source::GAME_LINES, ctx, GAME_LINES_FILE)?;
+    let mut historical = 0i64;
     if all.iter().any(|g| ids.contains(&g.event_id())) || games.is_empty() {
-        let k = key(source::GAME_LINES, ctx, GAME_LINES_FILE)?;
         w.store(ctx, &k, f.body).await?;
-    } else if ctx.args.mode != Mode::SameDay {
-        // Lines exist only while markets are open; there is no historical lines endpoint.
-        ctx.warn(format!(
-            "no open game lines for {}: markets closed (no historical lines endpoint)",
-            ctx.args.date
-        ));
+    } else if let Some(first) = games.iter().map(|g| g.tipoff).min() {
+        // No game of the date is live: closed (or not open yet). Ask for the snapshot.
+        let at = first
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(first);
+        let hist = format!(
+            "/odds-api/v4/historical/sports/basketball_nba/odds?markets=spreads,totals&oddsFormat=american&date={}",
+            at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let h = up.get(&hist, Auth::Query).await?;
+        match h.status {
+            200 => {
+                let snapshot: serde_json::Value =
+                    serde_json::from_slice(&h.body).unwrap_or_default();
+                ids = event_ids(snapshot.get("data").unwrap_or(&serde_json::Value::Null));
+                if all.iter().any(|g| ids.contains(&g.event_id())) {
+                    historical = 1;
+                    w.store(ctx, &k, h.body).await?;
+                } else {
+                    ctx.warn(format!(
+                        "no game lines for {}: neither live nor in the snapshot at {at}",
+                        ctx.args.date
+                    ));
+                }
+            }
+            // The snapshot time is still in the upstream's future (markets not open yet).
+            400 | 404 | 422 => {
+                if ctx.args.mode != Mode::SameDay {
+                    ctx.warn(format!(
+                        "no game lines for {}: not live and no snapshot at {at} (HTTP {})",
+                        ctx.args.date, h.status
+                    ));
+                }
+            }
+            s => return Err(unexpected(&hist, s, &h.body)),
+        }
     }
+    ctx.check(
+        "game-lines-historical",
+        true,
+        Some(historical),
+        None,
+        vec![],
+    );
     coverage_check(ctx, "game-lines-coverage", &all, |g| {
         ids.contains(&g.event_id())
     });
