@@ -353,7 +353,11 @@ async fn a_key_that_expires_mid_run_is_refreshed_from_the_key_file() {
     let key_file = w.key_file.clone();
     let rotate = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        std::fs::write(key_file, "key-2\n").unwrap();
+        // Atomically, as the kubelet swaps a mounted Secret: a plain write truncates first,
+        // and a client reading in between saw an empty file (a flaky failure under load).
+        let tmp = key_file.with_extension("new");
+        std::fs::write(&tmp, "key-2\n").unwrap();
+        std::fs::rename(tmp, key_file).unwrap();
     });
     let r = w.ok("scrape-player-props", date, Mode::Production).await;
     rotate.await.unwrap();
