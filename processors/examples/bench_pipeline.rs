@@ -119,6 +119,16 @@ impl Stage {
             self.percentile(99.0),
             self.percentile(100.0),
         );
+        // Does a backend slow down as its tables grow? Compare the first and last tenth.
+        let n = self.per_date.len() / 10;
+        if n >= 2 {
+            let mean = |d: &[Duration]| d.iter().sum::<Duration>().as_secs_f64() / d.len() as f64;
+            println!(
+                "  mean per date: first {n} dates {:.3} s, last {n} dates {:.3} s",
+                mean(&self.per_date[..n]),
+                mean(&self.per_date[self.per_date.len() - n..])
+            );
+        }
     }
 
     fn print_load(&self, label: &str) {
