@@ -9,7 +9,7 @@
 //! # lake and the BigQuery emulator (local-bigquery) in one run
 //! scripts/emulators.sh start && source .tipoff/emulators.env
 //! cargo run --release -p tipoff-processors --example bench_pipeline -- \
-//!     --dates 155 --warehouse both --emulator-dates 30
+//!     --dates 400 --warehouse both --emulator-dates 60
 //! ```
 //!
 //! Options:
