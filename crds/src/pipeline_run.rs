@@ -288,8 +288,8 @@ fn override_rules(schema: &mut schemars::Schema) {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rerun {
-    /// A name for this rerun, unique in the run (e.g. `r1`); it is part of the Job's labels,
-    /// so applying the same rerun twice runs it once.
+    /// A name for this rerun, unique in the run (e.g. `r1`; letters and digits); it names the
+    /// rerun's Job, so applying the same rerun twice runs it once.
     #[schemars(length(min = 1, max = 20), transform = rules::rerun_name)]
     pub name: String,
     /// The processor to run again; it must be in the run's catalog and scope.

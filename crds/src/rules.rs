@@ -41,11 +41,12 @@ pub const PROCESSOR_NAME_RULE: &str = "self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9
 pub const PROCESSOR_NAME_MESSAGE: &str =
     "must be a processor name from config/pipeline.yaml: lowercase letters, digits and '-'";
 
-/// CEL: a rerun name (a short DNS label).
-pub const RERUN_NAME_RULE: &str = "self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')";
+/// CEL: a rerun name: lowercase letters and digits only, so the Job name's last part
+/// (`r<name>`) can never be mistaken for an attempt (`a<n>`) or another rerun.
+pub const RERUN_NAME_RULE: &str = "self.matches('^[a-z0-9]+$')";
 /// The message shown when [`RERUN_NAME_RULE`] fails.
 pub const RERUN_NAME_MESSAGE: &str =
-    "a rerun name is lowercase letters, digits and '-' (at most 20), e.g. r1 or fix-box-score";
+    "a rerun name is lowercase letters and digits only (at most 20), e.g. r1 or fixbox";
 
 /// CEL: a game, as an NBA game id or `AWY@HOM`.
 pub const GAME_RULE: &str = "self.matches('^([0-9]{10}|[A-Z]{2,4}@[A-Z]{2,4})$')";
