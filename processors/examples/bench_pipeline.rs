@@ -65,6 +65,7 @@ async fn main() {
             ..RetryPolicy::default()
         },
         disabled_checks: Vec::new(),
+        game: None,
     };
     let dates: Vec<_> = season
         .by_date
