@@ -357,8 +357,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             stack::digest_of("analytics-processors (the wrong Dockerfile)")
         )
     });
-    let (devcluster, client) =
-        stack::start_cluster(&paths, args.port, &upstream.url, image_id.clone()).await?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Other(format!("locating this executable: {e}")))?;
+    let (devcluster, client) = stack::start_cluster(
+        &paths,
+        stack::ClusterOptions {
+            port: args.port,
+            upstream: upstream.url.clone(),
+            image_id: image_id.clone(),
+            exe,
+            extra_env: BTreeMap::new(),
+            install_crds: true,
+        },
+    )
+    .await?;
     out.line(&format!(
         "dev/cluster at {}; point kubectl at it:\n  export KUBECONFIG={}",
         devcluster.url(),

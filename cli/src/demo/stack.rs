@@ -187,16 +187,33 @@ impl Paths {
     }
 }
 
-/// Starts dev/cluster with the processor image mapped to `tipoff processor` (this executable),
-/// reporting `image_id` (another digest simulates the wrong code deployed), and installs the
+/// How the demo's cluster runs processors.
+pub struct ClusterOptions {
+    /// API server port (0: any).
+    pub port: u16,
+    /// The upstream base URL.
+    pub upstream: String,
+    /// The `imageID` Pods report (another digest simulates the wrong code deployed).
+    pub image_id: Option<String>,
+    /// The `tipoff` executable the processor image maps to (normally this one).
+    pub exe: PathBuf,
+    /// Environment for the processors beyond the demo's own (tests break things with it).
+    pub extra_env: BTreeMap<String, String>,
+    /// Install the tipoff CRDs.
+    pub install_crds: bool,
+}
+
+/// Starts dev/cluster with the processor image mapped to `tipoff processor`, and installs the
 /// tipoff CRDs.
-pub async fn start_cluster(
-    paths: &Paths,
-    port: u16,
-    upstream: &str,
-    image_id: Option<String>,
-) -> Result<(DevCluster, Client)> {
-    let exe = std::env::current_exe().map_err(|e| other("locating this executable", e))?;
+pub async fn start_cluster(paths: &Paths, opts: ClusterOptions) -> Result<(DevCluster, Client)> {
+    let ClusterOptions {
+        port,
+        upstream,
+        image_id,
+        exe,
+        extra_env,
+        install_crds,
+    } = opts;
     let file_url = |p: &Path| format!("file://{}", p.display());
     let mapping = ImageMapping {
         image: REPO.into(),
@@ -209,7 +226,7 @@ pub async fn start_cluster(
         env: BTreeMap::from([
             ("TIPOFF_WAREHOUSE_URL".to_owned(), file_url(&paths.lake)),
             ("TIPOFF_STORAGE_URL".to_owned(), file_url(&paths.objects)),
-            ("TIPOFF_UPSTREAM_URL".to_owned(), upstream.to_owned()),
+            ("TIPOFF_UPSTREAM_URL".to_owned(), upstream),
             (
                 "TIPOFF_UPSTREAM_API_KEY_FILE".to_owned(),
                 paths.key_file.display().to_string(),
@@ -217,7 +234,10 @@ pub async fn start_cluster(
             // Quick retries: the demo's upstream is local.
             ("TIPOFF_UPSTREAM_BACKOFF_MS".to_owned(), "100".to_owned()),
             ("TIPOFF_UPSTREAM_TIMEOUT_SECS".to_owned(), "10".to_owned()),
-        ]),
+        ])
+        .into_iter()
+        .chain(extra_env)
+        .collect(),
     };
     for d in [&paths.lake, &paths.objects, &paths.cluster_data] {
         std::fs::create_dir_all(d).map_err(|e| other(&format!("creating {}", d.display()), e))?;
@@ -242,7 +262,10 @@ pub async fn start_cluster(
         .map_err(|e| other("the cluster URL", e))?;
     let client = Client::try_from(kube::Config::new(url)).map_err(|e| other("kube client", e))?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [PipelineRun::crd(), PhaseCompletion::crd()] {
+    for crd in [PipelineRun::crd(), PhaseCompletion::crd()]
+        .into_iter()
+        .filter(|_| install_crds)
+    {
         crds.create(&PostParams::default(), &crd)
             .await
             .map_err(|e| other("installing the CRDs", e))?;
