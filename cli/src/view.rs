@@ -411,10 +411,11 @@ pub fn render_tree(v: &RunView) -> String {
             .collect();
         let _ = writeln!(out, "  conditions  {}", conds.join("  "));
     }
-    for c in v.conditions.iter().filter(|c| {
-        (c.type_ == "Blocked" && c.status == "True")
-            || (c.type_ == "CodeDrift" && c.status == "True")
-    }) {
+    for c in v
+        .conditions
+        .iter()
+        .filter(|c| c.status == "True" && (c.type_ == "Blocked" || c.type_ == "CodeDrift"))
+    {
         let _ = writeln!(out, "  {} ({}): {}", c.type_, c.reason, c.message);
     }
     for (i, p) in v.phases.iter().enumerate() {

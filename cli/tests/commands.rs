@@ -412,7 +412,7 @@ async fn a_drifted_run_blocks_and_drift_exits_7() {
     assert!(tree.stdout.contains("CodeDrift=True"), "{}", tree.stdout);
     assert!(
         tree.stdout
-            .contains(&format!("scrape-schedule attempt 1: Image pinned")),
+            .contains("scrape-schedule attempt 1: Image pinned"),
         "{}",
         tree.stdout
     );

@@ -200,6 +200,8 @@ pub struct Derived<'a> {
     pub now: Timestamp,
     /// Reruns that have started.
     pub reruns_started: &'a BTreeMap<String, reruns::Started>,
+    /// Reruns that can never run, and why.
+    pub reruns_invalid: &'a BTreeMap<String, String>,
 }
 
 /// How often a run waiting for an older run of its date looks again.
@@ -325,9 +327,10 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     let may_start =
         invalid.is_none() && waiting_for.is_none() && deadline_passed.is_none() && !spec.suspend;
     let reruns_started = reruns::started(run, &views);
+    let reruns_invalid = reruns::invalid(run, catalog, &scope);
     let mut jobs = Vec::new();
     if may_start {
-        let due = reruns::next(run, &views, &reruns_started);
+        let due = reruns::next(run, &views, &reruns_started, &reruns_invalid);
         for name in scope.processors() {
             let Some(processor) = catalog.processor(name) else {
                 continue;
@@ -391,6 +394,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         deadline_passed,
         now,
         reruns_started: &reruns_started,
+        reruns_invalid: &reruns_invalid,
     };
     let out = status::build(&derived, observed);
 
@@ -484,20 +488,6 @@ fn validate_spec(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
     for p in &spec.release.processors {
         if catalog.processor(&p.processor).is_none() {
             problems.push(format!("release names unknown processor {}", p.processor));
-        }
-    }
-    let scope = scope_of(run, catalog);
-    for r in &spec.reruns {
-        if catalog.processor(&r.processor).is_none() {
-            problems.push(format!(
-                "rerun {} names unknown processor {}",
-                r.name, r.processor
-            ));
-        } else if !scope.processors().any(|p| p == r.processor) {
-            problems.push(format!(
-                "rerun {} names {}, which is outside the run's subset",
-                r.name, r.processor
-            ));
         }
     }
     (!problems.is_empty()).then(|| problems.join("; "))

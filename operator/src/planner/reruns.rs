@@ -11,7 +11,31 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tipoff_crds::{PipelineRun, Rerun, RerunState, RerunStatus};
 
+use super::dependencies::Scope;
 use super::observe::{Latest, ProcessorView};
+use crate::catalog::Catalog;
+
+/// Reruns that can never run, and why: an unknown processor, or one outside the run's subset.
+/// They fail on their own (reruns are append-only, so a typo must not block the whole run).
+pub fn invalid(run: &PipelineRun, catalog: &Catalog, scope: &Scope) -> BTreeMap<String, String> {
+    run.spec
+        .reruns
+        .iter()
+        .filter_map(|r| {
+            let why = if catalog.processor(&r.processor).is_none() {
+                format!(
+                    "unknown processor {}: it is not in the catalog",
+                    r.processor
+                )
+            } else if !scope.processors().any(|p| p == r.processor) {
+                format!("{} is outside the run's subset", r.processor)
+            } else {
+                return None;
+            };
+            Some((r.name.clone(), why))
+        })
+        .collect()
+}
 
 /// What is known about a rerun that started: its attempt and Job, when still observed.
 pub type Started = Option<(u32, String)>;
@@ -45,11 +69,15 @@ pub fn next<'a>(
     run: &'a PipelineRun,
     views: &BTreeMap<String, ProcessorView>,
     started: &BTreeMap<String, Started>,
+    invalid: &BTreeMap<String, String>,
 ) -> BTreeMap<String, &'a Rerun> {
     let mut out: BTreeMap<String, &'a Rerun> = BTreeMap::new();
     let mut first_waiting: BTreeSet<&str> = BTreeSet::new();
     for r in &run.spec.reruns {
-        if started.contains_key(&r.name) || !first_waiting.insert(r.processor.as_str()) {
+        if started.contains_key(&r.name)
+            || invalid.contains_key(&r.name)
+            || !first_waiting.insert(r.processor.as_str())
+        {
             continue;
         }
         let ended = views
@@ -67,6 +95,7 @@ pub fn statuses(
     run: &PipelineRun,
     views: &BTreeMap<String, ProcessorView>,
     started: &BTreeMap<String, Started>,
+    invalid: &BTreeMap<String, String>,
 ) -> Vec<RerunStatus> {
     run.spec
         .reruns
@@ -74,6 +103,12 @@ pub fn statuses(
         .map(|r| {
             let view = views.get(&r.processor);
             let (state, attempt, job, message) = match started.get(&r.name) {
+                None if invalid.contains_key(&r.name) => (
+                    RerunState::Failed,
+                    None,
+                    None,
+                    invalid.get(&r.name).cloned(),
+                ),
                 None => {
                     let why = match view.map(|v| &v.latest) {
                         None | Some(Latest::NotStarted) => {

@@ -535,7 +535,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         reruns: Vec::new(),
     };
     events.extend(attempt_events(d, observed));
-    let reruns = super::reruns::statuses(d.run, d.views, d.reruns_started);
+    let reruns = super::reruns::statuses(d.run, d.views, d.reruns_started, d.reruns_invalid);
     for r in &reruns {
         let was_pending = old
             .reruns
