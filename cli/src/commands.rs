@@ -149,16 +149,15 @@ pub async fn run(cluster: &Cluster, args: RunArgs<'_>) -> Result<()> {
             overrides.push(o);
         }
     }
+    let mut spec = json!({ "date": args.date, "mode": args.mode, "release": release });
+    if !overrides.is_empty() {
+        spec["overrides"] = json!(overrides);
+    }
     let body = json!({
         "apiVersion": "tipoff.dev/v1alpha1",
         "kind": "PipelineRun",
         "metadata": { "name": name },
-        "spec": {
-            "date": args.date,
-            "mode": args.mode,
-            "release": release,
-            "overrides": overrides,
-        }
+        "spec": spec,
     });
     let applied = cluster
         .runs()
@@ -305,7 +304,10 @@ pub async fn rerun(
         )));
     }
     let mut reruns = run.spec.reruns.clone();
-    let rerun_name = format!("r{}", reruns.len() + 1);
+    let rerun_name = (1..)
+        .map(|n| format!("r{n}"))
+        .find(|n| !reruns.iter().any(|r| &r.name == n))
+        .unwrap_or_else(|| "r0".to_owned());
     reruns.push(Rerun {
         name: rerun_name.clone(),
         processor: processor.to_owned(),
@@ -350,7 +352,8 @@ pub async fn rerun(
             Some(tipoff_crds::RerunState::Succeeded | tipoff_crds::RerunState::Superseded) => {}
             other => {
                 return Err(CliError::RunFailed(format!(
-                    "rerun {rerun_name} is {other:?}: {}",
+                    "rerun {rerun_name} is {}: {}",
+                    other.map_or_else(|| "missing".to_owned(), |s| format!("{s:?}")),
                     r.and_then(|r| r.message.clone()).unwrap_or_default()
                 )));
             }

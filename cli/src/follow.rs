@@ -28,9 +28,14 @@ pub fn diff(prev: Option<&RunView>, next: &RunView) -> Vec<String> {
         } else {
             String::new()
         };
+        let progress = if next.progress == "0/0" {
+            String::new()
+        } else {
+            format!(" ({})", next.progress)
+        };
         lines.push(format!(
-            "run {} is {} ({}){why}",
-            next.name, next.state, next.progress
+            "run {} is {}{progress}{why}",
+            next.name, next.state
         ));
     }
     let old_phases: BTreeMap<u8, &view::PhaseView> = prev

@@ -314,6 +314,23 @@ async fn a_run_in_progress_shows_its_running_processor() {
         "{}",
         list.stdout
     );
+    // Logs of the live attempt so far, and no drift verdict yet for an unfinished attempt.
+    let logs = stack
+        .tipoff(&["logs", DATE, "--processor", "scrape-schedule"])
+        .await;
+    assert_eq!(logs.code, 0, "{logs:?}");
+    assert!(
+        logs.stdout.contains("tipoff-processor: scrape-schedule"),
+        "{}",
+        logs.stdout
+    );
+    let drift = stack.tipoff(&["drift"]).await;
+    assert_eq!(drift.code, 0, "{drift:?}");
+    assert!(
+        drift.stdout.contains("no finished processor attempts"),
+        "{}",
+        drift.stdout
+    );
     // Then it finishes, and `run --wait` on the existing run follows it to the end.
     let out = stack
         .tipoff(&["run", DATE, "--wait", "--timeout", "120"])
@@ -364,6 +381,31 @@ async fn a_failed_run_exits_6_and_says_why() {
         .await;
     assert_eq!(logs.code, 0, "{logs:?}");
     assert!(logs.stdout.contains("bogus://nowhere"), "{}", logs.stdout);
+    // A rerun of the failed processor fails the same way: exit 6, recorded, not retried.
+    let out = stack
+        .tipoff(&[
+            "rerun",
+            DATE,
+            "--processor",
+            "scrape-schedule",
+            "--wait",
+            "--timeout",
+            "60",
+        ])
+        .await;
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(
+        out.stderr.contains("rerun r1 is Failed: ExitPermanent"),
+        "{}",
+        out.stderr
+    );
+    let v = json(&stack.tipoff(&["status", DATE, "-o", "json"]).await);
+    assert_eq!(v["reruns"][0]["state"], "Failed");
+    assert_eq!(v["reruns"][0]["attempt"], 2);
+    let attempts = v["phases"][0]["processors"][0]["attempts"]
+        .as_array()
+        .unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:#?}");
     stack.stop().await;
 }
 

@@ -501,7 +501,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 upstream.rotations.count(),
             )
             .await?;
-            report(&out, &cluster, &summary, &v).await?;
+            report(&out, &cluster, &summary, &v, args.keep_running).await?;
             if summary.detection.detected {
                 Ok(())
             } else {
@@ -865,7 +865,13 @@ fn detect(
 
 /// Prints the summary: JSON, or the `kubectl get pipelineruns` view, the data, and what
 /// caught the scenario.
-async fn report(out: &Printer, cluster: &Cluster, s: &Summary, v: &RunView) -> Result<()> {
+async fn report(
+    out: &Printer,
+    cluster: &Cluster,
+    s: &Summary,
+    v: &RunView,
+    keep_running: bool,
+) -> Result<()> {
     if out.json {
         let text = serde_json::to_string_pretty(s).map_err(|e| CliError::Other(e.to_string()))?;
         println!("{text}");
@@ -914,9 +920,11 @@ async fn report(out: &Printer, cluster: &Cluster, s: &Summary, v: &RunView) -> R
             .map_err(|e| CliError::Other(e.to_string()))?;
         println!("{detail}");
     }
-    println!(
-        "\nkubeconfig: {} (the stack is up only while the demo runs; --keep-running)",
-        s.paths.get("kubeconfig").map_or("", String::as_str)
-    );
+    if !keep_running {
+        println!(
+            "\nkubeconfig: {} (the API server is up only while the demo runs: --keep-running leaves it up)",
+            s.paths.get("kubeconfig").map_or("", String::as_str)
+        );
+    }
     Ok(())
 }
