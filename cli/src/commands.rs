@@ -93,6 +93,22 @@ pub fn parse_override(text: &str, reason: &str) -> Result<Override> {
     })
 }
 
+/// Checks `--game` as the CRD does: an NBA game id (10 digits) or `AWY@HOM` tricodes.
+pub fn check_game(game: &str) -> Result<()> {
+    let tricode = |t: &str| (2..=4).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_uppercase());
+    let ok = (game.len() == 10 && game.bytes().all(|b| b.is_ascii_digit()))
+        || game
+            .split_once('@')
+            .is_some_and(|(a, h)| tricode(a) && tricode(h));
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "invalid game {game:?}: give an NBA game id (0022500123) or AWY@HOM (BOS@LAL)"
+        )))
+    }
+}
+
 /// Reads a release file: YAML with `image` (pinned by digest), `commit`, optional `version`
 /// and per-processor `processors`.
 pub fn read_release(path: &Path) -> Result<Release> {
@@ -289,6 +305,9 @@ pub async fn rerun(
     wait: Option<Duration>,
 ) -> Result<()> {
     parse_date(date)?;
+    if let Some(g) = game {
+        check_game(g)?;
+    }
     let run = cluster.run_for_date(date, mode).await?;
     let name = run.name_any();
     // A rerun runs a processor again: it must have run (its phase reached) in this run.
@@ -443,4 +462,38 @@ pub async fn logs(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_parse_with_gate_and_processor() {
+        let o = parse_override("RelaxGate:boxscore-coverage@scrape-boxscores", "r").unwrap();
+        assert_eq!(o.type_, OverrideType::RelaxGate);
+        assert_eq!(o.gate.as_deref(), Some("boxscore-coverage"));
+        assert_eq!(o.processor.as_deref(), Some("scrape-boxscores"));
+        assert_eq!(
+            parse_override("skip-dependency-check", "r").unwrap().type_,
+            OverrideType::SkipDependencyCheck
+        );
+        for bad in ["RelaxGate", "AcceptDrift:x", "Ignore"] {
+            assert_eq!(
+                parse_override(bad, "r").unwrap_err().exit_code(),
+                2,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn games_are_ids_or_matchups() {
+        for ok in ["0022500123", "BOS@LAL", "NO@UTA"] {
+            assert!(check_game(ok).is_ok(), "{ok}");
+        }
+        for bad in ["bos@lal", "12345", "BOS-LAL", "BOSTON@LAKERS"] {
+            assert!(check_game(bad).is_err(), "{bad}");
+        }
+    }
 }
