@@ -19,21 +19,26 @@ use crate::view::{self, RunView};
 /// What changed from `prev` to `next`, one line each.
 pub fn diff(prev: Option<&RunView>, next: &RunView) -> Vec<String> {
     let mut lines = Vec::new();
+    // The run's own line comes after what changed inside it.
+    let mut run_line = None;
     if prev.is_none_or(|p| p.state != next.state) {
-        let why = if matches!(next.state.as_str(), "Blocked" | "Failed") {
-            next.message
-                .clone()
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        } else {
-            String::new()
+        let why = match (next.state.as_str(), next.message.as_deref()) {
+            ("Blocked" | "Failed", Some(m)) => {
+                let short: String = m.chars().take(240).collect();
+                if short.len() < m.len() {
+                    format!(": {short}…")
+                } else {
+                    format!(": {short}")
+                }
+            }
+            _ => String::new(),
         };
         let progress = if next.progress == "0/0" {
             String::new()
         } else {
             format!(" ({})", next.progress)
         };
-        lines.push(format!(
+        run_line = Some(format!(
             "run {} is {}{progress}{why}",
             next.name, next.state
         ));
@@ -116,6 +121,7 @@ pub fn diff(prev: Option<&RunView>, next: &RunView) -> Vec<String> {
             d.processor, d.field, d.pinned, d.observed
         ));
     }
+    lines.extend(run_line);
     lines
 }
 
@@ -195,5 +201,85 @@ pub async fn follow(
         while let Ok(Some(())) = tokio::time::timeout(Duration::from_millis(150), wake.next()).await
         {
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{AttemptView, PhaseView, ProcessorView};
+
+    fn view(state: &str, attempt_state: Option<&str>) -> RunView {
+        RunView {
+            name: "nba-2026-01-14".into(),
+            namespace: "default".into(),
+            date: "2026-01-14".into(),
+            mode: "Production".into(),
+            state: state.into(),
+            progress: "0/1".into(),
+            current_phase: Some(1),
+            image: String::new(),
+            commit: String::new(),
+            created: None,
+            completed: None,
+            conditions: vec![],
+            phases: vec![PhaseView {
+                phase: 1,
+                name: "scrape".into(),
+                state: "Running".into(),
+                done: 0,
+                expected: 1,
+                seconds: None,
+                processors: vec![ProcessorView {
+                    name: "scrape-schedule".into(),
+                    state: attempt_state.unwrap_or("Waiting").into(),
+                    attempts: attempt_state
+                        .map(|s| AttemptView {
+                            attempt: 1,
+                            job: "j".into(),
+                            state: s.into(),
+                            reason: (s == "Failed").then(|| "ExitTransient".into()),
+                            message: None,
+                            exit_code: None,
+                            seconds: Some(1.5),
+                            rerun: None,
+                        })
+                        .into_iter()
+                        .collect(),
+                    gates: vec![],
+                    rows: Default::default(),
+                }],
+            }],
+            drift: vec![],
+            missing: vec![],
+            reruns: vec![],
+            rows_written: Default::default(),
+            retries: 0,
+            message: Some("why".into()),
+        }
+    }
+
+    #[test]
+    fn lines_say_what_changed_and_the_run_line_comes_last() {
+        let a = view("Running", Some("Running"));
+        assert_eq!(
+            diff(None, &a),
+            [
+                "phase 1 scrape: Running (0/1)",
+                "  scrape-schedule attempt 1 started",
+                "run nba-2026-01-14 is Running (0/1)",
+            ]
+        );
+        assert!(diff(Some(&a), &a).is_empty());
+        let b = view("Failed", Some("Failed"));
+        assert_eq!(
+            diff(Some(&a), &b),
+            [
+                "  scrape-schedule attempt 1 failed: ExitTransient",
+                "run nba-2026-01-14 is Failed (0/1): why",
+            ]
+        );
+        assert!(settled(&b));
+        assert!(!settled(&a));
     }
 }

@@ -84,6 +84,10 @@ pub struct DemoArgs {
     /// Seconds to wait for the run.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
+    /// Latency of every upstream response, in milliseconds (a local upstream answers in
+    /// microseconds; real APIs do not, and the phases are easier to follow).
+    #[arg(long, default_value_t = 100)]
+    pub upstream_latency_ms: u64,
 }
 
 /// The `--json` summary.
@@ -342,6 +346,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             );
         }
         _ => {}
+    }
+    for group in ["schedule", "pbp", "boxscores", "injuries", "odds"] {
+        faults.entry(group.to_owned()).or_default().delay_ms = args.upstream_latency_ms;
     }
     let upstream = stack::start_upstream(season.clone(), clock, faults, &paths.key_file).await?;
     out.line(&format!(
