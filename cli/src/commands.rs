@@ -53,11 +53,14 @@ fn emit<T: serde::Serialize>(
 
 /// Parses `--mode`.
 pub fn parse_mode(text: &str) -> Result<Mode> {
-    tipoff_processors::contract::parse_mode(text).map_err(|_| {
-        CliError::Usage(format!(
-            "invalid mode {text:?}: use production, same-day or backfill"
-        ))
-    })
+    [Mode::Production, Mode::SameDay, Mode::Backfill]
+        .into_iter()
+        .find(|m| m.as_arg() == text.to_ascii_lowercase())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "invalid mode {text:?}: use production, same-day or backfill"
+            ))
+        })
 }
 
 /// Parses `--override TYPE[:GATE][@PROCESSOR]`, e.g. `RelaxGate:boxscore-coverage@scrape-boxscores`.

@@ -244,6 +244,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
 /// an error as one `tipoff: ...` line, and returns the documented exit code.
 pub fn main_entry() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    #[cfg(feature = "demo")]
     if argv.get(1).is_some_and(|a| a == PROCESSOR_SUBCOMMAND) {
         let mut rest = vec![std::ffi::OsString::from("tipoff-processor")];
         rest.extend(argv.into_iter().skip(2));
