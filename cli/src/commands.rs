@@ -325,32 +325,51 @@ pub async fn rerun(
             }
         )));
     }
-    let mut reruns = run.spec.reruns.clone();
-    let rerun_name = (1..)
-        .map(|n| format!("r{n}"))
-        .find(|n| !reruns.iter().any(|r| &r.name == n))
-        .unwrap_or_else(|| "r0".to_owned());
-    reruns.push(Rerun {
-        name: rerun_name.clone(),
-        processor: processor.to_owned(),
-        game: game.map(str::to_owned),
-        reason: reason.to_owned(),
-    });
-    let body = json!({
-        "apiVersion": "tipoff.dev/v1alpha1",
-        "kind": "PipelineRun",
-        "metadata": { "name": name, "resourceVersion": run.metadata.resource_version },
-        "spec": { "reruns": reruns },
-    });
-    cluster
-        .runs()
-        .patch(
-            &name,
-            &PatchParams::apply(RERUN_FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|e| CliError::from_kube(&format!("adding rerun {rerun_name} to {name}"), e))?;
+    // Append with the run's resourceVersion as a precondition: another writer in between (the
+    // operator's status writes, another rerun) is a conflict, and the append is redone on the
+    // fresh object.
+    let mut run = run;
+    let mut attempt = 0;
+    let rerun_name = loop {
+        attempt += 1;
+        let mut reruns = run.spec.reruns.clone();
+        let rerun_name = (1..)
+            .map(|n| format!("r{n}"))
+            .find(|n| !reruns.iter().any(|r| &r.name == n))
+            .unwrap_or_else(|| "r0".to_owned());
+        reruns.push(Rerun {
+            name: rerun_name.clone(),
+            processor: processor.to_owned(),
+            game: game.map(str::to_owned),
+            reason: reason.to_owned(),
+        });
+        let body = json!({
+            "apiVersion": "tipoff.dev/v1alpha1",
+            "kind": "PipelineRun",
+            "metadata": { "name": name, "resourceVersion": run.metadata.resource_version },
+            "spec": { "reruns": reruns },
+        });
+        match cluster
+            .runs()
+            .patch(
+                &name,
+                &PatchParams::apply(RERUN_FIELD_MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
+            Ok(_) => break rerun_name,
+            Err(kube::Error::Api(e)) if e.code == 409 && attempt < 5 => {
+                run = cluster.run(&name).await?;
+            }
+            Err(e) => {
+                return Err(CliError::from_kube(
+                    &format!("adding rerun {rerun_name} to {name}"),
+                    e,
+                ));
+            }
+        }
+    };
     println!(
         "pipelinerun.tipoff.dev/{name}: rerun {rerun_name} of {processor}{} requested",
         game.map(|g| format!(" for game {g}")).unwrap_or_default()

@@ -166,7 +166,12 @@ async fn a_finished_run_through_run_status_drift_logs_and_rerun() {
         logs.stdout
     );
 
-    // rerun one game: a new attempt, recorded in status.
+    // rerun one game: a new attempt, recorded in status. The first append meets a conflict
+    // (another writer in between) and is redone on the fresh object.
+    stack
+        .cluster
+        .faults()
+        .fail_next(1, Some("PATCH"), "/pipelineruns/", 409);
     let game = first_game();
     let out = stack
         .tipoff(&[
