@@ -870,6 +870,90 @@ fn detect(
     }
 }
 
+/// The detection in words, for people (the JSON summary has the same facts).
+fn explain(scenario: Option<Scenario>, d: &Value) -> Vec<String> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| a.iter().map(|x| text(x)).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    match scenario {
+        None => vec![],
+        Some(Scenario::WrongCodeDeployed) => vec![
+            format!(
+                "condition CodeDrift=True ({}): {}",
+                text(&d["condition"]["reason"]),
+                text(&d["condition"]["message"])
+            ),
+            format!("Event CodeDrift: {}", text(&d["event"])),
+            format!(
+                "the Production run stopped before phase {}",
+                d["stoppedBeforePhase"]
+            ),
+        ],
+        Some(Scenario::OrchestratorCrash) => vec![format!(
+            "operator restarts: {}; Jobs created: {} for {} processors; retries: {}; duplicate Jobs: {}",
+            d["operatorRestarts"],
+            d["jobsCreated"],
+            d["processors"],
+            d["retries"],
+            d["duplicateJobs"]
+        )],
+        Some(Scenario::ExpiredToken) => {
+            let mut lines = vec![format!("key rotations: {}", d["keyRotations"])];
+            for r in d["refreshedBy"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "{} refreshed the key {} time(s): {}",
+                    text(&r["processor"]),
+                    r["keyRefreshes"],
+                    list(&r["warnings"])
+                ));
+            }
+            lines
+        }
+        Some(Scenario::MissingGame) => {
+            let mut lines = vec![format!("still in progress: {}", list(&d["inProgress"]))];
+            for g in d["gates"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "{} gate {} [{}] {} of {}, missing {}",
+                    text(&g["processor"]),
+                    text(&g["gate"]),
+                    text(&g["policy"]),
+                    g["observed"],
+                    g["expected"],
+                    list(&g["missing"])
+                ));
+            }
+            lines.push(format!("Event GateFailed: {}", text(&d["event"])));
+            lines
+        }
+        Some(Scenario::MalformedPayload) => {
+            let mut lines = vec![format!(
+                "quarantined: {} in {}",
+                list(&d["quarantined"]),
+                text(&d["quarantineDir"])
+            )];
+            for l in text(&d["reason"]).lines() {
+                lines.push(format!("  {l}"));
+            }
+            for g in d["gate"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "{} gate {} [{}] {} of {}, missing {}; the run is {}",
+                    text(&g["processor"]),
+                    text(&g["gate"]),
+                    text(&g["policy"]),
+                    g["observed"],
+                    g["expected"],
+                    list(&g["missing"]),
+                    text(&d["runState"])
+                ));
+            }
+            lines
+        }
+    }
+}
+
 /// Prints the summary: JSON, or the `kubectl get pipelineruns` view, the data, and what
 /// caught the scenario.
 async fn report(
@@ -922,10 +1006,8 @@ async fn report(
         s.detection.kind,
         s.detection.expected
     );
-    if s.scenario.is_some() {
-        let detail = serde_json::to_string_pretty(&s.detection.detail)
-            .map_err(|e| CliError::Other(e.to_string()))?;
-        println!("{detail}");
+    for line in explain(s.scenario, &s.detection.detail) {
+        println!("  {line}");
     }
     if !keep_running {
         println!(
