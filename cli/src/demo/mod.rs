@@ -875,7 +875,7 @@ fn explain(scenario: Option<Scenario>, d: &Value) -> Vec<String> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let list = |v: &Value| {
         v.as_array()
-            .map(|a| a.iter().map(|x| text(x)).collect::<Vec<_>>().join(", "))
+            .map(|a| a.iter().map(&text).collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     };
     match scenario {
