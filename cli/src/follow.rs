@@ -60,7 +60,10 @@ pub fn diff(prev: Option<&RunView>, next: &RunView) -> Vec<String> {
             let old_p = old.and_then(|o| o.processors.iter().find(|x| x.name == p.name));
             for a in &p.attempts {
                 let old_a = old_p.and_then(|o| o.attempts.iter().find(|x| x.attempt == a.attempt));
-                if old_a.is_some_and(|o| o.state == a.state) {
+                // A failed Job is reported once the operator has judged it (its reason),
+                // so the line says why.
+                let judged = |x: &view::AttemptView| x.state != "Failed" || x.reason.is_some();
+                if !judged(a) || old_a.is_some_and(|o| o.state == a.state && judged(o)) {
                     continue;
                 }
                 let rerun = a

@@ -126,6 +126,39 @@ async fn a_finished_run_through_run_status_drift_logs_and_rerun() {
     let y: Value = serde_yaml::from_str(&yaml.stdout).unwrap();
     assert_eq!(y, v);
 
+    // The same binary as a kubectl plugin: `kubectl tipoff status` finds `kubectl-tipoff` on
+    // the PATH and passes KUBECONFIG through.
+    let plugin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_kubectl-tipoff"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let kubeconfig = stack.paths.kubeconfig.clone();
+    let plugin = tokio::task::spawn_blocking(move || {
+        let path = format!(
+            "{}:{}",
+            plugin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new("kubectl")
+            .args(["tipoff", "status"])
+            .env("PATH", path)
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .expect("kubectl is needed by the tests (README, Requirements)")
+    })
+    .await
+    .unwrap();
+    let plugin_out = String::from_utf8_lossy(&plugin.stdout);
+    assert!(plugin.status.success(), "{plugin:?}");
+    assert!(
+        plugin_out
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .starts_with(RUN),
+        "{plugin_out}"
+    );
+
     // drift: every processor ran the pinned code.
     let drift = stack.tipoff(&["drift"]).await;
     assert_eq!(drift.code, 0, "{drift:?}");
