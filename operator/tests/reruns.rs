@@ -258,6 +258,19 @@ fn reruns_are_remembered_after_their_jobs_are_gone() {
 fn a_rerun_of_an_unknown_processor_fails_alone_and_does_not_block_the_run() {
     let mut c = Cluster::new(run("r", Mode::Production));
     c.run.spec.reruns = vec![rerun("r1", "no-such-processor", None)];
+    let first = c.step();
+    let rejected: Vec<_> = first
+        .events
+        .iter()
+        .filter(|e| e.reason == EventReason::RerunRejected)
+        .collect();
+    assert_eq!(rejected.len(), 1, "{:#?}", first.events);
+    assert!(
+        !first
+            .events
+            .iter()
+            .any(|e| e.reason == EventReason::RerunStarted)
+    );
     c.run_all_succeeding();
     assert_eq!(state(&c), RunState::Succeeded);
     let r = rerun_status(&c, "r1");

@@ -66,6 +66,8 @@ pub enum EventReason {
     OverrideApplied,
     /// A rerun of `spec.reruns` started.
     RerunStarted,
+    /// A rerun of `spec.reruns` names a processor the run cannot run.
+    RerunRejected,
 }
 
 impl EventReason {
@@ -80,6 +82,7 @@ impl EventReason {
             EventReason::Stalled => "Stalled",
             EventReason::OverrideApplied => "OverrideApplied",
             EventReason::RerunStarted => "RerunStarted",
+            EventReason::RerunRejected => "RerunRejected",
         }
     }
 }
@@ -542,23 +545,36 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             .iter()
             .find(|o| o.name == r.name)
             .is_none_or(|o| o.state == RerunState::Pending);
-        if was_pending && r.state != RerunState::Pending {
-            let spec = d.run.spec.reruns.iter().find(|s| s.name == r.name);
-            events.push(EventIntent {
+        if !was_pending || r.state == RerunState::Pending {
+            continue;
+        }
+        let spec = d.run.spec.reruns.iter().find(|s| s.name == r.name);
+        let game = r
+            .game
+            .as_ref()
+            .map(|g| format!(" for game {g}"))
+            .unwrap_or_default();
+        let reason = spec.map(|s| s.reason.as_str()).unwrap_or_default();
+        match r.attempt {
+            Some(attempt) => events.push(EventIntent {
                 type_: EventType::Normal,
                 reason: EventReason::RerunStarted,
                 message: clip(&format!(
-                    "rerun {} of {}{} started as attempt {}: {}",
-                    r.name,
-                    r.processor,
-                    r.game
-                        .as_ref()
-                        .map(|g| format!(" for game {g}"))
-                        .unwrap_or_default(),
-                    r.attempt.map_or_else(|| "?".to_owned(), |a| a.to_string()),
-                    spec.map(|s| s.reason.as_str()).unwrap_or_default()
+                    "rerun {} of {}{game} started as attempt {attempt}: {reason}",
+                    r.name, r.processor
                 )),
-            });
+            }),
+            // Never started: it names a processor the run cannot run.
+            None if r.state == RerunState::Failed => events.push(EventIntent {
+                type_: EventType::Warning,
+                reason: EventReason::RerunRejected,
+                message: clip(&format!(
+                    "rerun {} cannot run: {}",
+                    r.name,
+                    r.message.as_deref().unwrap_or_default()
+                )),
+            }),
+            None => {}
         }
     }
     run_status.reruns = reruns;
