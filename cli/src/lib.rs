@@ -36,8 +36,9 @@ pub const PROCESSOR_SUBCOMMAND: &str = "processor";
 5 CRDs missing, 6 run failed or blocked (--wait, demo), 7 drift found (drift). See docs/cli.md."
 )]
 struct Cli {
-    /// Path to the kubeconfig (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, env = "KUBECONFIG", hide_env_values = true)]
+    /// Path to the kubeconfig (default: $KUBECONFIG, which may list several files, then
+    /// ~/.kube/config).
+    #[arg(long, global = true)]
     kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use (default: the current context).
     #[arg(long, global = true)]
