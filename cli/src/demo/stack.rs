@@ -133,7 +133,11 @@ pub async fn start_upstream(
         key_file: key_file.to_owned(),
         base: std::sync::OnceLock::new(),
         count: AtomicU32::new(0),
-        http: reqwest::Client::new(),
+        // The upstream is on loopback: never through a proxy from the environment.
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|e| other("building an HTTP client", e))?,
     });
     let app = router(Arc::clone(&state)).layer(from_fn_with_state(Arc::clone(&rot), rotate_on_401));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
