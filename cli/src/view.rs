@@ -416,7 +416,13 @@ pub fn render_tree(v: &RunView) -> String {
         .iter()
         .filter(|c| c.status == "True" && (c.type_ == "Blocked" || c.type_ == "CodeDrift"))
     {
-        let _ = writeln!(out, "  {} ({}): {}", c.type_, c.reason, c.message);
+        let _ = writeln!(
+            out,
+            "  {} ({}): {}",
+            c.type_,
+            c.reason,
+            one_line(&c.message, 300)
+        );
     }
     for (i, p) in v.phases.iter().enumerate() {
         let last_phase = i + 1 == v.phases.len();
