@@ -762,3 +762,210 @@ pub fn render_drift(rows: &[DriftRow]) -> String {
         &cells,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::batch::v1::{JobCondition, JobStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use tipoff_crds::{
+        DriftField, Mode, PhaseCompletion, PhaseCompletionSpec, PhaseCompletionStatus,
+        PhaseSummary, PipelineRunSpec, PipelineRunStatus, Release, RunState,
+    };
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn run() -> PipelineRun {
+        let mut run = PipelineRun::new(
+            "nba-2026-01-14",
+            PipelineRunSpec {
+                date: "2026-01-14".into(),
+                mode: Mode::Production,
+                release: Release {
+                    image: "ghcr.io/tipoff/processor@sha256:aaaa".into(),
+                    commit: "c4f8f339".into(),
+                    version: None,
+                    processors: vec![],
+                },
+                subset: None,
+                overrides: vec![],
+                retry: None,
+                deadline_seconds: None,
+                suspend: false,
+                reruns: vec![],
+            },
+        );
+        run.status = Some(PipelineRunStatus {
+            state: Some(RunState::Blocked),
+            progress: Some("1/3".into()),
+            phases: vec![
+                PhaseSummary {
+                    phase: 1,
+                    name: "scrape".into(),
+                    state: PhaseState::Blocked,
+                    done: 1,
+                    expected: 3,
+                    start_time: Some(Time(ts("2026-01-15T12:00:00Z"))),
+                    completion_time: None,
+                },
+                PhaseSummary {
+                    phase: 2,
+                    name: "raw".into(),
+                    state: PhaseState::Pending,
+                    done: 0,
+                    expected: 1,
+                    start_time: None,
+                    completion_time: None,
+                },
+            ],
+            drift: vec![DriftFinding {
+                processor: "scrape-schedule".into(),
+                attempt: 1,
+                field: DriftField::Commit,
+                pinned: "c4f8f339".into(),
+                observed: "68d1e707".into(),
+            }],
+            ..PipelineRunStatus::default()
+        });
+        run
+    }
+
+    fn record(processor: &str, attempt: u32) -> ProcessorRecord {
+        ProcessorRecord {
+            processor: processor.into(),
+            attempt,
+            job: format!("nba-2026-01-14-1-{processor}-a{attempt}"),
+            start_time: None,
+            finish_time: None,
+            reported_processor: None,
+            commit: Some("c4f8f339".into()),
+            image: None,
+            rows: BTreeMap::new(),
+            gates: vec![],
+            reason: None,
+            message: None,
+            exit_code: None,
+            rerun: None,
+        }
+    }
+
+    fn children() -> Children {
+        let mut boxscores = record("scrape-boxscores", 1);
+        boxscores.gates = vec![GateOutcome {
+            name: "boxscore-coverage".into(),
+            passed: false,
+            policy: GatePolicy::Blocking,
+            observed: Some(6),
+            expected: Some(7),
+            missing: vec!["POR@UTA".into()],
+        }];
+        let mut failed = record("scrape-injury-report", 1);
+        failed.reason = Some("ExitTransient".into());
+        failed.exit_code = Some(75);
+        failed.message = Some("upstream stayed down".into());
+        let pc = PhaseCompletion {
+            metadata: ObjectMeta::default(),
+            spec: PhaseCompletionSpec {
+                run: "nba-2026-01-14".into(),
+                date: "2026-01-14".into(),
+                phase: 1,
+                phase_name: "scrape".into(),
+                expected: vec![
+                    "scrape-schedule".into(),
+                    "scrape-boxscores".into(),
+                    "scrape-injury-report".into(),
+                ],
+            },
+            status: Some(PhaseCompletionStatus {
+                completed: vec![record("scrape-schedule", 1), boxscores],
+                failed: vec![failed],
+                ..PhaseCompletionStatus::default()
+            }),
+        };
+        // Attempt 2 of the injury report is live.
+        let job = Job {
+            metadata: ObjectMeta {
+                name: Some("nba-2026-01-14-1-scrape-injury-report-a2".into()),
+                labels: Some(BTreeMap::from([
+                    (
+                        naming::LABEL_PROCESSOR.to_owned(),
+                        "scrape-injury-report".to_owned(),
+                    ),
+                    (naming::LABEL_ATTEMPT.to_owned(), "2".to_owned()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            status: Some(JobStatus {
+                conditions: Some(vec![JobCondition {
+                    type_: "Suspended".into(),
+                    status: "False".into(),
+                    ..JobCondition::default()
+                }]),
+                ..JobStatus::default()
+            }),
+            ..Job::default()
+        };
+        Children {
+            phase_completions: vec![pc],
+            jobs: vec![job],
+            pods: vec![],
+        }
+    }
+
+    #[test]
+    fn the_view_joins_the_ledger_and_the_jobs() {
+        let v = build(&run(), &children(), ts("2026-01-15T12:00:10Z"));
+        assert_eq!(v.state, "Blocked");
+        // A blocked phase has no end to time it by.
+        assert_eq!(v.phases[0].seconds, None);
+        let states: Vec<(&str, &str)> = v.phases[0]
+            .processors
+            .iter()
+            .map(|p| (p.name.as_str(), p.state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("scrape-schedule", "Succeeded"),
+                ("scrape-boxscores", "Held"),
+                ("scrape-injury-report", "Running"),
+            ]
+        );
+        let injury = &v.phases[0].processors[2];
+        assert_eq!(injury.attempts.len(), 2);
+        assert_eq!(injury.attempts[0].reason.as_deref(), Some("ExitTransient"));
+        assert_eq!(injury.attempts[1].state, "Running");
+        assert_eq!(v.missing.len(), 1);
+        assert_eq!(v.missing[0].missing, ["POR@UTA"]);
+
+        let tree = render_tree(&v);
+        for want in [
+            "nba-2026-01-14  2026-01-14  Production  Blocked  1/3 processors succeeded",
+            "├─ phase 1 scrape",
+            "│  ├─ scrape-boxscores       Held",
+            "gates: boxscore-coverage FAILED 6/7",
+            "a1 Failed ExitTransient exit 75, a2 Running",
+            "a1: upstream stayed down",
+            "└─ phase 2 raw",
+            "(not reached)",
+            "scrape-boxscores boxscore-coverage [Blocking] (6 of 7), missing POR@UTA",
+            "scrape-schedule attempt 1: Commit pinned c4f8f339 but ran 68d1e707",
+        ] {
+            assert!(tree.contains(want), "missing {want:?} in\n{tree}");
+        }
+    }
+
+    #[test]
+    fn drift_rows_compare_what_ran_with_the_pin() {
+        let rows = drift_rows(&run(), &children());
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].processor, "scrape-schedule");
+        assert_eq!(rows[0].drift, ["Commit"]);
+        assert!(rows[1].drift.is_empty());
+        let table = render_drift(&rows);
+        assert!(table.starts_with("RUN"), "{table}");
+        assert!(table.lines().nth(1).unwrap().trim_end().ends_with("Commit"));
+    }
+}
