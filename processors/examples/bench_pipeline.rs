@@ -207,6 +207,7 @@ async fn main() {
             ..RetryPolicy::default()
         },
         disabled_checks: Vec::new(),
+        game: None,
     };
     let mut bq_config = lake_config.clone();
     bq_config.warehouse_url = Some(format!("bigquery://{project}"));

@@ -506,3 +506,56 @@ async fn rerunning_a_date_gives_identical_objects_and_tables() {
         .unwrap();
     assert_eq!(counts[&date] as usize, expected(date).games);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_for_one_game_scrapes_only_that_game_and_raw_loads_keep_the_whole_date() {
+    let date = busy_date();
+    let s = season();
+    let games = &s.by_date[&date];
+    let w = World::start(next_day(date)).await;
+    w.ok("scrape-schedule", date, Mode::Production).await;
+    let one = matchup(games[0]);
+    let mut config = w.config();
+    config.game = Some(one.clone());
+    let out = w
+        .run_with(
+            "scrape-play-by-play",
+            date,
+            Mode::Production,
+            config.clone(),
+        )
+        .await;
+    assert!(out.failure.is_none(), "{:?}", out.failure);
+    let c = check(&out.result, "pbp-coverage");
+    assert_eq!((c.observed, c.expected), (Some(1), Some(1)));
+    let objects = w.objects().await;
+    let pbp: Vec<&String> = objects
+        .keys()
+        .filter(|k| k.starts_with(&format!("raw/play-by-play/{date}/")))
+        .collect();
+    assert_eq!(pbp.len(), 1, "{pbp:?}");
+    assert!(
+        out.result.warnings.iter().any(|w| w.contains(&one)),
+        "{:?}",
+        out.result.warnings
+    );
+
+    // A raw load with a game still replaces the whole date's partition (and says so).
+    w.ok("raw-schedule", date, Mode::Production).await;
+    let out = w
+        .run_with("raw-schedule", date, Mode::Production, config.clone())
+        .await;
+    assert!(out.failure.is_none());
+    assert!(out.result.warnings.iter().any(|w| w.contains("ignored")));
+    assert_eq!(
+        out.result.rows.values().sum::<i64>(),
+        i64::try_from(games.len()).unwrap()
+    );
+
+    // A game that is not on the date is bad input.
+    config.game = Some("AAA@BBB".into());
+    let out = w
+        .run_with("scrape-boxscores", date, Mode::Production, config)
+        .await;
+    assert_eq!(out.exit_code(), 65);
+}
