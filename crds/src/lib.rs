@@ -22,8 +22,8 @@ pub use phase_completion::{
 };
 pub use pipeline_run::{
     DriftField, DriftFinding, Mode, Override, OverrideType, PhaseSummary, PipelineRun,
-    PipelineRunSpec, PipelineRunStatus, ProcessorRelease, Release, RetryPolicy, RunState,
-    RunSummary, Subset,
+    PipelineRunSpec, PipelineRunStatus, ProcessorRelease, Release, Rerun, RerunState, RerunStatus,
+    RetryPolicy, RunState, RunSummary, Subset,
 };
 pub use result::{
     Check, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, EXIT_USAGE, ExitClass, ProcessorResult,

@@ -149,6 +149,10 @@ pub struct RunningAttempt {
     /// When the Job started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
+    /// The rerun (`spec.reruns[].name` of the run) this attempt is, if it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub rerun: Option<String>,
 }
 
 /// A phase's state.
@@ -221,6 +225,10 @@ pub struct ProcessorRecord {
     /// The processor's exit code, when it exited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// The rerun (`spec.reruns[].name` of the run) this attempt was, if it was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
+    pub rerun: Option<String>,
 }
 
 /// A processor check judged against the catalog's gate policy for the run's mode.

@@ -111,9 +111,26 @@ pub struct PipelineRunSpec {
     /// Pauses the run: no new Jobs are created while true. Running Jobs finish.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+
+    /// Requests to run one processor again (optionally for one game) as a new attempt, e.g.
+    /// after an upstream fixed a missing box score. Each runs once, in order per processor,
+    /// once the processor's current attempt has ended; `status.reruns` shows how each went.
+    /// Entries can be added but not changed or removed (`tipoff rerun` appends one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), transform = rules::list_map_name)]
+    pub reruns: Vec<Rerun>,
 }
 
 fn spec_rules(schema: &mut schemars::Schema) {
+    rules::add_rule_value(
+        schema,
+        serde_json::json!({
+            "rule": "!has(oldSelf.reruns) || (has(self.reruns) && oldSelf.reruns.all(o, self.reruns.exists(r, r == o)))",
+            "message": "reruns can only be added: an existing rerun cannot be changed or removed (it is the record of an attempt)",
+            "fieldPath": ".reruns",
+            "reason": "FieldValueForbidden",
+        }),
+    );
     for (field, message) in [
         (
             "date",
@@ -267,6 +284,27 @@ fn override_rules(schema: &mut schemars::Schema) {
     );
 }
 
+/// A request to run one processor of the run again as a new attempt.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rerun {
+    /// A name for this rerun, unique in the run (e.g. `r1`; letters and digits); it names the
+    /// rerun's Job, so applying the same rerun twice runs it once.
+    #[schemars(length(min = 1, max = 20), transform = rules::rerun_name)]
+    pub name: String,
+    /// The processor to run again; it must be in the run's catalog and scope.
+    #[schemars(length(max = 63), transform = rules::processor_name)]
+    pub processor: String,
+    /// Limit the attempt to one game: an NBA game id (`0022500123`) or `AWY@HOM`. Processors
+    /// that work per game honour it (`TIPOFF_GAME`); the others process the whole date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), transform = rules::game)]
+    pub game: Option<String>,
+    /// Why the rerun is needed and who asked; recorded in an Event.
+    #[schemars(length(max = 512), transform = rules::reason)]
+    pub reason: String,
+}
+
 /// What an override relaxes.
 #[derive(
     Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema,
@@ -338,6 +376,54 @@ pub struct PipelineRunStatus {
     /// What the run produced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<RunSummary>,
+    /// How each of `spec.reruns` went, in spec order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), transform = rules::list_map_name)]
+    pub reruns: Vec<RerunStatus>,
+}
+
+/// How one requested rerun went.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RerunStatus {
+    /// The rerun's name (`spec.reruns[].name`).
+    #[schemars(length(max = 20))]
+    pub name: String,
+    /// The processor it runs.
+    #[schemars(length(max = 63))]
+    pub processor: String,
+    /// The game it is limited to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub game: Option<String>,
+    /// Where it stands.
+    pub state: RerunState,
+    /// The attempt number it runs as, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// The Job running it, once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub job: Option<String>,
+    /// Why it waits or how it failed, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub message: Option<String>,
+}
+
+/// Where a rerun stands.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum RerunState {
+    /// Not started: the processor's current attempt has not ended, or its phase not reached.
+    Pending,
+    /// Its Job is live.
+    Running,
+    /// Its attempt succeeded.
+    Succeeded,
+    /// Its attempt failed (a rerun is not retried; add another to try again).
+    Failed,
+    /// It ran, and a later attempt of the processor has replaced its outcome.
+    Superseded,
 }
 
 /// A run's overall state.

@@ -41,6 +41,19 @@ pub const PROCESSOR_NAME_RULE: &str = "self.matches('^[a-z0-9]([a-z0-9-]*[a-z0-9
 pub const PROCESSOR_NAME_MESSAGE: &str =
     "must be a processor name from config/pipeline.yaml: lowercase letters, digits and '-'";
 
+/// CEL: a rerun name: lowercase letters and digits only, so the Job name's last part
+/// (`r<name>`) can never be mistaken for an attempt (`a<n>`) or another rerun.
+pub const RERUN_NAME_RULE: &str = "self.matches('^[a-z0-9]+$')";
+/// The message shown when [`RERUN_NAME_RULE`] fails.
+pub const RERUN_NAME_MESSAGE: &str =
+    "a rerun name is lowercase letters and digits only (at most 20), e.g. r1 or fixbox";
+
+/// CEL: a game, as an NBA game id or `AWY@HOM`.
+pub const GAME_RULE: &str = "self.matches('^([0-9]{10}|[A-Z]{2,4}@[A-Z]{2,4})$')";
+/// The message shown when [`GAME_RULE`] fails.
+pub const GAME_MESSAGE: &str =
+    "a game is an NBA game id of 10 digits (0022500123) or AWY@HOM tricodes (BOS@LAL)";
+
 /// Appends a CEL rule with its message to a schema's `x-kubernetes-validations`.
 pub fn add_rule(schema: &mut Schema, rule: &str, message: &str) {
     add_rule_value(schema, json!({ "rule": rule, "message": message }));
@@ -84,6 +97,16 @@ pub fn processor_name(schema: &mut Schema) {
     add_rule(schema, PROCESSOR_NAME_RULE, PROCESSOR_NAME_MESSAGE);
 }
 
+/// Schema transform: a rerun name.
+pub fn rerun_name(schema: &mut Schema) {
+    add_rule(schema, RERUN_NAME_RULE, RERUN_NAME_MESSAGE);
+}
+
+/// Schema transform: a game id or matchup.
+pub fn game(schema: &mut Schema) {
+    add_rule(schema, GAME_RULE, GAME_MESSAGE);
+}
+
 /// Schema transform: a list of processor names (rule on each item).
 pub fn processor_names(schema: &mut Schema) {
     if let Some(items) = schema.get_mut("items")
@@ -107,6 +130,11 @@ pub fn list_map_type(schema: &mut Schema) {
 /// Schema transform: a list-map keyed on `processor`.
 pub fn list_map_processor(schema: &mut Schema) {
     list_map(schema, "processor");
+}
+
+/// Schema transform: a list-map keyed on `name`.
+pub fn list_map_name(schema: &mut Schema) {
+    list_map(schema, "name");
 }
 
 /// Schema transform: a list-map keyed on `phase`.

@@ -389,6 +389,7 @@ async fn main() -> anyhow::Result<()> {
                         retry: None,
                         deadline_seconds: None,
                         suspend: false,
+                        reruns: vec![],
                     },
                 );
                 runs.create(&PostParams::default(), &run).await

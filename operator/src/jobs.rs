@@ -94,6 +94,8 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
         ("TMPDIR", "/tmp".to_owned()),
     ]
     .into_iter()
+    .chain(intent.rerun.clone().map(|r| ("TIPOFF_RERUN", r)))
+    .chain(intent.game.clone().map(|g| ("TIPOFF_GAME", g)))
     .map(|(name, value)| EnvVar {
         name: name.to_owned(),
         value: Some(value),
@@ -256,6 +258,7 @@ mod tests {
                 retry: None,
                 deadline_seconds: None,
                 suspend: false,
+                reruns: vec![],
             },
         );
         run.metadata.namespace = Some("nba".into());
@@ -288,6 +291,8 @@ mod tests {
                 skip_dependency_check: true,
                 disabled_checks: vec!["history-gap".into()],
             },
+            rerun: None,
+            game: None,
         }
     }
 

@@ -10,6 +10,8 @@
 //!     override says so (checked against the simulator's own record of outcomes);
 //! (c) names are deterministic, valid and collision-free (a separate test, 100,000 runs);
 //! (d) the status rebuilt from scratch equals the incrementally maintained one.
+//! Histories also append reruns (`spec.reruns`) of processors that ran: each gets at most one
+//! Job, and (a) and (d) hold with them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers may panic
 
@@ -118,6 +120,11 @@ fn check_dependencies(c: &Cluster, truth: &BTreeMap<String, Truth>, jobs: &[JobI
     let catalog: &Catalog = &c.catalog;
     let mode = c.run.spec.mode;
     for job in jobs {
+        // A rerun is an explicit request to run a processor that ran before; it is not
+        // gated on its dependencies.
+        if job.rerun.is_some() {
+            continue;
+        }
         let skip = c.run.spec.overrides.iter().any(|o| {
             o.type_ == OverrideType::SkipDependencyCheck
                 && o.processor.as_deref().is_none_or(|x| x == job.processor)
@@ -308,6 +315,36 @@ fn simulate(h: &History) {
         if draws.next().unwrap_or(0) == 0 {
             c.run.spec.suspend = !c.run.spec.suspend;
         }
+        // Sometimes a person asks for a rerun of a processor that has run.
+        if draws.next().unwrap_or(0) >= 17 && c.run.spec.reruns.len() < 16 {
+            let ran: Vec<String> = c
+                .observed
+                .jobs
+                .iter()
+                .filter_map(|j| support::label(j, "tipoff.dev/processor").map(str::to_owned))
+                .collect();
+            if !ran.is_empty() {
+                let pick = usize::from(draws.next().unwrap_or(0)) % ran.len();
+                let n = c.run.spec.reruns.len() + 1;
+                c.run.spec.reruns.push(tipoff_crds::Rerun {
+                    name: format!("r{n}"),
+                    processor: ran[pick].clone(),
+                    game: None,
+                    reason: "property test".into(),
+                });
+            }
+        }
+        // Each rerun has at most one Job.
+        let mut per_rerun: BTreeMap<&str, usize> = BTreeMap::new();
+        for j in &c.observed.jobs {
+            if let Some(r) = support::label(j, "tipoff.dev/rerun") {
+                *per_rerun.entry(r).or_default() += 1;
+            }
+        }
+        assert!(
+            per_rerun.values().all(|n| *n == 1),
+            "round {round}: {per_rerun:?}"
+        );
         c.advance(i64::from(h.advances[round]));
     }
 }

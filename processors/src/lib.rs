@@ -8,6 +8,7 @@
 //! processor whose behaviour the operator's end-to-end tests script. `docs/processors.md`
 //! documents every processor.
 
+pub mod cli;
 pub mod contract;
 pub mod raw;
 pub mod runner;

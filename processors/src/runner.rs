@@ -59,6 +59,9 @@ pub struct Config {
     /// `TIPOFF_DISABLED_CHECKS` (comma-separated): checks the catalog turned off for this run's
     /// mode; they are not reported.
     pub disabled_checks: Vec<String>,
+    /// `TIPOFF_GAME`: limit a scraper to one game (an NBA game id or `AWY@HOM`), as a rerun
+    /// asks. Raw processors ignore it: they replace the date's partition from every payload.
+    pub game: Option<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -101,6 +104,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            game: env("TIPOFF_GAME"),
         })
     }
 }

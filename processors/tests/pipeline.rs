@@ -133,14 +133,62 @@ async fn production_date_loads_every_source_with_full_coverage() {
     let r = w.ok("scrape-player-props", date, Mode::Production).await;
     assert!(check(&r, "props-coverage").passed);
     assert_eq!(check(&r, "props-historical").observed, Some(e.games as i64));
-    // Game lines cannot be had the next day: the check fails and names every game, and the
-    // raw processor leaves the table alone rather than writing an empty date.
+    // Game lines are closed the next day: they come from the historical snapshot an hour
+    // before the first tip-off, which holds every game of the date.
     let r = w.ok("scrape-game-lines", date, Mode::Production).await;
     let c = check(&r, "game-lines-coverage");
-    assert!(!c.passed && c.missing.len() == e.games.min(12), "{c:?}");
+    assert!(c.passed, "{c:?}");
+    assert_eq!(check(&r, "game-lines-historical").observed, Some(1));
     let r = w.ok("raw-game-lines", date, Mode::Production).await;
-    assert!(!check(&r, "payload-present").passed);
-    assert!(lake_rows(&w, "odds_api_game_lines", date).await.is_empty());
+    assert!(check(&r, "game-lines-coverage").passed);
+    assert_eq!(
+        lake_rows(&w, "odds_api_game_lines", date).await.len(),
+        e.line_rows
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_scrapes_a_historical_date_with_props_and_lines() {
+    // A date a month in the past: every market closed long ago.
+    let date = busy_date();
+    let e = expected(date);
+    let w = World::start(next_day(
+        date.checked_add(jiff::Span::new().days(30)).unwrap(),
+    ))
+    .await;
+    for p in PHASE1 {
+        w.ok(p, date, Mode::Backfill).await;
+    }
+    let r = w.ok("scrape-player-props", date, Mode::Backfill).await;
+    assert_eq!(check(&r, "props-historical").observed, Some(e.games as i64));
+    let r = w.ok("scrape-game-lines", date, Mode::Backfill).await;
+    assert_eq!(check(&r, "game-lines-historical").observed, Some(1));
+    for p in PHASE2 {
+        let r = w.ok(p, date, Mode::Backfill).await;
+        assert!(r.checks.iter().all(|c| c.passed), "{p}: {:#?}", r.checks);
+    }
+    assert_eq!(
+        lake_rows(&w, "bdl_player_boxscores", date).await.len(),
+        e.box_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "nbac_play_by_play", date).await.len(),
+        e.pbp_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "nbac_injury_report", date).await.len(),
+        e.injury_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "odds_api_player_points_props", date)
+            .await
+            .len(),
+        e.prop_rows
+    );
+    assert_eq!(
+        lake_rows(&w, "odds_api_game_lines", date).await.len(),
+        e.line_rows
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +353,11 @@ async fn a_key_that_expires_mid_run_is_refreshed_from_the_key_file() {
     let key_file = w.key_file.clone();
     let rotate = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        std::fs::write(key_file, "key-2\n").unwrap();
+        // Atomically, as the kubelet swaps a mounted Secret: a plain write truncates first,
+        // and a client reading in between saw an empty file (a flaky failure under load).
+        let tmp = key_file.with_extension("new");
+        std::fs::write(&tmp, "key-2\n").unwrap();
+        std::fs::rename(tmp, key_file).unwrap();
     });
     let r = w.ok("scrape-player-props", date, Mode::Production).await;
     rotate.await.unwrap();
@@ -453,4 +505,57 @@ async fn rerunning_a_date_gives_identical_objects_and_tables() {
         .await
         .unwrap();
     assert_eq!(counts[&date] as usize, expected(date).games);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_for_one_game_scrapes_only_that_game_and_raw_loads_keep_the_whole_date() {
+    let date = busy_date();
+    let s = season();
+    let games = &s.by_date[&date];
+    let w = World::start(next_day(date)).await;
+    w.ok("scrape-schedule", date, Mode::Production).await;
+    let one = matchup(games[0]);
+    let mut config = w.config();
+    config.game = Some(one.clone());
+    let out = w
+        .run_with(
+            "scrape-play-by-play",
+            date,
+            Mode::Production,
+            config.clone(),
+        )
+        .await;
+    assert!(out.failure.is_none(), "{:?}", out.failure);
+    let c = check(&out.result, "pbp-coverage");
+    assert_eq!((c.observed, c.expected), (Some(1), Some(1)));
+    let objects = w.objects().await;
+    let pbp: Vec<&String> = objects
+        .keys()
+        .filter(|k| k.starts_with(&format!("raw/play-by-play/{date}/")))
+        .collect();
+    assert_eq!(pbp.len(), 1, "{pbp:?}");
+    assert!(
+        out.result.warnings.iter().any(|w| w.contains(&one)),
+        "{:?}",
+        out.result.warnings
+    );
+
+    // A raw load with a game still replaces the whole date's partition (and says so).
+    w.ok("raw-schedule", date, Mode::Production).await;
+    let out = w
+        .run_with("raw-schedule", date, Mode::Production, config.clone())
+        .await;
+    assert!(out.failure.is_none());
+    assert!(out.result.warnings.iter().any(|w| w.contains("ignored")));
+    assert_eq!(
+        out.result.rows.values().sum::<i64>(),
+        i64::try_from(games.len()).unwrap()
+    );
+
+    // A game that is not on the date is bad input.
+    config.game = Some("AAA@BBB".into());
+    let out = w
+        .run_with("scrape-boxscores", date, Mode::Production, config)
+        .await;
+    assert_eq!(out.exit_code(), 65);
 }

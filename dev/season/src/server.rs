@@ -13,6 +13,7 @@
 //! | `/odds-api/v4/sports/basketball_nba/odds?markets=spreads,totals` | The Odds API game lines | `apiKey` | same |
 //! | `/odds-api/v4/sports/basketball_nba/events/{id}/odds?markets=player_points` | The Odds API props | `apiKey` | same |
 //! | `/odds-api/v4/historical/sports/basketball_nba/events/{id}/odds?date=T` | historical props | `apiKey` | T in the open window, T <= now |
+//! | `/odds-api/v4/historical/sports/basketball_nba/odds?markets=spreads,totals&date=T` | historical game lines | `apiKey` | games open at T, T <= now |
 //! | `GET/PUT /admin/clock`, `GET/PUT /admin/faults`, `POST /admin/keys`, `GET /admin/stats` | control | no | |
 
 use std::collections::BTreeMap;
@@ -155,6 +156,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/odds-api/v4/historical/sports/basketball_nba/events/{id}/odds",
             get(odds_historical_props),
+        )
+        .route(
+            "/odds-api/v4/historical/sports/basketball_nba/odds",
+            get(odds_historical_game_lines),
         )
         .route("/admin/clock", get(get_clock).put(put_clock))
         .route("/admin/faults", get(get_faults).put(put_faults))
@@ -828,6 +833,39 @@ async fn odds_historical_props(
         Ok(json!({ "timestamp": season.odds_open_time(g).to_string(),
                    "previous_timestamp": null, "next_timestamp": null,
                    "data": props_json(season, g, &odds_format(&q)) }))
+    })
+    .await
+}
+
+/// The game-lines snapshot at `date=T`: every game whose markets were open at T, wrapped as The
+/// Odds API wraps historical answers (`{timestamp, previous_timestamp, next_timestamp, data}`).
+async fn odds_historical_game_lines(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let key = q.get("apiKey").map(String::as_str);
+    respond(&s, "odds", Auth::Query, &headers, key, |season, now| {
+        let at: Timestamp = q
+            .get("date")
+            .ok_or_else(|| bad_request("missing date"))?
+            .parse()
+            .map_err(|e| bad_request(format!("bad date: {e}")))?;
+        if at > now {
+            return Err(bad_request("date is in the future"));
+        }
+        let format = odds_format(&q);
+        let markets = q
+            .get("markets")
+            .cloned()
+            .unwrap_or_else(|| "h2h".to_owned());
+        let events: Vec<Value> = open_games(season, at)
+            .into_iter()
+            .map(|g| game_lines_json(season, g, &markets, &format))
+            .collect();
+        Ok(json!({ "timestamp": at.to_string(),
+                   "previous_timestamp": null, "next_timestamp": null,
+                   "data": events }))
     })
     .await
 }

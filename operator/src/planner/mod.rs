@@ -42,6 +42,7 @@ pub mod gates;
 pub mod naming;
 pub mod observe;
 pub mod overrides;
+pub mod reruns;
 pub mod retry;
 pub mod status;
 
@@ -112,6 +113,10 @@ pub struct JobIntent {
     pub parallelism: u32,
     /// Mode-derived flags.
     pub flags: ProcessorFlags,
+    /// The rerun (`spec.reruns[].name`) this attempt is, if it is one.
+    pub rerun: Option<String>,
+    /// The one game the attempt is limited to (a rerun's `game`).
+    pub game: Option<String>,
 }
 
 /// A PhaseCompletion to create.
@@ -193,6 +198,10 @@ pub struct Derived<'a> {
     pub deadline_passed: Option<Timestamp>,
     /// The current time.
     pub now: Timestamp,
+    /// Reruns that have started.
+    pub reruns_started: &'a BTreeMap<String, reruns::Started>,
+    /// Reruns that can never run, and why.
+    pub reruns_invalid: &'a BTreeMap<String, String>,
 }
 
 /// How often a run waiting for an older run of its date looks again.
@@ -234,10 +243,19 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
             Latest::NotStarted => Own::NeedsAttempt(None),
             Latest::Live { .. } | Latest::AwaitingResult { .. } => Own::Live,
             Latest::Failed(record) => {
-                let policy = retry::effective(processor.retry, spec.retry.as_ref());
-                match retry::after_failure(policy, record) {
-                    retry::Next::RetryAt(at) => Own::NeedsAttempt(Some(at)),
-                    retry::Next::GiveUp(why) => Own::Exhausted(why),
+                if let Some(rerun) = &record.rerun {
+                    // A rerun is one explicit attempt: a person adds another to try again.
+                    Own::Exhausted(format!(
+                        "rerun {rerun} (attempt {}) failed ({}); reruns are not retried",
+                        record.attempt,
+                        record.reason.as_deref().unwrap_or("Failed")
+                    ))
+                } else {
+                    let policy = retry::effective(processor.retry, spec.retry.as_ref());
+                    match retry::after_failure(policy, record) {
+                        retry::Next::RetryAt(at) => Own::NeedsAttempt(Some(at)),
+                        retry::Next::GiveUp(why) => Own::Exhausted(why),
+                    }
                 }
             }
             Latest::Succeeded(success) => {
@@ -305,20 +323,31 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         && views.values().all(|v| v.attempt() == 0))
     .then(|| observed.older_runs_for_date.join(", "));
 
-    // Children to create.
+    // Children to create. A processor with a rerun due gets the rerun, not a retry.
     let may_start =
         invalid.is_none() && waiting_for.is_none() && deadline_passed.is_none() && !spec.suspend;
+    let reruns_started = reruns::started(run, &views);
+    let reruns_invalid = reruns::invalid(run, catalog, &scope);
     let mut jobs = Vec::new();
     if may_start {
+        let due = reruns::next(run, &views, &reruns_started, &reruns_invalid);
         for name in scope.processors() {
-            if eval.states.get(name) != Some(&State::Ready) {
-                continue;
-            }
             let Some(processor) = catalog.processor(name) else {
                 continue;
             };
             let attempt = views.get(name).map_or(0, ProcessorView::attempt) + 1;
-            jobs.push(job_intent(run, &run_name, &run_label, processor, attempt));
+            if let Some(rerun) = due.get(name) {
+                let mut intent = job_intent(run, &run_name, &run_label, processor, attempt);
+                intent.name = naming::rerun_job_name(&run_name, processor.phase, name, &rerun.name);
+                intent
+                    .labels
+                    .insert(naming::LABEL_RERUN.to_owned(), rerun.name.clone());
+                intent.rerun = Some(rerun.name.clone());
+                intent.game.clone_from(&rerun.game);
+                jobs.push(intent);
+            } else if eval.states.get(name) == Some(&State::Ready) {
+                jobs.push(job_intent(run, &run_name, &run_label, processor, attempt));
+            }
         }
     }
     let mut phase_completions = Vec::new();
@@ -364,6 +393,8 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         waiting_for,
         deadline_passed,
         now,
+        reruns_started: &reruns_started,
+        reruns_invalid: &reruns_invalid,
     };
     let out = status::build(&derived, observed);
 
@@ -509,6 +540,8 @@ fn job_intent(
                 .map(|g| g.name.clone())
                 .collect(),
         },
+        rerun: None,
+        game: None,
     }
 }
 

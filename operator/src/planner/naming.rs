@@ -21,6 +21,9 @@ pub const LABEL_PROCESSOR: &str = "tipoff.dev/processor";
 /// Label on Jobs and Pods: the attempt number, from 1.
 pub const LABEL_ATTEMPT: &str = "tipoff.dev/attempt";
 
+/// Label on Jobs and Pods of a rerun: the rerun's name (`spec.reruns[].name`).
+pub const LABEL_RERUN: &str = "tipoff.dev/rerun";
+
 /// The longest Kubernetes DNS label (and label value).
 pub const MAX_LABEL: usize = 63;
 /// Hex characters of the hash used in shortened names (48 bits).
@@ -30,6 +33,14 @@ const HASH_LEN: usize = 12;
 pub fn job_name(run: &str, phase: u8, processor: &str, attempt: u32) -> String {
     let tail = format!("-{phase}-{processor}-a{attempt}");
     shorten(run, &tail)
+}
+
+/// The name of the Job running rerun `rerun` of `processor` (in `phase`) for `run`:
+/// `<run>-<phase>-<processor>-r<rerun>`. It does not depend on the attempt number, so a rerun
+/// planned twice (a cache that lags) is one Job. Rerun names are letters and digits only, so
+/// the last part (`r<rerun>`) is never an attempt's (`a<n>`) nor another rerun's.
+pub fn rerun_job_name(run: &str, phase: u8, processor: &str, rerun: &str) -> String {
+    shorten(run, &format!("-{phase}-{processor}-r{rerun}"))
 }
 
 /// The name of the PhaseCompletion of `phase` for `run`.

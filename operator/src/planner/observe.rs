@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tipoff_crds::{Check, PhaseCompletion, ProcessorRecord, ProcessorResult};
 
-use super::naming::{LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RUN};
+use super::naming::{LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN};
 
 /// The container whose termination message carries the processor result. Pods without a
 /// container of this name use their first container.
@@ -81,6 +81,8 @@ pub enum Latest {
         started: Option<Timestamp>,
         /// When the operator will call it overdue.
         overdue_at: Timestamp,
+        /// The rerun this attempt is, if it is one.
+        rerun: Option<String>,
     },
     /// The Job completed but its result has not been observed yet.
     AwaitingResult {
@@ -90,6 +92,8 @@ pub enum Latest {
         job: String,
         /// When the result is declared missing.
         until: Timestamp,
+        /// The rerun this attempt is, if it is one.
+        rerun: Option<String>,
     },
     /// The attempt succeeded.
     Succeeded(Box<Success>),
@@ -106,6 +110,9 @@ pub struct ProcessorView {
     pub overdue_job: Option<String>,
     /// The latest failed record (kept while a retry runs), for the `failed` list.
     pub last_failure: Option<ProcessorRecord>,
+    /// Reruns (`spec.reruns[].name`) with an attempt observed, from Job labels and the ledger,
+    /// with the attempt and Job each ran as.
+    pub reruns: BTreeMap<String, (u32, String)>,
 }
 
 impl ProcessorView {
@@ -118,6 +125,16 @@ impl ProcessorView {
             Latest::Failed(r) => r.attempt,
         }
     }
+
+    /// The rerun the latest attempt is, if it is one.
+    pub fn latest_rerun(&self) -> Option<&str> {
+        match &self.latest {
+            Latest::NotStarted => None,
+            Latest::Live { rerun, .. } | Latest::AwaitingResult { rerun, .. } => rerun.as_deref(),
+            Latest::Succeeded(s) => s.record.rerun.as_deref(),
+            Latest::Failed(r) => r.rerun.as_deref(),
+        }
+    }
 }
 
 /// A Job of the run, parsed.
@@ -126,6 +143,7 @@ struct JobView<'a> {
     job: &'a Job,
     name: String,
     attempt: u32,
+    rerun: Option<String>,
 }
 
 /// Identifies the run's Jobs by label and groups them by processor.
@@ -148,9 +166,13 @@ fn jobs_by_processor<'a>(run_label: &str, jobs: &'a [Job]) -> BTreeMap<String, V
             continue;
         };
         let name = job.metadata.name.clone().unwrap_or_default();
-        out.entry(processor.clone())
-            .or_default()
-            .push(JobView { job, name, attempt });
+        let rerun = labels.get(LABEL_RERUN).cloned();
+        out.entry(processor.clone()).or_default().push(JobView {
+            job,
+            name,
+            attempt,
+            rerun,
+        });
     }
     out
 }
@@ -221,6 +243,10 @@ struct Ledger {
     completed: Option<ProcessorRecord>,
     failed: Option<ProcessorRecord>,
     running: Option<u32>,
+    /// The rerun of the latest running attempt, if it was one.
+    running_rerun: Option<String>,
+    /// Reruns the ledger saw, with their attempt and Job.
+    reruns: BTreeMap<String, (u32, String)>,
 }
 
 impl Ledger {
@@ -233,8 +259,28 @@ impl Ledger {
             if let Some(r) = status.failed.iter().find(|r| r.processor == processor) {
                 ledger.failed = Some(r.clone());
             }
-            if let Some(r) = status.running.iter().find(|r| r.processor == processor) {
-                ledger.running = Some(ledger.running.map_or(r.attempt, |a| a.max(r.attempt)));
+            if let Some(r) = status.running.iter().find(|r| r.processor == processor)
+                && ledger.running.is_none_or(|a| r.attempt > a)
+            {
+                ledger.running = Some(r.attempt);
+                ledger.running_rerun = r.rerun.clone();
+                if let Some(name) = &r.rerun {
+                    ledger
+                        .reruns
+                        .insert(name.clone(), (r.attempt, r.job.clone()));
+                }
+            }
+            for r in status
+                .completed
+                .iter()
+                .chain(&status.failed)
+                .filter(|r| r.processor == processor)
+            {
+                if let Some(name) = &r.rerun {
+                    ledger
+                        .reruns
+                        .insert(name.clone(), (r.attempt, r.job.clone()));
+                }
             }
         }
         ledger
@@ -282,7 +328,7 @@ fn view_processor(
             .filter(|j| j.attempt == attempt)
             .map(|j| j.name.clone())
             .unwrap_or_else(|| super::naming::job_name(ctx.run, phase, processor, attempt));
-        Latest::Failed(Box::new(failure(
+        let mut record = failure(
             processor,
             attempt,
             job,
@@ -291,7 +337,16 @@ fn view_processor(
             "JobVanished",
             "the attempt's Job disappeared before it finished".to_owned(),
             None,
-        )))
+        );
+        record.rerun = latest_job
+            .filter(|j| j.attempt == attempt)
+            .and_then(|j| j.rerun.clone())
+            .or_else(|| {
+                (ledger.running == Some(attempt))
+                    .then(|| ledger.running_rerun.clone())
+                    .flatten()
+            });
+        Latest::Failed(Box::new(record))
     };
 
     let last_failure = match &latest {
@@ -311,10 +366,17 @@ fn view_processor(
                 .or_else(|| ledger.failed.clone().filter(|f| f.attempt == previous))
         }
     };
+    let mut reruns = ledger.reruns.clone();
+    for j in jobs {
+        if let Some(name) = &j.rerun {
+            reruns.insert(name.clone(), (j.attempt, j.name.clone()));
+        }
+    }
     ProcessorView {
         latest,
         overdue_job,
         last_failure,
+        reruns,
     }
 }
 
@@ -358,8 +420,29 @@ fn job_start(job: &Job) -> Option<Timestamp> {
         .map(|t| t.0)
 }
 
-/// The view of one Job, and its name if it is live but overdue.
+/// The view of one Job, and its name if it is live but overdue. A rerun's records carry the
+/// rerun's name, so the ledger remembers it after the Job is gone.
 fn view_job(
+    ctx: &ObserveContext<'_>,
+    processor: &str,
+    job: &JobView<'_>,
+    pods: &[Pod],
+    ledger: &Ledger,
+    deadline_seconds: i64,
+) -> (Latest, Option<String>) {
+    let (mut latest, overdue) =
+        view_job_outcome(ctx, processor, job, pods, ledger, deadline_seconds);
+    match &mut latest {
+        Latest::Succeeded(s) if s.record.attempt == job.attempt => {
+            s.record.rerun.clone_from(&job.rerun);
+        }
+        Latest::Failed(r) if r.attempt == job.attempt => r.rerun.clone_from(&job.rerun),
+        _ => {}
+    }
+    (latest, overdue)
+}
+
+fn view_job_outcome(
     ctx: &ObserveContext<'_>,
     processor: &str,
     job: &JobView<'_>,
@@ -395,6 +478,7 @@ fn view_job(
                             attempt: job.attempt,
                             job: job.name.clone(),
                             until,
+                            rerun: job.rerun.clone(),
                         },
                         None,
                     );
@@ -498,6 +582,7 @@ fn view_job(
                         job: job.name.clone(),
                         started,
                         overdue_at,
+                        rerun: job.rerun.clone(),
                     },
                     None,
                 )
@@ -692,6 +777,7 @@ fn parse_results(
         reason: None,
         message: None,
         exit_code: Some(0),
+        rerun: None,
     };
     Latest::Succeeded(Box::new(Success {
         record,
@@ -770,6 +856,7 @@ fn failure(
         reason: Some(reason.to_owned()),
         message: Some(clip(&message, limits::MESSAGE)),
         exit_code,
+        rerun: None,
     }
 }
 

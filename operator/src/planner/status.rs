@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tipoff_crds::conditions::{find_condition, set_condition};
 use tipoff_crds::{
     Condition, ConditionStatus, DriftField, DriftFinding, PhaseCompletionStatus, PhaseState,
-    PhaseSummary, PipelineRunStatus, RunState, RunSummary, RunningAttempt,
+    PhaseSummary, PipelineRunStatus, RerunState, RunState, RunSummary, RunningAttempt,
 };
 
 use super::dependencies::State;
@@ -64,6 +64,10 @@ pub enum EventReason {
     Stalled,
     /// An audited override changed a decision.
     OverrideApplied,
+    /// A rerun of `spec.reruns` started.
+    RerunStarted,
+    /// A rerun of `spec.reruns` names a processor the run cannot run.
+    RerunRejected,
 }
 
 impl EventReason {
@@ -77,6 +81,8 @@ impl EventReason {
             EventReason::GateFailed => "GateFailed",
             EventReason::Stalled => "Stalled",
             EventReason::OverrideApplied => "OverrideApplied",
+            EventReason::RerunStarted => "RerunStarted",
+            EventReason::RerunRejected => "RerunRejected",
         }
     }
 }
@@ -533,7 +539,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         .or(d.scope.phases.first())
         .map(|(n, _)| *n);
 
-    let run_status = PipelineRunStatus {
+    let mut run_status = PipelineRunStatus {
         observed_generation: generation,
         state: Some(state),
         current_phase,
@@ -551,8 +557,49 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
                 None => format!("{accepted}/{in_scope} processors succeeded"),
             })),
         }),
+        reruns: Vec::new(),
     };
     events.extend(attempt_events(d, observed));
+    let reruns = super::reruns::statuses(d.run, d.views, d.reruns_started, d.reruns_invalid);
+    for r in &reruns {
+        let was_pending = old
+            .reruns
+            .iter()
+            .find(|o| o.name == r.name)
+            .is_none_or(|o| o.state == RerunState::Pending);
+        if !was_pending || r.state == RerunState::Pending {
+            continue;
+        }
+        let spec = d.run.spec.reruns.iter().find(|s| s.name == r.name);
+        let game = r
+            .game
+            .as_ref()
+            .map(|g| format!(" for game {g}"))
+            .unwrap_or_default();
+        let reason = spec.map(|s| s.reason.as_str()).unwrap_or_default();
+        match r.attempt {
+            Some(attempt) => events.push(EventIntent {
+                type_: EventType::Normal,
+                reason: EventReason::RerunStarted,
+                message: clip(&format!(
+                    "rerun {} of {}{game} started as attempt {attempt}: {reason}",
+                    r.name, r.processor
+                )),
+            }),
+            // Never started: it names a processor the run cannot run.
+            None if r.state == RerunState::Failed => events.push(EventIntent {
+                type_: EventType::Warning,
+                reason: EventReason::RerunRejected,
+                message: clip(&format!(
+                    "rerun {} cannot run: {}",
+                    r.name,
+                    r.message.as_deref().unwrap_or_default()
+                )),
+            }),
+            None => {}
+        }
+    }
+    run_status.reruns = reruns;
     Output {
         run_status,
         phase_completion_statuses: pc_statuses,
@@ -722,18 +769,26 @@ fn phase_completion_status(
                 attempt,
                 job,
                 started,
+                rerun,
                 ..
             } => running.push(RunningAttempt {
                 processor: p.clone(),
                 attempt: *attempt,
                 job: job.clone(),
                 start_time: started.map(Time),
+                rerun: rerun.clone(),
             }),
-            Latest::AwaitingResult { attempt, job, .. } => running.push(RunningAttempt {
+            Latest::AwaitingResult {
+                attempt,
+                job,
+                rerun,
+                ..
+            } => running.push(RunningAttempt {
                 processor: p.clone(),
                 attempt: *attempt,
                 job: job.clone(),
                 start_time: None,
+                rerun: rerun.clone(),
             }),
             Latest::Failed(_) | Latest::NotStarted => {}
         }

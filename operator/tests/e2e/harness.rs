@@ -229,6 +229,7 @@ impl Env {
                 retry: None,
                 deadline_seconds: None,
                 suspend: false,
+                reruns: vec![],
             },
         );
         edit(&mut run.spec);

@@ -61,6 +61,7 @@ pub fn run(name: &str, mode: Mode) -> PipelineRun {
             retry: None,
             deadline_seconds: None,
             suspend: false,
+            reruns: vec![],
         },
     );
     run.metadata.namespace = Some("nba".into());

@@ -124,6 +124,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let date = ctx.args.date;
     let date_s = date.to_string();
 
+    if let Some(game) = ctx.config.game.clone() {
+        ctx.warn(format!(
+            "TIPOFF_GAME={game} ignored: a raw load replaces the date's partition from every stored payload"
+        ));
+    }
     // The schedule payload is everyone's reference for the date's games.
     let games: Vec<Game> = if spec.source == source::SCHEDULE {
         Vec::new()

@@ -412,9 +412,16 @@ pub fn player_props(payload: &[u8], inp: &Input<'_>) -> Result<Vec<Row>, String>
     Ok(out)
 }
 
-/// `nba_raw.odds_api_game_lines` rows for the date's games from the odds payload.
+/// `nba_raw.odds_api_game_lines` rows for the date's games from the odds payload (the live
+/// list of events, or a historical snapshot `{timestamp, data: [events]}`).
 pub fn game_lines(payload: &[u8], inp: &Input<'_>) -> Result<Vec<Row>, String> {
-    let events: Vec<OddsEvent> = json(payload)?;
+    let v: serde_json::Value = json(payload)?;
+    let events_v = match v.get("data") {
+        Some(d) if v.get("timestamp").is_some() => d.clone(),
+        _ => v,
+    };
+    let events: Vec<OddsEvent> =
+        serde_json::from_value(events_v).map_err(|e| format!("not a list of odds events: {e}"))?;
     let mut out = Vec::new();
     for e in &events {
         let Some(game) = inp.games.iter().find(|g| g.event_id() == e.id) else {

@@ -55,6 +55,32 @@ pub async fn stored_games(ctx: &Ctx) -> Result<Vec<Game>, Failure> {
         .map_err(|e| Failure::Permanent(format!("the stored schedule {k} is unusable: {e}")))
 }
 
+/// The games a scraper works on: the date's games, or the one game `TIPOFF_GAME` names.
+async fn games_to_scrape(ctx: &Ctx) -> Result<Vec<Game>, Failure> {
+    let games = stored_games(ctx).await?;
+    only_game(ctx.config.game.as_deref(), games, ctx.args.date)
+}
+
+/// The games limited to `game` (`TIPOFF_GAME`: an NBA game id or `AWY@HOM`), if set. A game
+/// that is not on the date is bad input (exit 65), not an empty run.
+pub fn only_game(
+    game: Option<&str>,
+    games: Vec<Game>,
+    date: jiff::civil::Date,
+) -> Result<Vec<Game>, Failure> {
+    let Some(game) = game else { return Ok(games) };
+    let one: Vec<Game> = games
+        .into_iter()
+        .filter(|g| g.game_id == game || g.matchup() == game)
+        .collect();
+    if one.is_empty() {
+        return Err(Failure::Permanent(format!(
+            "TIPOFF_GAME={game} is not a game of {date} (give an NBA game id or AWY@HOM)"
+        )));
+    }
+    Ok(one)
+}
+
 /// The games whose post-game data (box scores, play-by-play) must exist: every game in
 /// Production (next day) and Backfill, only the final ones in SameDay.
 pub fn games_expected_final(mode: Mode, games: &[Game]) -> Vec<&Game> {
@@ -80,6 +106,15 @@ impl Written {
 /// Runs the scraper `ctx.args.processor`.
 pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let mut w = Written { files: 0, bytes: 0 };
+    if let Some(game) = ctx.config.game.clone() {
+        if ctx.args.processor == "scrape-schedule" {
+            ctx.warn(format!(
+                "TIPOFF_GAME={game} ignored: the schedule is one payload for the date"
+            ));
+        } else {
+            ctx.warn(format!("limited to game {game} (TIPOFF_GAME)"));
+        }
+    }
     let r = match ctx.args.processor.as_str() {
         "scrape-schedule" => scrape_schedule(ctx, &mut w).await,
         "scrape-boxscores" => scrape_boxscores(ctx, &mut w).await,
@@ -129,7 +164,7 @@ async fn scrape_schedule(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> 
 }
 
 async fn scrape_boxscores(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
-    let games = stored_games(ctx).await?;
+    let games = games_to_scrape(ctx).await?;
     let up = ctx.upstream()?;
     let path = format!("/bdl/v1/box_scores?date={}", ctx.args.date);
     let f = up.get(&path, Auth::Header).await?;
@@ -170,7 +205,7 @@ pub fn coverage_check(ctx: &mut Ctx, name: &str, expected: &[&Game], has: impl F
 }
 
 async fn scrape_pbp(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
-    let games = stored_games(ctx).await?;
+    let games = games_to_scrape(ctx).await?;
     let up = ctx.upstream()?;
     let expected = games_expected_final(ctx.args.mode, &games);
     let mut have = BTreeSet::new();
@@ -223,7 +258,7 @@ async fn scrape_injuries(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> 
 /// Props: the live event odds for games whose markets are open now, otherwise the historical
 /// snapshot one hour before tip-off (Production runs the next day, Backfill later still).
 async fn scrape_props(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
-    let games = stored_games(ctx).await?;
+    let games = games_to_scrape(ctx).await?;
     let up = ctx.upstream()?;
     let events_path = "/odds-api/v4/sports/basketball_nba/events";
     let f = up.get(events_path, Auth::Query).await?;
@@ -272,30 +307,77 @@ async fn scrape_props(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Game lines: the live odds while the date's markets are open; once they are closed (the next
+/// day, a backfill) the historical snapshot one hour before the date's first tip-off, which
+/// holds every game of the date (markets open 20 h before tip-off).
 async fn scrape_game_lines(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
-    let games = stored_games(ctx).await?;
+    let games = games_to_scrape(ctx).await?;
     let up = ctx.upstream()?;
     let path = "/odds-api/v4/sports/basketball_nba/odds?markets=spreads,totals&oddsFormat=american";
     let f = up.get(path, Auth::Query).await?;
     if !f.is_ok() {
         return Err(unexpected(path, f.status, &f.body));
     }
-    let ids: BTreeSet<String> = serde_json::from_slice::<Vec<serde_json::Value>>(&f.body)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-        .collect();
+    let event_ids = |events: &serde_json::Value| -> BTreeSet<String> {
+        events
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+            .collect()
+    };
+    let live: serde_json::Value = serde_json::from_slice(&f.body).unwrap_or_default();
+    let mut ids = event_ids(&live);
     let all: Vec<&Game> = games.iter().collect();
+    let k = key(source::GAME_LINES, ctx, GAME_LINES_FILE)?;
+    let mut historical = 0i64;
     if all.iter().any(|g| ids.contains(&g.event_id())) || games.is_empty() {
-        let k = key(source::GAME_LINES, ctx, GAME_LINES_FILE)?;
         w.store(ctx, &k, f.body).await?;
-    } else if ctx.args.mode != Mode::SameDay {
-        // Lines exist only while markets are open; there is no historical lines endpoint.
-        ctx.warn(format!(
-            "no open game lines for {}: markets closed (no historical lines endpoint)",
-            ctx.args.date
-        ));
+    } else if let Some(first) = games.iter().map(|g| g.tipoff).min() {
+        // No game of the date is live: closed (or not open yet). Ask for the snapshot.
+        let at = first
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(first);
+        let hist = format!(
+            "/odds-api/v4/historical/sports/basketball_nba/odds?markets=spreads,totals&oddsFormat=american&date={}",
+            at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let h = up.get(&hist, Auth::Query).await?;
+        match h.status {
+            200 => {
+                let snapshot: serde_json::Value =
+                    serde_json::from_slice(&h.body).unwrap_or_default();
+                ids = event_ids(snapshot.get("data").unwrap_or(&serde_json::Value::Null));
+                if all.iter().any(|g| ids.contains(&g.event_id())) {
+                    historical = 1;
+                    w.store(ctx, &k, h.body).await?;
+                } else {
+                    ctx.warn(format!(
+                        "no game lines for {}: neither live nor in the snapshot at {at}",
+                        ctx.args.date
+                    ));
+                }
+            }
+            // The snapshot time is still in the upstream's future (markets not open yet).
+            400 | 404 | 422 => {
+                if ctx.args.mode != Mode::SameDay {
+                    ctx.warn(format!(
+                        "no game lines for {}: not live and no snapshot at {at} (HTTP {})",
+                        ctx.args.date, h.status
+                    ));
+                }
+            }
+            s => return Err(unexpected(&hist, s, &h.body)),
+        }
     }
+    ctx.check(
+        "game-lines-historical",
+        true,
+        Some(historical),
+        None,
+        vec![],
+    );
     coverage_check(ctx, "game-lines-coverage", &all, |g| {
         ids.contains(&g.event_id())
     });

@@ -122,6 +122,7 @@ impl World {
                 ..RetryPolicy::default()
             },
             disabled_checks: Vec::new(),
+            game: None,
         }
     }
 

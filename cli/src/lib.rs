@@ -1,0 +1,282 @@
+//! The `tipoff` command line, also installed as the kubectl plugin `kubectl-tipoff`.
+//!
+//! Everyday commands ([`commands`]) read and write PipelineRuns in the cluster of the current
+//! kubeconfig context, like kubectl; `demo` ([`demo`]) runs the whole stack on one machine.
+//! The binary is multi-call: `tipoff processor run ...` is the `tipoff-processor` command line
+//! (hidden), so the demo's Jobs run this very executable and nothing else has to be built.
+//! Exit codes are in [`error::exit`] and `docs/cli.md`.
+
+pub mod cluster;
+pub mod commands;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod error;
+pub mod follow;
+pub mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::cluster::{Cluster, Target};
+use crate::commands::Output;
+use crate::error::{CliError, Result};
+
+/// The hidden first argument that turns this binary into `tipoff-processor`.
+pub const PROCESSOR_SUBCOMMAND: &str = "processor";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tipoff",
+    version,
+    about = "Run and inspect tipoff pipeline runs (one PipelineRun per game date).",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 cluster unreachable, \
+5 CRDs missing, 6 run failed or blocked (--wait, demo), 7 drift found (drift). See docs/cli.md."
+)]
+struct Cli {
+    /// Path to the kubeconfig (default: $KUBECONFIG, which may list several files, then
+    /// ~/.kube/config).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, global = true)]
+    context: Option<String>,
+    /// The namespace (default: the context's namespace, else `default`).
+    #[arg(short = 'n', long, global = true)]
+    namespace: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply the PipelineRun for DATE (named nba-DATE[-MODE]; applying it twice is one run).
+    Run {
+        /// The game date, YYYY-MM-DD (America/New_York).
+        date: String,
+        /// production (the next day), same-day or backfill.
+        #[arg(long, default_value = "production")]
+        mode: String,
+        /// YAML with the release to pin: image (by digest), commit, version. Needed for a new run.
+        #[arg(long)]
+        release: Option<PathBuf>,
+        /// An audited override: SkipDependencyCheck, AcceptDrift or RelaxGate:GATE, optionally
+        /// @PROCESSOR. Repeatable; needs --reason.
+        #[arg(long = "override", value_name = "NAME")]
+        overrides: Vec<String>,
+        /// Why the overrides are needed and who asked (recorded in an Event).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Follow the run with live progress until it ends; exit 6 if it fails or blocks.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to follow with --wait.
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// The run of DATE as a tree (phases, processors, attempts, gates, drift, missing
+    /// entities), or one line per run without a date.
+    Status {
+        /// The game date; omitted lists every run.
+        date: Option<String>,
+        /// Pick the run of this mode (default: the Production run, else the newest).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// What code ran per processor in recent runs vs the pinned release; exit 7 on drift.
+    Drift {
+        /// How many of the most recent runs to check.
+        #[arg(long, default_value_t = 10)]
+        last: usize,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// Run one processor of DATE's run again as a new attempt, optionally for one game.
+    Rerun {
+        /// The game date.
+        date: String,
+        /// The processor to run again (it must have run in this run).
+        #[arg(long)]
+        processor: String,
+        /// Limit it to one game: an NBA game id or AWY@HOM.
+        #[arg(long)]
+        game: Option<String>,
+        /// Why (recorded in the run and an Event).
+        #[arg(long, default_value = "requested with tipoff rerun")]
+        reason: String,
+        /// Pick the run of this mode.
+        #[arg(long)]
+        mode: Option<String>,
+        /// Follow until the rerun ended; exit 6 if it failed.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to follow with --wait.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// A processor's logs in DATE's run (its latest attempt unless --attempt).
+    Logs {
+        /// The game date.
+        date: String,
+        /// The processor.
+        #[arg(long)]
+        processor: String,
+        /// The attempt (default: the latest).
+        #[arg(long)]
+        attempt: Option<u32>,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<i64>,
+        /// Pick the run of this mode.
+        #[arg(long)]
+        mode: Option<String>,
+    },
+    /// Run one simulated game date through every phase on this machine (dev/cluster, the
+    /// operator, dev/season and the real processors, all in this process).
+    #[cfg(feature = "demo")]
+    Demo(demo::DemoArgs),
+}
+
+fn mode_opt(mode: Option<&str>) -> Result<Option<tipoff_crds::Mode>> {
+    mode.map(commands::parse_mode).transpose()
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    let target = Target {
+        kubeconfig: cli.kubeconfig,
+        context: cli.context,
+        namespace: cli.namespace,
+    };
+    match cli.command {
+        Command::Run {
+            date,
+            mode,
+            release,
+            overrides,
+            reason,
+            wait,
+            timeout,
+        } => {
+            cluster::parse_date(&date)?;
+            let mode = commands::parse_mode(&mode)?;
+            let release = release.as_deref().map(commands::read_release).transpose()?;
+            if !overrides.is_empty() && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(CliError::Usage(
+                    "--override needs --reason: who asked for it and why".into(),
+                ));
+            }
+            let overrides = overrides
+                .iter()
+                .map(|o| commands::parse_override(o, reason.as_deref().unwrap_or_default()))
+                .collect::<Result<Vec<_>>>()?;
+            let cluster = Cluster::connect(&target).await?;
+            commands::run(
+                &cluster,
+                commands::RunArgs {
+                    date: &date,
+                    mode,
+                    release,
+                    overrides,
+                    wait,
+                    timeout: Duration::from_secs(timeout),
+                },
+            )
+            .await
+        }
+        Command::Status { date, mode, output } => {
+            if let Some(d) = &date {
+                cluster::parse_date(d)?;
+            }
+            let mode = mode_opt(mode.as_deref())?;
+            let cluster = Cluster::connect(&target).await?;
+            commands::status(&cluster, date.as_deref(), mode, output).await
+        }
+        Command::Drift { last, output } => {
+            let cluster = Cluster::connect(&target).await?;
+            commands::drift(&cluster, last, output).await
+        }
+        Command::Rerun {
+            date,
+            processor,
+            game,
+            reason,
+            mode,
+            wait,
+            timeout,
+        } => {
+            cluster::parse_date(&date)?;
+            let mode = mode_opt(mode.as_deref())?;
+            let cluster = Cluster::connect(&target).await?;
+            commands::rerun(
+                &cluster,
+                &date,
+                mode,
+                &processor,
+                game.as_deref(),
+                &reason,
+                wait.then(|| Duration::from_secs(timeout)),
+            )
+            .await
+        }
+        Command::Logs {
+            date,
+            processor,
+            attempt,
+            tail,
+            mode,
+        } => {
+            cluster::parse_date(&date)?;
+            let mode = mode_opt(mode.as_deref())?;
+            let cluster = Cluster::connect(&target).await?;
+            commands::logs(&cluster, &date, mode, &processor, attempt, tail).await
+        }
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => demo::run(args).await,
+    }
+}
+
+/// The entry point of both binaries: parses `std::env::args_os()`, runs the command, prints
+/// an error as one `tipoff: ...` line, and returns the documented exit code.
+pub fn main_entry() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    #[cfg(feature = "demo")]
+    if argv.get(1).is_some_and(|a| a == PROCESSOR_SUBCOMMAND) {
+        let mut rest = vec![std::ffi::OsString::from("tipoff-processor")];
+        rest.extend(argv.into_iter().skip(2));
+        return tipoff_processors::cli::main_with_args(rest);
+    }
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(error::exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tipoff: starting the runtime: {e}");
+            return ExitCode::from(error::exit::ERROR);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tipoff: {e}");
+            e.into()
+        }
+    }
+}

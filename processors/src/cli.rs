@@ -1,0 +1,91 @@
+//! The `tipoff-processor` command line: `run <processor> --date D --mode M`, configured by the
+//! environment (`docs/processors.md`); the result goes to `$TIPOFF_RESULT_PATH` and the exit
+//! code is 0, 65 (permanent), 75 (transient), or 2 for a command line it does not understand.
+
+use std::process::ExitCode;
+
+use crate::contract::{self, RunArgs};
+use crate::runner::{self, Config};
+use clap::Parser;
+use tipoff_crds::{EXIT_PERMANENT, EXIT_USAGE};
+
+#[derive(Parser, Debug)]
+#[command(name = "tipoff-processor", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TIPOFF_BUILD_COMMIT"), ")"))]
+enum Cli {
+    /// Runs one processor for one date.
+    Run(RunArgs),
+}
+
+/// Runs the processor command line `argv` (the program name first) and returns its exit
+/// code. `tipoff-processor` calls it with its own arguments; the `tipoff` CLI's hidden
+/// `processor` subcommand calls it too, so the demo needs no second binary.
+pub fn main_with_args<I, T>(argv: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let Cli::Run(args) = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    if !runner::is_known(&args.processor) {
+        eprintln!(
+            "tipoff-processor: unknown processor {:?}; known: {}, {}",
+            args.processor,
+            runner::SCRAPERS.join(", "),
+            runner::RAW_PROCESSORS.join(", ")
+        );
+        return ExitCode::from(EXIT_USAGE as u8);
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tipoff-processor: {e}");
+            let result = contract::result_for(&args);
+            if let Err(w) = contract::write_result(&result) {
+                eprintln!("tipoff-processor: {w}");
+            }
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tipoff-processor: starting the runtime: {e}");
+            return ExitCode::from(EXIT_PERMANENT as u8);
+        }
+    };
+    eprintln!(
+        "tipoff-processor: {} date={} mode={} commit={}",
+        args.processor,
+        args.date,
+        args.mode.as_arg(),
+        contract::COMMIT
+    );
+    let outcome = rt.block_on(runner::run(args.clone(), config));
+    if let Err(e) = contract::write_result(&outcome.result) {
+        eprintln!("tipoff-processor: {e}");
+        return ExitCode::from(EXIT_PERMANENT as u8);
+    }
+    match &outcome.failure {
+        None => {
+            println!("{} succeeded", args.processor);
+            ExitCode::SUCCESS
+        }
+        Some(f) => {
+            eprintln!("tipoff-processor: {f}");
+            ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1))
+        }
+    }
+}
