@@ -65,6 +65,8 @@ pub struct Stores {
     pub jobs: Store<Job>,
     /// Pods of those Jobs.
     pub pods: Store<Pod>,
+    /// Each run's Jobs and Pods (by run label) and PhaseCompletions (by run name).
+    pub index: trim::RunIndex,
 }
 
 /// What every reconcile shares.
@@ -164,6 +166,7 @@ pub fn controller(
     let managed = watcher::Config::default()
         .labels(MANAGED_SELECTOR)
         .any_semantic();
+    let index = trim::RunIndex::default();
     let (pc_reader, pc_writer) = reflector::store();
     let (job_reader, job_writer) = reflector::store();
     let (pod_reader, pod_writer) = reflector::store();
@@ -173,19 +176,37 @@ pub fn controller(
             scope.api::<PhaseCompletion>(&client),
             watcher::Config::default().any_semantic(),
         )
-        .modify(trim::phase_completion),
+        .modify({
+            let index = index.clone();
+            move |pc| {
+                trim::phase_completion(pc);
+                index.add(&pc.metadata, Some(format!("pc/{}", pc.spec.run)));
+            }
+        }),
     )
     .default_backoff()
     .touched_objects();
     let job_stream = reflector::reflector(
         job_writer,
-        watcher(scope.api::<Job>(&client), managed.clone()).modify(trim::job),
+        watcher(scope.api::<Job>(&client), managed.clone()).modify({
+            let index = index.clone();
+            move |job| {
+                trim::job(job);
+                index.add(&job.metadata, trim::run_key("job", &job.metadata));
+            }
+        }),
     )
     .default_backoff()
     .touched_objects();
     let pod_stream = reflector::reflector(
         pod_writer,
-        watcher(scope.api::<Pod>(&client), managed).modify(trim::pod),
+        watcher(scope.api::<Pod>(&client), managed).modify({
+            let index = index.clone();
+            move |pod| {
+                trim::pod(pod);
+                index.add(&pod.metadata, trim::run_key("pod", &pod.metadata));
+            }
+        }),
     )
     .default_backoff()
     .touched_objects();
@@ -207,6 +228,7 @@ pub fn controller(
         phase_completions: pc_reader,
         jobs: job_reader,
         pods: pod_reader,
+        index,
     };
     (controller, stores)
 }

@@ -76,24 +76,26 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
     })
 }
 
-/// Everything that exists for `run`, read from the watch caches.
+/// Everything that exists for `run`, read from the watch caches (through the run index, so a
+/// reconcile reads its own run's children only).
 fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
-    let ns = run.namespace();
-    let label = run_label(&run.name_any());
+    let ns = run.namespace().unwrap_or_default();
+    let name = run.name_any();
+    let label = run_label(&name);
+    let stores = &ctx.stores;
     let ours = |meta: &kube::api::ObjectMeta| {
-        meta.namespace == ns && meta.labels.as_ref().and_then(|l| l.get(LABEL_RUN)) == Some(&label)
+        meta.labels.as_ref().and_then(|l| l.get(LABEL_RUN)) == Some(&label)
     };
     Observed {
-        phase_completions: ctx
-            .stores
-            .phase_completions
-            .state()
+        phase_completions: stores
+            .index
+            .objects(&ns, &format!("pc/{name}"), &stores.phase_completions)
             .iter()
-            .filter(|pc| pc.metadata.namespace == ns && pc.spec.run == run.name_any())
+            .filter(|pc| pc.spec.run == name)
             .map(|pc| {
                 let mut pc = (**pc).clone();
                 ctx.written.phase_completions.overlay(
-                    ns.as_deref().unwrap_or_default(),
+                    &ns,
                     &pc.name_any(),
                     pc.metadata.resource_version.as_deref(),
                     &mut pc.status,
@@ -101,23 +103,21 @@ fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
                 pc
             })
             .collect(),
-        jobs: ctx
-            .stores
-            .jobs
-            .state()
+        jobs: stores
+            .index
+            .objects(&ns, &format!("job/{label}"), &stores.jobs)
             .iter()
             .filter(|j| ours(&j.metadata))
             .map(|j| (**j).clone())
             .collect(),
-        pods: ctx
-            .stores
-            .pods
-            .state()
+        pods: stores
+            .index
+            .objects(&ns, &format!("pod/{label}"), &stores.pods)
             .iter()
             .filter(|p| ours(&p.metadata))
             .map(|p| (**p).clone())
             .collect(),
-        older_runs_for_date: older_runs_for_date(run, &ctx.stores.runs.state()),
+        older_runs_for_date: older_runs_for_date(run, &stores.runs.state()),
     }
 }
 

@@ -8,8 +8,14 @@
 //! `activeDeadlineSeconds`, and both objects' status (conditions, times, container
 //! termination messages and `imageID`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use kube::api::ObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use tipoff_crds::PhaseCompletion;
 
 /// Trims a Job for the cache.
@@ -34,6 +40,74 @@ pub fn pod(pod: &mut Pod) {
 /// Trims a PhaseCompletion for the cache.
 pub fn phase_completion(pc: &mut PhaseCompletion) {
     pc.metadata.managed_fields = None;
+}
+
+/// The names of the cached objects of each run, by `(namespace, key)`: `job/<run label>`,
+/// `pod/<run label>`, `pc/<run name>`. Filled as objects enter a cache (just before the
+/// reflector stores them); a name whose object is no longer in the cache is forgotten when a
+/// reconcile finds it gone (and was added over a minute ago, so an object on its way into the
+/// cache is never forgotten). It lets a reconcile read its own run's children instead of
+/// scanning every cached object: with 1,000 runs in flight the caches hold tens of thousands
+/// of Jobs and Pods, and the scan made each reconcile cost O(every object), the whole
+/// benchmark O(runs²).
+#[derive(Clone, Default)]
+pub struct RunIndex {
+    names: Arc<Mutex<HashMap<(String, String), HashMap<String, Instant>>>>,
+}
+
+/// How long a name is kept without its object in the cache.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
+
+impl RunIndex {
+    /// Records `meta`'s object under `key`.
+    pub fn add(&self, meta: &ObjectMeta, key: Option<String>) {
+        let (Some(ns), Some(name), Some(key)) = (&meta.namespace, &meta.name, key) else {
+            return;
+        };
+        if let Ok(mut names) = self.names.lock() {
+            names
+                .entry((ns.clone(), key))
+                .or_default()
+                .insert(name.clone(), Instant::now());
+        }
+    }
+
+    /// The objects of `key` in `ns` that are in `store`.
+    pub fn objects<K>(&self, ns: &str, key: &str, store: &Store<K>) -> Vec<Arc<K>>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let Ok(mut names) = self.names.lock() else {
+            return Vec::new();
+        };
+        let k = (ns.to_owned(), key.to_owned());
+        let Some(set) = names.get_mut(&k) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(set.len());
+        set.retain(
+            |name, added| match store.get(&ObjectRef::new(name).within(ns)) {
+                Some(obj) => {
+                    out.push(obj);
+                    true
+                }
+                None => added.elapsed() < FORGET_AFTER,
+            },
+        );
+        if set.is_empty() {
+            names.remove(&k);
+        }
+        out
+    }
+}
+
+/// The index key of a Job's or Pod's run: `<kind>/<run label>`.
+pub fn run_key(kind: &str, meta: &ObjectMeta) -> Option<String> {
+    let label = meta
+        .labels
+        .as_ref()?
+        .get(crate::planner::naming::LABEL_RUN)?;
+    Some(format!("{kind}/{label}"))
 }
 
 #[cfg(test)]
@@ -87,5 +161,39 @@ mod tests {
         assert!(p.spec.is_none());
         assert_eq!(p.status.unwrap().phase.as_deref(), Some("Succeeded"));
         assert!(p.metadata.annotations.is_some());
+    }
+
+    #[test]
+    fn the_run_index_finds_a_runs_objects_and_forgets_stale_names_only_late() {
+        use kube::runtime::{reflector, watcher};
+        let (reader, mut writer) = reflector::store::<Job>();
+        let index = RunIndex::default();
+        let job_of = |name: &str, run: &str| {
+            let mut j = Job::default();
+            j.metadata.name = Some(name.into());
+            j.metadata.namespace = Some("ns".into());
+            j.metadata.labels =
+                Some([(crate::planner::naming::LABEL_RUN.to_owned(), run.to_owned())].into());
+            j
+        };
+        for (name, run) in [("a-1", "a"), ("a-2", "a"), ("b-1", "b")] {
+            let j = job_of(name, run);
+            index.add(&j.metadata, run_key("job", &j.metadata));
+            writer.apply_watcher_event(&watcher::Event::Apply(j));
+        }
+        // Indexed but not in the cache yet (on its way in): not returned, not forgotten.
+        let late = job_of("a-3", "a");
+        index.add(&late.metadata, run_key("job", &late.metadata));
+        let mut names: Vec<String> = index
+            .objects("ns", "job/a", &reader)
+            .iter()
+            .filter_map(|j| j.metadata.name.clone())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a-1", "a-2"]);
+        writer.apply_watcher_event(&watcher::Event::Apply(late));
+        assert_eq!(index.objects("ns", "job/a", &reader).len(), 3);
+        assert_eq!(index.objects("ns", "job/b", &reader).len(), 1);
+        assert!(index.objects("other", "job/a", &reader).is_empty());
     }
 }

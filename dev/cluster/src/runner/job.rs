@@ -3,7 +3,7 @@
 //! `activeDeadlineSeconds` and `suspend`, writes Job status and conditions,
 //! and deletes finished Jobs after `ttlSecondsAfterFinished`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
@@ -157,14 +157,32 @@ pub fn record_event(store: &Store, object: &Value, type_: &str, reason: &str, me
     }
 }
 
-/// Reconciles one Job against the current Pods.
+/// The Pods of each owner, by the owner's uid: built once per runner pass, so reconciling N
+/// Jobs costs O(N + Pods), not O(N x Pods).
+pub fn pods_by_owner(all_pods: &[Value]) -> HashMap<&str, Vec<&Value>> {
+    let mut out: HashMap<&str, Vec<&Value>> = HashMap::new();
+    for pod in all_pods {
+        for owner in pod["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(uid) = owner["uid"].as_str() {
+                out.entry(uid).or_default().push(pod);
+            }
+        }
+    }
+    out
+}
+
+/// Reconciles one Job against the current Pods (`pods_by_owner` of them).
 pub fn reconcile(
     store: &Store,
     processes: &Processes,
     job_info: &ResourceInfo,
     pod_info: &ResourceInfo,
     job: &Value,
-    all_pods: &[Value],
+    pods_by_owner: &HashMap<&str, Vec<&Value>>,
 ) {
     if job["metadata"]["deletionTimestamp"].is_string() {
         return;
@@ -174,16 +192,7 @@ pub fn reconcile(
     let uid = job["metadata"]["uid"].as_str().unwrap_or_default();
     let spec = &job["spec"];
     let now = now_rfc3339();
-    let pods: Vec<&Value> = all_pods
-        .iter()
-        .filter(|p| {
-            p["metadata"]["ownerReferences"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|r| r["uid"] == uid)
-        })
-        .collect();
+    let pods: Vec<&Value> = pods_by_owner.get(uid).cloned().unwrap_or_default();
     let active: Vec<&Value> = pods
         .iter()
         .copied()

@@ -90,6 +90,9 @@ impl Processes {
     }
 }
 
+/// How long the runner lets store changes accumulate before a pass.
+pub const RUNNER_BATCH: Duration = Duration::from_millis(50);
+
 /// The runner task.
 pub struct Runner {
     store: Arc<Store>,
@@ -128,7 +131,9 @@ impl Runner {
                 self.reconcile();
             }
             tokio::select! {
-                _ = &mut notified => {}
+                // A pass lists every Job and Pod; changes that arrive together (a burst of
+                // writes) are handled by one pass, at most every RUNNER_BATCH.
+                _ = &mut notified => tokio::time::sleep(RUNNER_BATCH).await,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 _ = shutdown.changed() => {
                     for (ns, name) in self.processes.running_keys() {
@@ -164,6 +169,7 @@ impl Runner {
             }
         }
         if let Ok(jobs) = self.store.list(&job_info, &ListOptions::default()) {
+            let by_owner = job::pods_by_owner(&pods);
             for job in jobs.items {
                 job::reconcile(
                     &self.store,
@@ -171,7 +177,7 @@ impl Runner {
                     &job_info,
                     &pod_info,
                     &job,
-                    &pods,
+                    &by_owner,
                 );
             }
         }
