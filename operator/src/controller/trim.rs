@@ -52,8 +52,11 @@ pub fn phase_completion(pc: &mut PhaseCompletion) {
 /// benchmark O(runs²).
 #[derive(Clone, Default)]
 pub struct RunIndex {
-    names: Arc<Mutex<HashMap<(String, String), HashMap<String, Instant>>>>,
+    names: Arc<Mutex<Names>>,
 }
+
+/// Object names, with when each was last seen entering a cache, by `(namespace, key)`.
+type Names = HashMap<(String, String), HashMap<String, Instant>>;
 
 /// How long a name is kept without its object in the cache.
 const FORGET_AFTER: Duration = Duration::from_secs(60);
@@ -144,8 +147,10 @@ mod tests {
 
     #[test]
     fn a_trimmed_pod_keeps_its_status_and_annotations() {
-        let mut p = Pod::default();
-        p.spec = Some(PodSpec::default());
+        let mut p = Pod {
+            spec: Some(PodSpec::default()),
+            ..Pod::default()
+        };
         p.metadata.annotations = Some(
             [(
                 "batch.kubernetes.io/job-completion-index".to_owned(),
