@@ -78,6 +78,8 @@ pub async fn serve(
         .route("/metrics", get(metrics_text))
         .with_state(AppState { health, metrics });
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    // The bound address (with `--listen 127.0.0.1:0`, the port the system chose).
+    tracing::info!(addr = %listener.local_addr()?, "serving /healthz, /readyz and /metrics");
     axum::serve(listener, app).await
 }
 

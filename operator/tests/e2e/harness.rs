@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
@@ -132,7 +132,6 @@ impl Env {
 
     /// Starts a `tipoff-operator` process on the catalog at `catalog`.
     pub fn operator_on(&self, name: &str, leader_elect: bool, catalog: &Path) -> Operator {
-        let port = free_port();
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_tipoff-operator"))
             .args([
@@ -141,7 +140,9 @@ impl Env {
                 "--namespace",
                 NS,
                 "--listen",
-                &format!("127.0.0.1:{port}"),
+                // The system picks a free port and the operator logs it: a port chosen here
+                // and bound later could be taken meanwhile by another test's process.
+                "127.0.0.1:0",
                 "--leader-elect",
                 if leader_elect { "true" } else { "false" },
                 "--lease-duration-seconds",
@@ -155,12 +156,15 @@ impl Env {
             ])
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
-            .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(std::fs::File::create(self.dir.path().join(format!("{name}.out"))).unwrap())
             .spawn()
             .unwrap();
-        Operator { child, port, log }
+        Operator {
+            child,
+            log,
+            out: self.dir.path().join(format!("{name}.out")),
+        }
     }
 
     /// Writes a variant of the six-phase test catalog with each `(from, to)` text replacement
@@ -355,8 +359,8 @@ pub fn state(run: &PipelineRun) -> Option<RunState> {
 pub struct Operator {
     /// The process.
     pub child: Child,
-    /// Its health and metrics port.
-    pub port: u16,
+    /// Its JSON log (stdout), where it reports the address it serves on.
+    pub out: PathBuf,
     /// Its log file.
     pub log: PathBuf,
 }
@@ -368,15 +372,30 @@ impl Operator {
         let _ = self.child.wait();
     }
 
-    /// Its log so far.
+    /// Its log so far (the JSON log on stdout, then anything on stderr).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mut text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        text.push_str(&std::fs::read_to_string(&self.log).unwrap_or_default());
+        text
     }
 
-    /// GETs one of its HTTP endpoints; `None` when it does not answer.
+    /// The port it serves on, once it has logged it.
+    pub fn port(&self) -> Option<u16> {
+        let out = std::fs::read_to_string(&self.out).ok()?;
+        out.lines()
+            .filter(|l| l.contains("serving /healthz"))
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())?["addr"]
+            .as_str()?
+            .rsplit(':')
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// GETs one of its HTTP endpoints; `None` when it does not answer (or has not started).
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port()?)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         write!(
             s,
@@ -395,12 +414,4 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
