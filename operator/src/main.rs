@@ -196,8 +196,8 @@ async fn main() -> anyhow::Result<()> {
     {
         let health = health.clone();
         tokio::spawn(async move {
-            let ok = stores.jobs.wait_until_ready().await.is_ok()
-                && stores.pods.wait_until_ready().await.is_ok()
+            let ok = stores.jobs.jobs.store.wait_until_ready().await.is_ok()
+                && stores.jobs.pods.store.wait_until_ready().await.is_ok()
                 && stores.phase_completions.wait_until_ready().await.is_ok();
             health.synced.store(ok, Ordering::Relaxed);
             info!("watch caches synced");

@@ -8,18 +8,18 @@
 //! fact: a phase counts as triggered when its Jobs are observed.
 
 pub mod apply;
+pub mod cache;
 pub mod error;
 pub mod expectations;
+pub mod index;
 pub mod reconcile;
-pub mod trim;
+pub mod settle;
 pub mod written;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -31,6 +31,7 @@ use tracing::{info, warn};
 use crate::catalog::Catalog;
 use crate::jobs::JobSettings;
 use crate::metrics::Metrics;
+use cache::{CachedJob, CachedPod};
 
 pub use error::Error;
 
@@ -61,12 +62,10 @@ pub struct Stores {
     pub runs: Store<PipelineRun>,
     /// PhaseCompletions.
     pub phase_completions: Store<PhaseCompletion>,
-    /// Jobs tipoff created.
-    pub jobs: Store<Job>,
-    /// Pods of those Jobs.
-    pub pods: Store<Pod>,
+    /// Jobs tipoff created and their Pods, less the settled ones.
+    pub jobs: settle::JobCaches,
     /// Each run's Jobs and Pods (by run label) and PhaseCompletions (by run name).
-    pub index: trim::RunIndex,
+    pub index: index::RunIndex,
 }
 
 /// What every reconcile shares.
@@ -166,10 +165,8 @@ pub fn controller(
     let managed = watcher::Config::default()
         .labels(MANAGED_SELECTOR)
         .any_semantic();
-    let index = trim::RunIndex::default();
+    let index = index::RunIndex::default();
     let (pc_reader, pc_writer) = reflector::store();
-    let (job_reader, job_writer) = reflector::store();
-    let (pod_reader, pod_writer) = reflector::store();
     let pc_stream = reflector::reflector(
         pc_writer,
         watcher(
@@ -179,70 +176,78 @@ pub fn controller(
         .modify({
             let index = index.clone();
             move |pc| {
-                trim::phase_completion(pc);
+                cache::phase_completion(pc);
                 index.add(&pc.metadata, Some(format!("pc/{}", pc.spec.run)));
             }
         }),
     )
     .default_backoff()
     .touched_objects();
-    let job_stream = reflector::reflector(
-        job_writer,
-        watcher(scope.api::<Job>(&client), managed.clone()).modify({
-            let index = index.clone();
-            move |job| {
-                trim::job(job);
-                index.add(&job.metadata, trim::run_key("job", &job.metadata));
-            }
-        }),
+    let jobs = settle::JobCaches::default();
+    let job_stream = jobs
+        .jobs
+        .reflect(
+            jobs.settled.clone(),
+            watcher(scope.api::<CachedJob>(&client), managed.clone()).modify({
+                let index = index.clone();
+                move |job| {
+                    cache::trim_meta(&mut job.metadata);
+                    index.add(&job.metadata, index::run_key("job", &job.metadata));
+                }
+            }),
+        )
+        .default_backoff()
+        .touched_objects();
+    let pod_stream = jobs
+        .pods
+        .reflect(
+            jobs.settled.clone(),
+            watcher(scope.api::<CachedPod>(&client), managed).modify({
+                let index = index.clone();
+                move |pod| {
+                    cache::trim_meta(&mut pod.metadata);
+                    index.add(&pod.metadata, index::run_key("pod", &pod.metadata));
+                }
+            }),
+        )
+        .default_backoff()
+        .touched_objects();
+    let (run_reader, run_writer) = reflector::store();
+    let run_stream = reflector::reflector(
+        run_writer,
+        watcher(
+            scope.api::<PipelineRun>(&client),
+            watcher::Config::default().any_semantic(),
+        )
+        .modify(cache::pipeline_run),
     )
     .default_backoff()
-    .touched_objects();
-    let pod_stream = reflector::reflector(
-        pod_writer,
-        watcher(scope.api::<Pod>(&client), managed).modify({
-            let index = index.clone();
-            move |pod| {
-                trim::pod(pod);
-                index.add(&pod.metadata, trim::run_key("pod", &pod.metadata));
-            }
-        }),
-    )
-    .default_backoff()
-    .touched_objects();
-    let jobs_for_pods = job_reader.clone();
-    let controller = Controller::new(
-        scope.api::<PipelineRun>(&client),
-        watcher::Config::default().any_semantic(),
-    )
-    .with_config(
-        kube::runtime::controller::Config::default()
-            .debounce(tuning.debounce)
-            .concurrency(tuning.concurrency),
-    )
-    .owns_stream(pc_stream)
-    .owns_stream(job_stream)
-    .watches_stream(pod_stream, move |pod: Pod| run_of_pod(&pod, &jobs_for_pods));
+    .applied_objects();
+    let jobs_for_pods = jobs.jobs.store.clone();
+    let controller = Controller::for_stream(run_stream, run_reader)
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .debounce(tuning.debounce)
+                .concurrency(tuning.concurrency),
+        )
+        .owns_stream(pc_stream)
+        .owns_stream(job_stream)
+        .watches_stream(pod_stream, move |pod: CachedPod| {
+            run_of_pod(&pod, &jobs_for_pods)
+        });
     let stores = Stores {
         runs: controller.store(),
         phase_completions: pc_reader,
-        jobs: job_reader,
-        pods: pod_reader,
+        jobs,
         index,
     };
     (controller, stores)
 }
 
 /// The run a Pod belongs to: Pod -> owning Job (from the cache) -> owning PipelineRun.
-fn run_of_pod(pod: &Pod, jobs: &Store<Job>) -> Option<ObjectRef<PipelineRun>> {
+fn run_of_pod(pod: &CachedPod, jobs: &Store<CachedJob>) -> Option<ObjectRef<PipelineRun>> {
     let ns = pod.namespace()?;
-    let job_name = pod
-        .owner_references()
-        .iter()
-        .find(|o| o.kind == "Job")?
-        .name
-        .clone();
-    let job = jobs.get(&ObjectRef::new(&job_name).within(&ns))?;
+    let job = jobs.get(&ObjectRef::new(pod.job_name()?).within(&ns))?;
     let owner = job
         .owner_references()
         .iter()

@@ -1,6 +1,7 @@
 //! One reconcile of one PipelineRun: fetch what exists (from the watch caches, no API reads),
 //! plan, apply, and say when to look again.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,7 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
             Arc::new(overlaid)
         }
     };
-    let observed = observe(&run, &ctx);
+    let (observed, settleable) = observe(&run, &ctx);
     ctx.expectations.observed(
         &ns,
         observed
@@ -61,6 +62,12 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
     let now = jiff::Timestamp::now();
     let plan = planner::plan(&run, &observed, &ctx.catalog, now);
     let applied = apply::apply(&run, &plan, &ctx).await?;
+    for (job, pods) in &settleable {
+        ctx.stores
+            .jobs
+            .settle(&ns, job, pods.iter().map(String::as_str));
+        debug!(job = %job, "settled: the ledger records its result");
+    }
     let state = plan.run_status.state;
     ctx.metrics
         .observe_reconcile(&run, state, &plan, started.elapsed());
@@ -76,9 +83,13 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
     })
 }
 
+/// Finished Jobs whose result the ledger on the server records, with their Pods: once the
+/// plan is applied they are settled (see [`super::settle`]).
+type Settleable = Vec<(String, Vec<String>)>;
+
 /// Everything that exists for `run`, read from the watch caches (through the run index, so a
-/// reconcile reads its own run's children only).
-fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
+/// reconcile reads its own run's children only), and which of its Jobs can be settled.
+fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let label = run_label(&name);
@@ -86,12 +97,51 @@ fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
     let ours = |meta: &kube::api::ObjectMeta| {
         meta.labels.as_ref().and_then(|l| l.get(LABEL_RUN)) == Some(&label)
     };
-    Observed {
-        phase_completions: stores
-            .index
-            .objects(&ns, &format!("pc/{name}"), &stores.phase_completions)
+    let cached_pcs: Vec<_> = stores
+        .index
+        .objects(&ns, &format!("pc/{name}"), &stores.phase_completions)
+        .into_iter()
+        .filter(|pc| pc.spec.run == name)
+        .collect();
+    let jobs: Vec<_> = stores
+        .index
+        .objects(&ns, &format!("job/{label}"), &stores.jobs.jobs.store)
+        .into_iter()
+        .filter(|j| ours(&j.metadata))
+        .collect();
+    let pods: Vec<_> = stores
+        .index
+        .objects(&ns, &format!("pod/{label}"), &stores.jobs.pods.store)
+        .into_iter()
+        .filter(|p| ours(&p.metadata))
+        .collect();
+
+    // Read from the cache, not from this operator's memory of its writes: a cached status is
+    // never older than one the cache showed before, and a recorded result stays recorded.
+    let recorded: HashSet<&str> = cached_pcs
+        .iter()
+        .filter_map(|pc| pc.status.as_ref())
+        .flat_map(|s| s.completed.iter().chain(&s.failed))
+        .map(|r| r.job.as_str())
+        .collect();
+    let settleable = jobs
+        .iter()
+        .filter(|j| j.is_finished())
+        .filter_map(|j| j.metadata.name.as_deref())
+        .filter(|name| recorded.contains(name))
+        .map(|job| {
+            let pods = pods
+                .iter()
+                .filter(|p| p.job_name() == Some(job))
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
+            (job.to_owned(), pods)
+        })
+        .collect();
+
+    let observed = Observed {
+        phase_completions: cached_pcs
             .iter()
-            .filter(|pc| pc.spec.run == name)
             .map(|pc| {
                 let mut pc = (**pc).clone();
                 ctx.written.phase_completions.overlay(
@@ -103,22 +153,11 @@ fn observe(run: &PipelineRun, ctx: &Context) -> Observed {
                 pc
             })
             .collect(),
-        jobs: stores
-            .index
-            .objects(&ns, &format!("job/{label}"), &stores.jobs)
-            .iter()
-            .filter(|j| ours(&j.metadata))
-            .map(|j| (**j).clone())
-            .collect(),
-        pods: stores
-            .index
-            .objects(&ns, &format!("pod/{label}"), &stores.pods)
-            .iter()
-            .filter(|p| ours(&p.metadata))
-            .map(|p| (**p).clone())
-            .collect(),
+        jobs: jobs.iter().map(|j| j.to_job()).collect(),
+        pods: pods.iter().map(|p| p.to_pod()).collect(),
         older_runs_for_date: older_runs_for_date(run, &stores.runs.state()),
-    }
+    };
+    (observed, settleable)
 }
 
 /// Runs for the same date in the same namespace, created before `run`, that have not ended.

@@ -438,10 +438,13 @@ async fn dropped_and_delayed_watches_neither_stall_the_run_nor_duplicate_jobs() 
         op.log()
     );
     let attempts = attempts(&env, "watches").await;
+    // The Events name each retried attempt's cause (the settled-Job bug showed as JobVanished).
+    let events = env.events().await;
     assert_eq!(attempts.len(), TEST_PROCESSORS, "{attempts:?}");
     assert!(
         attempts.values().all(|a| a == &[1]),
-        "a stale cache must never duplicate a Job: {attempts:?}"
+        "a stale cache must never duplicate a Job: {attempts:?}\n{events:#?}\n{}",
+        op.log()
     );
 }
 

@@ -1,0 +1,354 @@
+//! What the watch caches keep of each object.
+//!
+//! The planner reads a few fields of Jobs and Pods. A `k8s_openapi` `Job` is 2.8 KiB before it
+//! holds anything (its Pod template is inline) and a `Pod` 2.5 KiB, and with 1,000 runs in
+//! flight the caches hold thousands of each. So Jobs and Pods are watched as [`CachedJob`] and
+//! [`CachedPod`]: the same API objects, deserialized into types that have only the fields the
+//! planner reads (the rest of the JSON is skipped while parsing, never allocated). A reconcile
+//! turns its own run's few objects back into `Job`s and `Pod`s for the planner, which stays
+//! written against the Kubernetes types.
+//!
+//! Kept, and why:
+//! - metadata: name, namespace, uid, resourceVersion, creation and deletion timestamps, owner
+//!   references (Pod -> Job -> PipelineRun), and only the `tipoff.dev/` labels (which run,
+//!   phase, processor, attempt and rerun) and the Pod's completion-index annotation. Managed
+//!   fields, the Job controller's labels and every other annotation are dropped.
+//! - Job: `completions`, `parallelism`, `activeDeadlineSeconds` and the whole status.
+//! - Pod: each container's name, `imageID` and termination state (exit code, message, times).
+//!
+//! PipelineRuns and PhaseCompletions are kept whole (the planner reads their spec and status)
+//! less their managed fields and the `last-applied-configuration` annotation (a second copy of
+//! the spec when a person uses client-side `kubectl apply`).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec, JobStatus};
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
+};
+use k8s_openapi::{Metadata, NamespaceResourceScope, Resource};
+use kube::api::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use tipoff_crds::{PhaseCompletion, PipelineRun};
+
+/// The prefix of the labels the planner reads.
+const LABEL_PREFIX: &str = "tipoff.dev/";
+/// The annotation the Job controller sets on an Indexed Job's Pods.
+pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
+/// The annotation client-side `kubectl apply` keeps the whole applied object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A `batch/v1` Job as the cache keeps it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct CachedJob {
+    /// Trimmed by [`trim_meta`].
+    pub metadata: ObjectMeta,
+    /// The parts of the spec the planner reads.
+    #[serde(default)]
+    pub spec: Option<CachedJobSpec>,
+    /// The Job's status.
+    #[serde(default)]
+    pub status: Option<JobStatus>,
+}
+
+/// The parts of a Job's spec the planner reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedJobSpec {
+    /// Successful Pods needed.
+    #[serde(default)]
+    pub completions: Option<i32>,
+    /// Pods at once.
+    #[serde(default)]
+    pub parallelism: Option<i32>,
+    /// The Job's deadline.
+    #[serde(default)]
+    pub active_deadline_seconds: Option<i64>,
+}
+
+/// A `v1` Pod as the cache keeps it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct CachedPod {
+    /// Trimmed by [`trim_meta`].
+    pub metadata: ObjectMeta,
+    /// The Pod's containers' outcomes.
+    #[serde(default)]
+    pub status: Option<CachedPodStatus>,
+}
+
+/// The parts of a Pod's status the planner reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedPodStatus {
+    /// `Pending`, `Running`, `Succeeded`, `Failed`.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// One per container.
+    #[serde(default)]
+    pub container_statuses: Option<Vec<CachedContainerStatus>>,
+}
+
+/// A container's image and termination.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct CachedContainerStatus {
+    /// The container's name.
+    pub name: String,
+    /// The image the container ran, by digest.
+    #[serde(default, rename = "imageID")]
+    pub image_id: String,
+    /// Its current state: only termination is kept.
+    #[serde(default)]
+    pub state: Option<CachedContainerState>,
+}
+
+/// A container's termination, when it has ended.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct CachedContainerState {
+    /// Exit code, message and times.
+    #[serde(default)]
+    pub terminated: Option<ContainerStateTerminated>,
+}
+
+impl Resource for CachedJob {
+    const API_VERSION: &'static str = Job::API_VERSION;
+    const GROUP: &'static str = Job::GROUP;
+    const KIND: &'static str = Job::KIND;
+    const VERSION: &'static str = Job::VERSION;
+    const URL_PATH_SEGMENT: &'static str = Job::URL_PATH_SEGMENT;
+    type Scope = NamespaceResourceScope;
+}
+
+impl Metadata for CachedJob {
+    type Ty = ObjectMeta;
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl Resource for CachedPod {
+    const API_VERSION: &'static str = Pod::API_VERSION;
+    const GROUP: &'static str = Pod::GROUP;
+    const KIND: &'static str = Pod::KIND;
+    const VERSION: &'static str = Pod::VERSION;
+    const URL_PATH_SEGMENT: &'static str = Pod::URL_PATH_SEGMENT;
+    type Scope = NamespaceResourceScope;
+}
+
+impl Metadata for CachedPod {
+    type Ty = ObjectMeta;
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl CachedJob {
+    /// The Job the planner reads.
+    pub fn to_job(&self) -> Job {
+        Job {
+            metadata: self.metadata.clone(),
+            spec: self.spec.as_ref().map(|s| JobSpec {
+                completions: s.completions,
+                parallelism: s.parallelism,
+                active_deadline_seconds: s.active_deadline_seconds,
+                ..JobSpec::default()
+            }),
+            status: self.status.clone(),
+        }
+    }
+
+    /// Whether the Job has ended (a `Complete` or `Failed` condition that is true).
+    pub fn is_finished(&self) -> bool {
+        self.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+            })
+    }
+}
+
+impl CachedPod {
+    /// The Pod the planner reads.
+    pub fn to_pod(&self) -> Pod {
+        Pod {
+            metadata: self.metadata.clone(),
+            spec: None,
+            status: self.status.as_ref().map(|s| PodStatus {
+                phase: s.phase.clone(),
+                container_statuses: s.container_statuses.as_ref().map(|cs| {
+                    cs.iter()
+                        .map(|c| ContainerStatus {
+                            name: c.name.clone(),
+                            image_id: c.image_id.clone(),
+                            state: c.state.as_ref().map(|st| ContainerState {
+                                terminated: st.terminated.clone(),
+                                ..ContainerState::default()
+                            }),
+                            ..ContainerStatus::default()
+                        })
+                        .collect()
+                }),
+                ..PodStatus::default()
+            }),
+        }
+    }
+
+    /// The name of the Job that owns the Pod.
+    pub fn job_name(&self) -> Option<&str> {
+        self.metadata
+            .owner_references
+            .as_ref()?
+            .iter()
+            .find(|o| o.kind == "Job")
+            .map(|o| o.name.as_str())
+    }
+}
+
+/// Drops what no reader needs from a Job's or Pod's metadata: managed fields, labels other
+/// than tipoff's, annotations other than the completion index.
+pub fn trim_meta(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    meta.labels = keep(meta.labels.take(), |k| k.starts_with(LABEL_PREFIX));
+    meta.annotations = keep(meta.annotations.take(), |k| k == COMPLETION_INDEX);
+}
+
+fn keep(
+    map: Option<BTreeMap<String, String>>,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<BTreeMap<String, String>> {
+    let kept: BTreeMap<String, String> = map?.into_iter().filter(|(k, _)| wanted(k)).collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
+/// Trims a PipelineRun for the cache.
+pub fn pipeline_run(run: &mut PipelineRun) {
+    trim_whole(&mut run.metadata);
+}
+
+/// Trims a PhaseCompletion for the cache.
+pub fn phase_completion(pc: &mut PhaseCompletion) {
+    trim_whole(&mut pc.metadata);
+}
+
+fn trim_whole(meta: &mut ObjectMeta) {
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Job as the API server serves it (abridged from dev/cluster's output).
+    const JOB: &str = r#"{
+      "apiVersion": "batch/v1", "kind": "Job",
+      "metadata": {"name": "r-p1-a-1", "namespace": "ns", "uid": "u1", "resourceVersion": "7",
+        "labels": {"tipoff.dev/run": "r", "tipoff.dev/attempt": "1",
+                   "app.kubernetes.io/managed-by": "tipoff", "controller-uid": "x"},
+        "annotations": {"note": "dropped"},
+        "ownerReferences": [{"apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun",
+                             "name": "r", "uid": "u0", "controller": true}],
+        "managedFields": [{"manager": "tipoff-operator", "operation": "Apply"}]},
+      "spec": {"completions": 3, "parallelism": 3, "activeDeadlineSeconds": 60,
+               "backoffLimit": 2, "template": {"spec": {"containers": [{"name": "processor",
+               "image": "img@sha256:1"}], "restartPolicy": "Never"}}},
+      "status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 3}
+    }"#;
+
+    const POD: &str = r#"{
+      "apiVersion": "v1", "kind": "Pod",
+      "metadata": {"name": "r-p1-a-1-0-x", "namespace": "ns",
+        "labels": {"tipoff.dev/run": "r", "job-name": "r-p1-a-1"},
+        "annotations": {"batch.kubernetes.io/job-completion-index": "0", "other": "x"},
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "r-p1-a-1",
+                             "uid": "u1", "controller": true}]},
+      "spec": {"containers": [{"name": "processor", "image": "img@sha256:1"}]},
+      "status": {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{"name": "processor", "image": "img", "imageID": "img@sha256:1",
+          "ready": false, "restartCount": 0,
+          "state": {"terminated": {"exitCode": 0, "message": "{\"rows\":1}"}}}]}
+    }"#;
+
+    #[test]
+    fn a_cached_job_keeps_what_the_planner_reads() {
+        let mut cached: CachedJob = serde_json::from_str(JOB).unwrap();
+        trim_meta(&mut cached.metadata);
+        assert!(cached.is_finished());
+        let job = cached.to_job();
+        let spec = job.spec.unwrap();
+        assert_eq!(spec.completions, Some(3));
+        assert_eq!(spec.parallelism, Some(3));
+        assert_eq!(spec.active_deadline_seconds, Some(60));
+        assert!(spec.template.spec.is_none());
+        assert_eq!(job.status.unwrap().succeeded, Some(3));
+        let meta = job.metadata;
+        assert!(meta.managed_fields.is_none());
+        assert!(meta.annotations.is_none());
+        let labels: Vec<&str> = meta.labels.iter().flatten().map(|(k, _)| &**k).collect();
+        assert_eq!(labels, ["tipoff.dev/attempt", "tipoff.dev/run"]);
+        assert_eq!(meta.owner_references.unwrap()[0].name, "r");
+        assert_eq!(meta.resource_version.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn a_cached_pod_keeps_its_result_image_and_completion_index() {
+        let mut cached: CachedPod = serde_json::from_str(POD).unwrap();
+        trim_meta(&mut cached.metadata);
+        assert_eq!(cached.job_name(), Some("r-p1-a-1"));
+        let pod = cached.to_pod();
+        assert!(pod.spec.is_none());
+        let annotations = pod.metadata.annotations.unwrap();
+        assert_eq!(annotations.len(), 1);
+        assert_eq!(annotations[COMPLETION_INDEX], "0");
+        let status = pod.status.unwrap();
+        assert_eq!(status.phase.as_deref(), Some("Succeeded"));
+        let container = &status.container_statuses.unwrap()[0];
+        assert_eq!(container.image_id, "img@sha256:1");
+        let terminated = container
+            .state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap();
+        assert_eq!(terminated.exit_code, 0);
+        assert_eq!(terminated.message.as_deref(), Some("{\"rows\":1}"));
+    }
+
+    #[test]
+    fn an_unfinished_job_is_not_finished() {
+        let job = CachedJob {
+            status: Some(JobStatus {
+                active: Some(1),
+                ..JobStatus::default()
+            }),
+            ..CachedJob::default()
+        };
+        assert!(!job.is_finished());
+    }
+
+    #[test]
+    fn a_run_loses_its_managed_fields_and_last_applied_copy_only() {
+        let mut run: PipelineRun = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun",
+            "metadata": {"name": "r", "annotations": {LAST_APPLIED: "{}", "keep": "me"},
+                         "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"date": "2026-01-01", "mode": "Production",
+                     "release": {"image": "img@sha256:1", "commit": "abc1234"}}
+        }))
+        .unwrap();
+        pipeline_run(&mut run);
+        assert!(run.metadata.managed_fields.is_none());
+        let annotations = run.metadata.annotations.unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["keep"]);
+    }
+}
