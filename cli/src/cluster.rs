@@ -94,6 +94,28 @@ impl Cluster {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
+    /// Creates or updates run `name` with `spec` (server-side apply, as `manager`).
+    pub async fn apply_run(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        manager: &str,
+    ) -> std::result::Result<PipelineRun, kube::Error> {
+        let body = serde_json::json!({
+            "apiVersion": "tipoff.dev/v1alpha1",
+            "kind": "PipelineRun",
+            "metadata": { "name": name },
+            "spec": spec,
+        });
+        self.runs()
+            .patch(
+                name,
+                &kube::api::PatchParams::apply(manager).force(),
+                &kube::api::Patch::Apply(&body),
+            )
+            .await
+    }
+
     /// Reads one run by name.
     pub async fn run(&self, name: &str) -> Result<PipelineRun> {
         self.runs()

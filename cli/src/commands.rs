@@ -172,19 +172,8 @@ pub async fn run(cluster: &Cluster, args: RunArgs<'_>) -> Result<()> {
     if !overrides.is_empty() {
         spec["overrides"] = json!(overrides);
     }
-    let body = json!({
-        "apiVersion": "tipoff.dev/v1alpha1",
-        "kind": "PipelineRun",
-        "metadata": { "name": name },
-        "spec": spec,
-    });
     let applied = cluster
-        .runs()
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
+        .apply_run(&name, &spec, FIELD_MANAGER)
         .await
         .map_err(|e| CliError::from_kube(&format!("applying {name}"), e))?;
     let verb = if existing.is_some() {

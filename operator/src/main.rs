@@ -188,7 +188,7 @@ async fn main() -> anyhow::Result<()> {
             ..JobSettings::default()
         },
         stores: stores.clone(),
-        recorder: controller::recorder(client.clone(), Some(identity.clone())),
+        events: controller::events(client.clone(), &identity),
         metrics: metrics.clone(),
         expectations: Default::default(),
         written: Default::default(),

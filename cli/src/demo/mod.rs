@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tipoff_crds::{Mode, PipelineRun, ProcessorResult, Release};
@@ -419,24 +419,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         processors: vec![],
     };
-    let body = json!({
-        "apiVersion": "tipoff.dev/v1alpha1",
-        "kind": "PipelineRun",
-        "metadata": { "name": name },
-        "spec": { "date": date.to_string(), "mode": Mode::Production, "release": release },
-    });
+    let spec = json!({ "date": date.to_string(), "mode": Mode::Production, "release": release });
     if args.scenario == Some(Scenario::OrchestratorCrash) {
         // Hold the Job runner so the crash lands while the first Jobs exist but have not run.
         devcluster.faults().pause_runner();
     }
     let started = Instant::now();
     cluster
-        .runs()
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
+        .apply_run(&name, &spec, FIELD_MANAGER)
         .await
         .map_err(|e| CliError::from_kube("applying the run", e))?;
     out.line(&format!(

@@ -297,7 +297,7 @@ impl Operator {
                 catalog,
                 job_settings: JobSettings::default(),
                 stores,
-                recorder: controller::recorder(client, Some("tipoff-demo".to_owned())),
+                events: controller::events(client, "tipoff-demo"),
                 metrics: Arc::new(Metrics::new()),
                 expectations: Default::default(),
                 written: Default::default(),

@@ -5,7 +5,6 @@
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
-use kube::runtime::events::{Event, EventType as KubeEventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -13,9 +12,10 @@ use tipoff_crds::{PhaseCompletion, PipelineRun};
 use tracing::{info, warn};
 
 use super::error::Error;
+use super::events::Publisher;
 use super::{Context, FIELD_MANAGER};
 use crate::jobs::{build_job, owner_reference};
-use crate::planner::{EventType, Plan};
+use crate::planner::Plan;
 
 /// What applying a plan did, for metrics.
 #[derive(Debug, Default, Clone, Copy)]
@@ -127,26 +127,15 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
         applied.status_writes += 1;
     }
 
-    publish_events(run, plan, &ctx.recorder).await;
+    publish_events(run, plan, &ctx.events).await;
     Ok(applied)
 }
 
-async fn publish_events(run: &PipelineRun, plan: &Plan, recorder: &Recorder) {
-    let reference = run.object_ref(&());
+async fn publish_events(run: &PipelineRun, plan: &Plan, events: &Publisher) {
     for e in &plan.events {
-        let event = Event {
-            type_: match e.type_ {
-                EventType::Normal => KubeEventType::Normal,
-                EventType::Warning => KubeEventType::Warning,
-            },
-            reason: e.reason.as_str().to_owned(),
-            note: Some(e.message.chars().take(1024).collect()),
-            action: "Reconcile".to_owned(),
-            secondary: None,
-        };
         // An Event that cannot be written must not fail the reconcile: the status already
         // carries the same facts.
-        if let Err(err) = recorder.publish(&event, &reference).await {
+        if let Err(err) = events.publish(run, e).await {
             warn!(error = %err, reason = e.reason.as_str(), "could not publish Event");
         }
     }

@@ -41,6 +41,22 @@ impl RunIndex {
         }
     }
 
+    /// Forgets `names` under `key` in `ns` (objects that left the cache for good).
+    pub fn forget<'a>(&self, ns: &str, key: &str, names: impl IntoIterator<Item = &'a str>) {
+        let Ok(mut all) = self.names.lock() else {
+            return;
+        };
+        let k = (ns.to_owned(), key.to_owned());
+        if let Some(set) = all.get_mut(&k) {
+            for name in names {
+                set.remove(name);
+            }
+            if set.is_empty() {
+                all.remove(&k);
+            }
+        }
+    }
+
     /// The objects of `key` in `ns` that are in `store`.
     pub fn objects<K>(&self, ns: &str, key: &str, store: &Store<K>) -> Vec<Arc<K>>
     where
@@ -116,5 +132,16 @@ mod tests {
         assert_eq!(index.objects("ns", "job/a", &reader).len(), 3);
         assert_eq!(index.objects("ns", "job/b", &reader).len(), 1);
         assert!(index.objects("other", "job/a", &reader).is_empty());
+        index.forget("ns", "job/a", ["a-1", "a-3"]);
+        assert_eq!(index.objects("ns", "job/a", &reader).len(), 1);
+        index.forget("ns", "job/b", ["b-1"]);
+        assert!(
+            index
+                .names
+                .lock()
+                .unwrap()
+                .get(&("ns".into(), "job/b".into()))
+                .is_none()
+        );
     }
 }

@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod cache;
 pub mod error;
+pub mod events;
 pub mod expectations;
 pub mod index;
 pub mod reconcile;
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -79,7 +79,7 @@ pub struct Context {
     /// The watch caches.
     pub stores: Stores,
     /// Publishes Events.
-    pub recorder: Recorder,
+    pub events: events::Publisher,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Children applied but not yet seen in the watch caches.
@@ -275,13 +275,7 @@ pub async fn run(
     info!("controller stopped");
 }
 
-/// The Event reporter for this replica.
-pub fn recorder(client: Client, instance: Option<String>) -> Recorder {
-    Recorder::new(
-        client,
-        Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance,
-        },
-    )
+/// The Event publisher for replica `instance`.
+pub fn events(client: Client, instance: &str) -> events::Publisher {
+    events::Publisher::new(client, FIELD_MANAGER, instance)
 }

@@ -62,10 +62,17 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
     let now = jiff::Timestamp::now();
     let plan = planner::plan(&run, &observed, &ctx.catalog, now);
     let applied = apply::apply(&run, &plan, &ctx).await?;
+    let label = run_label(&run.name_any());
     for (job, pods) in &settleable {
-        ctx.stores
+        let stores = &ctx.stores;
+        stores
             .jobs
             .settle(&ns, job, pods.iter().map(String::as_str));
+        let pods = pods.iter().map(String::as_str);
+        stores
+            .index
+            .forget(&ns, &format!("job/{label}"), [job.as_str()]);
+        stores.index.forget(&ns, &format!("pod/{label}"), pods);
         debug!(job = %job, "settled: the ledger records its result");
     }
     let state = plan.run_status.state;

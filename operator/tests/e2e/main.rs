@@ -95,6 +95,31 @@ async fn a_production_run_goes_through_six_phases_and_kubectl_shows_it() {
     );
     let events = env.kubectl(&["get", "events"]);
     assert!(events.contains("RunStateChanged"), "{events}");
+    // One Event per transition, each with its own note (P + 2 for P phases): not one Event
+    // per reason whose count goes up while its note stays that of the first transition.
+    let transitions: Vec<String> = env
+        .events()
+        .await
+        .into_iter()
+        .filter(|(reason, _)| reason == "RunStateChanged" || reason == "PhaseStateChanged")
+        .map(|(_, message)| message)
+        .collect();
+    assert_eq!(transitions.len(), 6 + 2, "{transitions:#?}");
+    for n in 1..6 {
+        assert!(
+            transitions
+                .iter()
+                .any(|m| m.contains(&format!("phase {n} ("))
+                    && m.contains(&format!("phase {} (", n + 1))),
+            "no Event for the end of phase {n}: {transitions:#?}"
+        );
+    }
+    assert!(
+        transitions
+            .iter()
+            .any(|m| m.starts_with("run is Succeeded")),
+        "{transitions:#?}"
+    );
 
     // The operator's own endpoints.
     assert_eq!(op.get("/healthz").map(|r| r.0), Some(200));
