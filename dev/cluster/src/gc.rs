@@ -144,8 +144,7 @@ impl Store {
         old: Arc<Value>,
         mut new: Value,
     ) {
-        inner.rv += 1;
-        let rv = inner.rv;
+        let rv = Store::next_rv(inner);
         new["metadata"]["resourceVersion"] = json!(rv.to_string());
         let stored = Arc::new(new);
         inner
@@ -153,17 +152,15 @@ impl Store {
             .entry(gr.clone())
             .or_default()
             .insert((ns.to_string(), name.to_string()), stored.clone());
-        let event = Arc::new(crate::watch::WatchEvent {
-            rv,
-            gr: gr.clone(),
-            namespace: ns.to_string(),
-            type_: EventType::Modified,
-            object: stored,
-            old: Some(old),
-            encoded: Default::default(),
-        });
-        inner.window.push(event.clone());
-        let _ = self.events_sender().send(event);
+        Store::emit(
+            inner,
+            self.events_sender(),
+            gr,
+            ns,
+            EventType::Modified,
+            stored,
+            Some(old),
+        );
     }
 
     /// Runs the collector until `shutdown` fires: after deletions and writes of
