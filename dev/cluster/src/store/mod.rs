@@ -115,6 +115,8 @@ pub(crate) struct Inner {
     pub(crate) objects: HashMap<GroupResource, ObjectMap>,
     pub(crate) window: EventWindow,
     changes: ChangeLog,
+    /// Owner references and uids, for the garbage collector and cascading deletion.
+    pub(crate) owners: crate::gc::OwnerIndex,
 }
 
 /// Which objects of the tracked resources were written since the last
@@ -178,6 +180,7 @@ impl Store {
                 objects: HashMap::new(),
                 window: EventWindow::new(window),
                 changes: ChangeLog::default(),
+                owners: crate::gc::OwnerIndex::default(),
             }),
             registry: RwLock::new(Registry::with_builtins()),
             events,
@@ -327,6 +330,9 @@ impl Store {
         object: Arc<Value>,
         old: Option<Arc<Value>>,
     ) {
+        inner
+            .owners
+            .record(gr, namespace, type_, &object, old.as_deref());
         if inner.changes.tracked.contains(gr) {
             let name = meta_str(&object, "name").to_string();
             inner
