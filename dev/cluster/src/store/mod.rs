@@ -145,7 +145,8 @@ pub struct Change {
 /// The object store shared by the HTTP layer, the garbage collector and the Job runner.
 pub struct Store {
     inner: Mutex<Inner>,
-    registry: RwLock<Registry>,
+    /// Shared snapshots: a request takes one without copying every resource's schema.
+    registry: RwLock<Arc<Registry>>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     /// Woken whenever something may need garbage collection.
     pub(crate) gc_wakeup: Notify,
@@ -182,7 +183,7 @@ impl Store {
                 changes: ChangeLog::default(),
                 owners: crate::gc::OwnerIndex::default(),
             }),
-            registry: RwLock::new(Registry::with_builtins()),
+            registry: RwLock::new(Arc::new(Registry::with_builtins())),
             events,
             gc_wakeup: Notify::new(),
             changed: Notify::new(),
@@ -207,7 +208,7 @@ impl Store {
     }
 
     /// A snapshot of the registry.
-    pub fn registry(&self) -> Registry {
+    pub fn registry(&self) -> Arc<Registry> {
         self.registry
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -235,7 +236,8 @@ impl Store {
     /// Registers (or re-registers) the resources a CRD declares.
     pub fn register_crd(&self, crd: &Value) {
         let infos = crate::resources::infos_from_crd(crd);
-        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        let registry = Arc::make_mut(&mut guard);
         if let Some(first) = infos.first() {
             registry.remove(&first.group_resource());
         }
@@ -250,10 +252,7 @@ impl Store {
             crd["spec"]["group"].as_str().unwrap_or_default(),
             crd["spec"]["names"]["plural"].as_str().unwrap_or_default(),
         );
-        self.registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&gr);
+        Arc::make_mut(&mut self.registry.write().unwrap_or_else(|e| e.into_inner())).remove(&gr);
         let mut inner = self.lock();
         let keys: Vec<(String, String)> = inner
             .objects
