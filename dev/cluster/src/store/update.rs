@@ -53,27 +53,6 @@ fn same_content(a: &Value, b: &Value) -> bool {
         })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::same_content;
-    use serde_json::json;
-
-    #[test]
-    fn same_content_ignores_resource_version_and_managed_fields_only() {
-        let a = json!({"metadata": {"name": "a", "resourceVersion": "1", "managedFields": [1]},
-                       "spec": {"x": 1}});
-        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {"x": 1}});
-        assert!(same_content(&a, &b));
-        let c = json!({"metadata": {"name": "a", "labels": {}}, "spec": {"x": 1}});
-        assert!(!same_content(&a, &c));
-        let d = json!({"metadata": {"name": "a"}, "spec": {"x": 2}});
-        assert!(!same_content(&b, &d));
-        let e = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {}});
-        assert!(!same_content(&b, &e));
-        assert!(!same_content(&e, &b));
-    }
-}
-
 impl Store {
     /// Replaces an object through `mutate`, which sees the stored object and
     /// returns the desired one; the write rules of `subresource` apply. The
@@ -265,5 +244,26 @@ impl Store {
         new["apiVersion"] = old["apiVersion"].clone();
         new["kind"] = old["kind"].clone();
         Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_content;
+    use serde_json::json;
+
+    #[test]
+    fn same_content_ignores_resource_version_and_managed_fields_only() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1", "managedFields": [1]},
+                       "spec": {"x": 1}});
+        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {"x": 1}});
+        assert!(same_content(&a, &b));
+        let c = json!({"metadata": {"name": "a", "labels": {}}, "spec": {"x": 1}});
+        assert!(!same_content(&a, &c));
+        let d = json!({"metadata": {"name": "a"}, "spec": {"x": 2}});
+        assert!(!same_content(&b, &d));
+        let e = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {}});
+        assert!(!same_content(&b, &e));
+        assert!(!same_content(&e, &b));
     }
 }
