@@ -586,3 +586,129 @@ async fn env_from_config_maps_and_secrets_waits_for_missing_sources() {
     );
     cluster.shutdown().await;
 }
+
+// The runner is incremental: a pass looks only at Jobs and Pods that changed, or whose clock
+// ran out. These check the cases where nothing else changes to wake a Job or a Pod.
+
+#[tokio::test]
+async fn deadline_fails_a_job_when_nothing_else_changes() {
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    jobs.create(
+        &PostParams::default(),
+        &job("quiet", "sleep 60", json!({"activeDeadlineSeconds": 3})),
+    )
+    .await
+    .unwrap();
+    eventually(WAIT, "pod running", || async {
+        pods_of(&pods, "quiet")
+            .await
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await;
+    // Let the runner settle: from here on only the clock can fail the Job.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let quiet_rv = cluster.store().current_rv();
+    let job_now = jobs.get("quiet").await.unwrap();
+    assert!(has_condition(&job_now, "Failed").is_none());
+    let (_, reason) = wait_condition(&jobs, "quiet", "Failed").await;
+    assert_eq!(reason, "DeadlineExceeded");
+    assert!(cluster.store().current_rv() > quiet_rv);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleting_a_pod_without_a_job_kills_its_process() {
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    let bare: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bare"},
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "main", "image": "busybox", "args": ["sleep 60"]},
+        ]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &bare).await.unwrap();
+    let key = ("default".to_string(), "bare".to_string());
+    eventually(WAIT, "process running", || async {
+        cluster.running_pods().contains(&key).then_some(())
+    })
+    .await;
+    pods.delete("bare", &Default::default()).await.unwrap();
+    eventually(WAIT, "process gone", || async {
+        (!cluster.running_pods().contains(&key)).then_some(())
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_jobs_each_get_exactly_their_pods() {
+    const N: usize = 40;
+    let cluster = start_with_runner(RUNNER).await;
+    let c = client(&cluster);
+    let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(c, "default");
+    // Every third Job is Indexed with three completions, every third has two completions
+    // two at a time, the rest one Pod.
+    let spec = |i: usize| match i % 3 {
+        0 => json!({"completionMode": "Indexed", "completions": 3, "parallelism": 3}),
+        1 => json!({"completions": 2, "parallelism": 2}),
+        _ => json!({}),
+    };
+    futures::stream::iter(0..N)
+        .for_each_concurrent(N, |i| {
+            let jobs = jobs.clone();
+            async move {
+                jobs.create(
+                    &PostParams::default(),
+                    &job(&format!("burst-{i}"), "exit 0", spec(i)),
+                )
+                .await
+                .unwrap();
+            }
+        })
+        .await;
+    let mut total = 0;
+    for i in 0..N {
+        let name = format!("burst-{i}");
+        let (done, _) = wait_condition(&jobs, &name, "Complete").await;
+        let uid = done.metadata.uid.clone().unwrap();
+        let expected = match i % 3 {
+            0 => 3,
+            1 => 2,
+            _ => 1,
+        };
+        total += expected;
+        let mine = pods_of(&pods, &name).await;
+        assert_eq!(mine.len(), expected, "{name}: pods {mine:?}");
+        for pod in &mine {
+            let owners = pod.metadata.owner_references.clone().unwrap_or_default();
+            assert_eq!(owners.len(), 1);
+            assert_eq!(owners[0].uid, uid, "{name}: pod owned by another Job");
+        }
+        if i % 3 == 0 {
+            let mut indexes: Vec<String> = mine
+                .iter()
+                .filter_map(|p| {
+                    p.annotations()
+                        .get("batch.kubernetes.io/job-completion-index")
+                        .cloned()
+                })
+                .collect();
+            indexes.sort();
+            assert_eq!(indexes, ["0", "1", "2"]);
+        }
+        assert_eq!(done.status.unwrap().succeeded, Some(expected as i32));
+    }
+    assert_eq!(
+        pods.list(&ListParams::default()).await.unwrap().items.len(),
+        total,
+        "no stray Pods"
+    );
+    cluster.shutdown().await;
+}

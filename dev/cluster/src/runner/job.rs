@@ -3,7 +3,7 @@
 //! `activeDeadlineSeconds` and `suspend`, writes Job status and conditions,
 //! and deletes finished Jobs after `ttlSecondsAfterFinished`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
@@ -157,42 +157,68 @@ pub fn record_event(store: &Store, object: &Value, type_: &str, reason: &str, me
     }
 }
 
-/// The Pods of each owner, by the owner's uid: built once per runner pass, so reconciling N
-/// Jobs costs O(N + Pods), not O(N x Pods).
-pub fn pods_by_owner(all_pods: &[Value]) -> HashMap<&str, Vec<&Value>> {
-    let mut out: HashMap<&str, Vec<&Value>> = HashMap::new();
-    for pod in all_pods {
-        for owner in pod["metadata"]["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if let Some(uid) = owner["uid"].as_str() {
-                out.entry(uid).or_default().push(pod);
-            }
-        }
+/// The unix second at which a Job needs reconciling although nothing about it or its Pods
+/// changed: when its `activeDeadlineSeconds` runs out (a running Job) or its
+/// `ttlSecondsAfterFinished` does (a finished one). `None` when no clock applies. The
+/// runner keeps these in a timer queue so a pass only visits Jobs that changed or are due.
+pub fn next_due(job: &Value) -> Option<i64> {
+    if job["metadata"]["deletionTimestamp"].is_string() {
+        return None;
     }
-    out
+    let spec = &job["spec"];
+    let status = &job["status"];
+    let at = |ts: &Value| {
+        ts.as_str()?
+            .parse::<jiff::Timestamp>()
+            .ok()
+            .map(|t| t.as_second())
+    };
+    if condition_true(job, "Complete") || condition_true(job, "Failed") {
+        let ttl = spec["ttlSecondsAfterFinished"].as_i64()?;
+        let finished_at = at(&status["completionTime"]).or_else(|| {
+            status["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "Failed")
+                .and_then(|c| at(&c["lastTransitionTime"]))
+        })?;
+        return Some(finished_at.saturating_add(ttl));
+    }
+    if spec["suspend"].as_bool() == Some(true) {
+        return None;
+    }
+    let limit = spec["activeDeadlineSeconds"].as_i64()?;
+    Some(at(&status["startTime"])?.saturating_add(limit))
 }
 
-/// Reconciles one Job against the current Pods (`pods_by_owner` of them).
+/// What a Job's reconcile left undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every write it needed went through.
+    Settled,
+    /// A write failed (a Pod creation or the status update): reconcile it again next pass,
+    /// as nothing else may change to wake it.
+    Retry,
+}
+
+/// Reconciles one Job against its current Pods (those with an ownerReference to its uid).
 pub fn reconcile(
     store: &Store,
     processes: &Processes,
     job_info: &ResourceInfo,
     pod_info: &ResourceInfo,
     job: &Value,
-    pods_by_owner: &HashMap<&str, Vec<&Value>>,
-) {
+    pods: &[&Value],
+) -> Outcome {
     if job["metadata"]["deletionTimestamp"].is_string() {
-        return;
+        return Outcome::Settled;
     }
     let ns = job["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = job["metadata"]["name"].as_str().unwrap_or_default();
-    let uid = job["metadata"]["uid"].as_str().unwrap_or_default();
     let spec = &job["spec"];
     let now = now_rfc3339();
-    let pods: Vec<&Value> = pods_by_owner.get(uid).cloned().unwrap_or_default();
+    let mut outcome = Outcome::Settled;
     let active: Vec<&Value> = pods
         .iter()
         .copied()
@@ -264,7 +290,7 @@ pub fn reconcile(
                     None,
                     None,
                 );
-                return;
+                return Outcome::Settled;
             }
         }
     } else if spec["suspend"].as_bool() == Some(true) {
@@ -374,7 +400,7 @@ pub fn reconcile(
             status["completionTime"] = json!(now);
             record_event(store, job, "Normal", "Completed", "Job completed");
         } else {
-            create_pods(
+            outcome = create_pods(
                 store,
                 pod_info,
                 job,
@@ -408,12 +434,17 @@ pub fn reconcile(
         status["conditions"] = Value::Array(conditions);
     }
     if status != job["status"] {
-        let _ = store.update_with(job_info, ns, name, Subresource::Status, |current| {
+        let written = store.update_with(job_info, ns, name, Subresource::Status, |current| {
             let mut next = current.clone();
             next["status"] = status.clone();
             Ok(next)
         });
+        if let Err(err) = written {
+            tracing::warn!(error = %err, job = name, "writing job status");
+            outcome = Outcome::Retry;
+        }
     }
+    outcome
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -427,7 +458,8 @@ fn create_pods(
     parallelism: i64,
     completions: Option<i64>,
     indexed: bool,
-) {
+) -> Outcome {
+    let mut outcome = Outcome::Settled;
     let room = (parallelism - active.len() as i64).max(0);
     let new_indexes: Vec<Option<i64>> = if indexed {
         let busy: BTreeSet<i64> = active.iter().filter_map(|p| index_of(p)).collect();
@@ -453,9 +485,13 @@ fn create_pods(
                 );
                 record_event(store, job, "Normal", "SuccessfulCreate", &message);
             }
-            Err(err) => tracing::warn!(error = %err, "creating job pod"),
+            Err(err) => {
+                tracing::warn!(error = %err, "creating job pod");
+                outcome = Outcome::Retry;
+            }
         }
     }
+    outcome
 }
 
 /// The Pod a Job creates for one attempt (and index, for Indexed Jobs).
@@ -519,5 +555,48 @@ mod tests {
         let set: BTreeSet<i64> = [0, 1, 2, 3, 5, 7, 8].into_iter().collect();
         assert_eq!(format_indexes(&set), "0-3,5,7-8");
         assert_eq!(format_indexes(&BTreeSet::new()), "");
+    }
+}
+
+#[cfg(test)]
+mod due_tests {
+    use super::*;
+
+    fn at(ts: &str) -> i64 {
+        ts.parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .unwrap_or(-1)
+    }
+
+    #[test]
+    fn running_jobs_are_due_at_their_deadline() {
+        let job = json!({"metadata": {}, "spec": {"activeDeadlineSeconds": 30},
+                         "status": {"startTime": "2026-01-01T00:00:00Z"}});
+        assert_eq!(next_due(&job), Some(at("2026-01-01T00:00:30Z")));
+        let no_start = json!({"spec": {"activeDeadlineSeconds": 30}});
+        assert_eq!(next_due(&no_start), None);
+        let suspended = json!({"spec": {"activeDeadlineSeconds": 30, "suspend": true},
+                               "status": {"startTime": "2026-01-01T00:00:00Z"}});
+        assert_eq!(next_due(&suspended), None);
+        let deleting = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"},
+                              "spec": {"activeDeadlineSeconds": 30},
+                              "status": {"startTime": "2026-01-01T00:00:00Z"}});
+        assert_eq!(next_due(&deleting), None);
+    }
+
+    #[test]
+    fn finished_jobs_are_due_when_their_ttl_ends() {
+        let complete = json!({"spec": {"ttlSecondsAfterFinished": 5, "activeDeadlineSeconds": 1},
+            "status": {"startTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T00:01:00Z",
+                       "conditions": [{"type": "Complete", "status": "True"}]}});
+        assert_eq!(next_due(&complete), Some(at("2026-01-01T00:01:05Z")));
+        let failed = json!({"spec": {"ttlSecondsAfterFinished": 0},
+            "status": {"conditions": [{"type": "Failed", "status": "True",
+                                       "lastTransitionTime": "2026-01-01T00:02:00Z"}]}});
+        assert_eq!(next_due(&failed), Some(at("2026-01-01T00:02:00Z")));
+        let no_ttl = json!({"spec": {"activeDeadlineSeconds": 1},
+            "status": {"startTime": "2026-01-01T00:00:00Z",
+                       "conditions": [{"type": "Complete", "status": "True"}]}});
+        assert_eq!(next_due(&no_ttl), None);
     }
 }

@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use super::{
-    FOREGROUND_FINALIZER, Inner, Propagation, Store, meta_str, now_rfc3339, ns_of, owner_uids,
-    with_version,
+    FOREGROUND_FINALIZER, Inner, Propagation, Store, meta_str, now_rfc3339, ns_of, with_version,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{GroupResource, ResourceInfo};
@@ -131,11 +130,7 @@ impl Store {
     }
 
     pub(crate) fn has_dependents(inner: &Inner, uid: &str) -> bool {
-        inner
-            .objects
-            .values()
-            .flat_map(|m| m.values())
-            .any(|o| owner_uids(o).any(|u| u == uid))
+        inner.owners.has_dependents(uid)
     }
 
     fn orphan_dependents(
@@ -144,20 +139,19 @@ impl Store {
         uid: &str,
     ) {
         let mut changes = Vec::new();
-        for (gr, map) in &inner.objects {
-            for (key, obj) in map {
-                if owner_uids(obj).any(|u| u == uid) {
-                    let mut new = (**obj).clone();
-                    if let Some(refs) = new["metadata"]["ownerReferences"].as_array_mut() {
-                        refs.retain(|r| r["uid"].as_str() != Some(uid));
-                        if refs.is_empty()
-                            && let Some(meta) = new["metadata"].as_object_mut()
-                        {
-                            meta.remove("ownerReferences");
-                        }
+        for (gr, ns, name) in inner.owners.dependents_of(uid) {
+            let key = (ns, name);
+            if let Some(obj) = inner.objects.get(&gr).and_then(|m| m.get(&key)) {
+                let mut new = (**obj).clone();
+                if let Some(refs) = new["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r["uid"].as_str() != Some(uid));
+                    if refs.is_empty()
+                        && let Some(meta) = new["metadata"].as_object_mut()
+                    {
+                        meta.remove("ownerReferences");
                     }
-                    changes.push((gr.clone(), key.clone(), obj.clone(), new));
                 }
+                changes.push((gr.clone(), key.clone(), obj.clone(), new));
             }
         }
         for (gr, key, old, mut new) in changes {

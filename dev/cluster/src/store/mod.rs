@@ -9,7 +9,7 @@ mod delete;
 mod read;
 mod update;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde_json::{Value, json};
@@ -114,12 +114,39 @@ pub(crate) struct Inner {
     pub(crate) rv: u64,
     pub(crate) objects: HashMap<GroupResource, ObjectMap>,
     pub(crate) window: EventWindow,
+    changes: ChangeLog,
+    /// Owner references and uids, for the garbage collector and cascading deletion.
+    pub(crate) owners: crate::gc::OwnerIndex,
+}
+
+/// Which objects of the tracked resources were written since the last
+/// [`Store::take_changes`]: a set of keys, so an object written many times between two
+/// drains is reported once, and a consumer that pauses cannot fall behind (unlike a
+/// broadcast receiver, which lags and loses events).
+#[derive(Default)]
+struct ChangeLog {
+    tracked: HashSet<GroupResource>,
+    keys: HashSet<(GroupResource, String, String)>,
+}
+
+/// One object of a tracked resource that changed, as it is now.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Which resource.
+    pub gr: GroupResource,
+    /// Namespace (empty for cluster scope).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The stored object now, or `None` when it is gone.
+    pub object: Option<Arc<Value>>,
 }
 
 /// The object store shared by the HTTP layer, the garbage collector and the Job runner.
 pub struct Store {
     inner: Mutex<Inner>,
-    registry: RwLock<Registry>,
+    /// Shared snapshots: a request takes one without copying every resource's schema.
+    registry: RwLock<Arc<Registry>>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     /// Woken whenever something may need garbage collection.
     pub(crate) gc_wakeup: Notify,
@@ -153,8 +180,10 @@ impl Store {
                 rv: 0,
                 objects: HashMap::new(),
                 window: EventWindow::new(window),
+                changes: ChangeLog::default(),
+                owners: crate::gc::OwnerIndex::default(),
             }),
-            registry: RwLock::new(Registry::with_builtins()),
+            registry: RwLock::new(Arc::new(Registry::with_builtins())),
             events,
             gc_wakeup: Notify::new(),
             changed: Notify::new(),
@@ -179,7 +208,7 @@ impl Store {
     }
 
     /// A snapshot of the registry.
-    pub fn registry(&self) -> Registry {
+    pub fn registry(&self) -> Arc<Registry> {
         self.registry
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -207,7 +236,8 @@ impl Store {
     /// Registers (or re-registers) the resources a CRD declares.
     pub fn register_crd(&self, crd: &Value) {
         let infos = crate::resources::infos_from_crd(crd);
-        let mut registry = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.registry.write().unwrap_or_else(|e| e.into_inner());
+        let registry = Arc::make_mut(&mut guard);
         if let Some(first) = infos.first() {
             registry.remove(&first.group_resource());
         }
@@ -222,10 +252,7 @@ impl Store {
             crd["spec"]["group"].as_str().unwrap_or_default(),
             crd["spec"]["names"]["plural"].as_str().unwrap_or_default(),
         );
-        self.registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&gr);
+        Arc::make_mut(&mut self.registry.write().unwrap_or_else(|e| e.into_inner())).remove(&gr);
         let mut inner = self.lock();
         let keys: Vec<(String, String)> = inner
             .objects
@@ -244,6 +271,43 @@ impl Store {
         self.events.subscribe()
     }
 
+    /// Starts recording which objects of `gr` change, for [`Self::take_changes`]. Every
+    /// object that exists now counts as changed, so the first drain sees them all.
+    pub fn track_changes(&self, gr: &GroupResource) {
+        let mut inner = self.lock();
+        let existing: Vec<(String, String)> = inner
+            .objects
+            .get(gr)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        inner.changes.tracked.insert(gr.clone());
+        for (ns, name) in existing {
+            inner.changes.keys.insert((gr.clone(), ns, name));
+        }
+    }
+
+    /// Drains the objects of tracked resources written since the last call, each with its
+    /// stored state now (shared, not copied). Costs O(changes), not O(objects).
+    pub fn take_changes(&self) -> Vec<Change> {
+        let mut inner = self.lock();
+        let keys = std::mem::take(&mut inner.changes.keys);
+        keys.into_iter()
+            .map(|(gr, namespace, name)| {
+                let object = inner
+                    .objects
+                    .get(&gr)
+                    .and_then(|m| m.get(&(namespace.clone(), name.clone())))
+                    .cloned();
+                Change {
+                    gr,
+                    namespace,
+                    name,
+                    object,
+                }
+            })
+            .collect()
+    }
+
     /// The current resourceVersion.
     pub fn current_rv(&self) -> u64 {
         self.lock().rv
@@ -256,7 +320,7 @@ impl Store {
         inner.window.compact(rv);
     }
 
-    fn emit(
+    pub(crate) fn emit(
         inner: &mut Inner,
         events: &broadcast::Sender<Arc<WatchEvent>>,
         gr: &GroupResource,
@@ -265,6 +329,16 @@ impl Store {
         object: Arc<Value>,
         old: Option<Arc<Value>>,
     ) {
+        inner
+            .owners
+            .record(gr, namespace, type_, &object, old.as_deref());
+        if inner.changes.tracked.contains(gr) {
+            let name = meta_str(&object, "name").to_string();
+            inner
+                .changes
+                .keys
+                .insert((gr.clone(), namespace.to_string(), name));
+        }
         let event = Arc::new(WatchEvent {
             rv: inner.rv,
             gr: gr.clone(),
@@ -278,7 +352,7 @@ impl Store {
         let _ = events.send(event);
     }
 
-    fn next_rv(inner: &mut Inner) -> u64 {
+    pub(crate) fn next_rv(inner: &mut Inner) -> u64 {
         inner.rv += 1;
         inner.rv
     }
@@ -442,4 +516,49 @@ pub fn with_version(object: &Value, info: &ResourceInfo) -> Value {
         copy["apiVersion"] = json!(info.api_version());
     }
     builtin::from_storage(info, copy)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn take_changes_reports_each_tracked_object_once_as_it_is_now() {
+        let store = Store::new(100);
+        let pods = store.resource("", "v1", "pods").unwrap();
+        let maps = store.resource("", "v1", "configmaps").unwrap();
+        store
+            .create(&pods, "default", json!({"metadata": {"name": "before"}}))
+            .unwrap();
+        store.track_changes(&pods.group_resource());
+        let first = store.take_changes();
+        assert_eq!(first.len(), 1, "objects that existed count as changed");
+        assert!(store.take_changes().is_empty());
+        store
+            .create(&pods, "default", json!({"metadata": {"name": "p"}}))
+            .unwrap();
+        store
+            .update_with(&pods, "default", "p", Subresource::Main, |p| {
+                let mut p = p.clone();
+                p["metadata"]["labels"] = json!({"a": "b"});
+                Ok(p)
+            })
+            .unwrap();
+        store
+            .create(&maps, "default", json!({"metadata": {"name": "untracked"}}))
+            .unwrap();
+        store
+            .delete(&pods, "default", "before", None, None, None)
+            .unwrap();
+        let mut changes = store.take_changes();
+        changes.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].name, "before");
+        assert!(changes[0].object.is_none());
+        assert_eq!(changes[1].name, "p");
+        let p = changes[1].object.as_ref().unwrap();
+        assert_eq!(p["metadata"]["labels"]["a"], "b");
+    }
 }

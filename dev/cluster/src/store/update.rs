@@ -25,17 +25,32 @@ fn spec_part(object: &Value, has_status: bool) -> Value {
     copy
 }
 
-/// Equality ignoring resourceVersion and managedFields timestamps.
+/// Equality ignoring resourceVersion and managedFields timestamps, without copying either
+/// object (this runs on every write).
 fn same_content(a: &Value, b: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut c = v.clone();
-        if let Some(meta) = c["metadata"].as_object_mut() {
-            meta.remove("resourceVersion");
-            meta.remove("managedFields");
-        }
-        c
+    fn same_ignoring(a: &Value, b: &Value, ignored: &[&str]) -> bool {
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return a == b;
+        };
+        let kept = |m: &serde_json::Map<String, Value>| {
+            m.keys().filter(|k| !ignored.contains(&k.as_str())).count()
+        };
+        kept(a) == kept(b)
+            && a.iter()
+                .filter(|(k, _)| !ignored.contains(&k.as_str()))
+                .all(|(k, va)| b.get(k).is_some_and(|vb| va == vb))
+    }
+    let (Some(a_map), Some(b_map)) = (a.as_object(), b.as_object()) else {
+        return a == b;
     };
-    strip(a) == strip(b)
+    a_map.len() == b_map.len()
+        && a_map.iter().all(|(k, va)| match b_map.get(k) {
+            None => false,
+            Some(vb) if k == "metadata" => {
+                same_ignoring(va, vb, &["resourceVersion", "managedFields"])
+            }
+            Some(vb) => va == vb,
+        })
 }
 
 impl Store {
@@ -229,5 +244,26 @@ impl Store {
         new["apiVersion"] = old["apiVersion"].clone();
         new["kind"] = old["kind"].clone();
         Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_content;
+    use serde_json::json;
+
+    #[test]
+    fn same_content_ignores_resource_version_and_managed_fields_only() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1", "managedFields": [1]},
+                       "spec": {"x": 1}});
+        let b = json!({"metadata": {"name": "a", "resourceVersion": "2"}, "spec": {"x": 1}});
+        assert!(same_content(&a, &b));
+        let c = json!({"metadata": {"name": "a", "labels": {}}, "spec": {"x": 1}});
+        assert!(!same_content(&a, &c));
+        let d = json!({"metadata": {"name": "a"}, "spec": {"x": 2}});
+        assert!(!same_content(&b, &d));
+        let e = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {}});
+        assert!(!same_content(&b, &e));
+        assert!(!same_content(&e, &b));
     }
 }
