@@ -3,6 +3,8 @@
 //! statuses are patched only when the plan says they changed, and Events are published only for
 //! the transitions the plan lists.
 
+use futures::FutureExt;
+use futures::future::join_all;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::runtime::reflector::ObjectRef;
@@ -40,34 +42,51 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
     let ssa = PatchParams::apply(FIELD_MANAGER).force();
     let mut applied = Applied::default();
 
-    // Children first: a status never describes a child that was not created.
-    for intent in &plan.phase_completions {
-        if ctx.expectations.pending(&ns, &intent.name) {
-            continue;
-        }
-        let mut pc = PhaseCompletion::new(&intent.name, intent.spec.clone());
-        pc.metadata.labels = Some(intent.labels.clone());
-        pc.metadata.owner_references = owner_reference(run).map(|o| vec![o]);
-        pcs.patch(&intent.name, &ssa, &Patch::Apply(&pc)).await?;
-        ctx.expectations.expect(&ns, &intent.name);
-        info!(run = %name, phase = intent.spec.phase, phase_completion = %intent.name, "applied PhaseCompletion");
-    }
-    for intent in &plan.jobs {
-        // Applied a moment ago but not in the watch cache yet: applying again would only be
-        // another write of the same object.
-        if ctx.expectations.pending(&ns, &intent.name) {
-            continue;
-        }
-        let job = build_job(run, intent, &ctx.job_settings);
-        jobs.patch(&intent.name, &ssa, &Patch::Apply(&job)).await?;
-        ctx.expectations.expect(&ns, &intent.name);
-        applied.jobs += 1;
-        ctx.metrics.jobs_created.inc();
-        if intent.attempt > 1 {
-            ctx.metrics.retries.inc();
-        }
-        info!(run = %name, date = %intent.date, phase = intent.phase, processor = %intent.processor,
-              attempt = intent.attempt, job = %intent.name, "applied Job");
+    // Children first: a status never describes a child that was not created. They are
+    // independent of one another, so they are applied at once: a phase's Jobs appear together,
+    // one round trip after the reconcile starts instead of one per Job.
+    let pc_applies = plan
+        .phase_completions
+        .iter()
+        .filter(|intent| !ctx.expectations.pending(&ns, &intent.name))
+        .map(|intent| {
+            let mut pc = PhaseCompletion::new(&intent.name, intent.spec.clone());
+            pc.metadata.labels = Some(intent.labels.clone());
+            pc.metadata.owner_references = owner_reference(run).map(|o| vec![o]);
+            let (pcs, ssa, ns, name) = (&pcs, &ssa, &ns, &name);
+            async move {
+                pcs.patch(&intent.name, ssa, &Patch::Apply(&pc)).await?;
+                ctx.expectations.expect(ns, &intent.name);
+                info!(run = %name, phase = intent.spec.phase, phase_completion = %intent.name, "applied PhaseCompletion");
+                Ok::<usize, Error>(0)
+            }
+            .boxed()
+        });
+    // Applied a moment ago but not in the watch cache yet: applying again would only be
+    // another write of the same object.
+    let job_applies = plan
+        .jobs
+        .iter()
+        .filter(|intent| !ctx.expectations.pending(&ns, &intent.name))
+        .map(|intent| {
+            let job = build_job(run, intent, &ctx.job_settings);
+            let (jobs, ssa, ns, name) = (&jobs, &ssa, &ns, &name);
+            async move {
+                jobs.patch(&intent.name, ssa, &Patch::Apply(&job)).await?;
+                ctx.expectations.expect(ns, &intent.name);
+                ctx.metrics.jobs_created.inc();
+                if intent.attempt > 1 {
+                    ctx.metrics.retries.inc();
+                }
+                info!(run = %name, date = %intent.date, phase = intent.phase, processor = %intent.processor,
+                      attempt = intent.attempt, job = %intent.name, "applied Job");
+                Ok::<usize, Error>(1)
+            }
+            .boxed()
+        });
+    // Every apply runs to its end (so each success is remembered) before an error is returned.
+    for result in join_all(pc_applies.chain(job_applies)).await {
+        applied.jobs += result?;
     }
     for job in &plan.jobs_to_delete {
         let dp = DeleteParams {
@@ -132,11 +151,12 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
 }
 
 async fn publish_events(run: &PipelineRun, plan: &Plan, events: &Publisher) {
-    for e in &plan.events {
+    let published = plan.events.iter().map(|e| async move {
         // An Event that cannot be written must not fail the reconcile: the status already
         // carries the same facts.
         if let Err(err) = events.publish(run, e).await {
             warn!(error = %err, reason = e.reason.as_str(), "could not publish Event");
         }
-    }
+    });
+    join_all(published).await;
 }
