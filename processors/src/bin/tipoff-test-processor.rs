@@ -5,6 +5,7 @@
 //!
 //! ```yaml
 //! default: { sleepMs: 50 }                  # applies to processors not listed
+//! # or: { sleepMs: 5000, sleepJitterMs: 10000 } sleeps 5-15 s, the same for a processor, date and attempt
 //! processors:
 //!   ml-feature-store: { failAttempts: 1 }   # attempt 1 exits 75, attempt 2 succeeds
 //!   player-daily-cache: { outcome: fail, exitCode: 65 }
@@ -46,6 +47,10 @@ struct Behaviour {
     /// Sleep before acting, in milliseconds.
     #[serde(default)]
     sleep_ms: u64,
+    /// Plus up to this many milliseconds, spread evenly over processors, dates and attempts and
+    /// the same for each of them on every run (so a benchmark's load is repeatable).
+    #[serde(default)]
+    sleep_jitter_ms: u64,
     /// Attempts up to this number fail with `exitCode` (default 75), later ones follow `outcome`.
     #[serde(default)]
     fail_attempts: u32,
@@ -110,6 +115,18 @@ fn load_script() -> Result<Script, String> {
     serde_yaml::from_str(&text).map_err(|e| format!("parsing TIPOFF_TEST_BEHAVIOUR: {e}"))
 }
 
+/// `0..max` milliseconds, from an FNV-1a hash of the processor, date and attempt.
+fn jitter_ms(max: u64, processor: &str, date: &str, attempt: u32) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let key = format!("{processor}/{date}/{attempt}");
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    hash % max
+}
+
 fn main() -> ExitCode {
     let Cli::Run(args) = Cli::parse();
     let started = std::time::Instant::now();
@@ -135,7 +152,9 @@ fn main() -> ExitCode {
         args.date,
         args.mode.as_arg()
     );
-    std::thread::sleep(std::time::Duration::from_millis(b.sleep_ms));
+    let date = args.date.to_string();
+    let jitter = jitter_ms(b.sleep_jitter_ms, &args.processor, &date, attempt);
+    std::thread::sleep(std::time::Duration::from_millis(b.sleep_ms + jitter));
 
     let mut result = contract::result_for(&args);
     if let Some(c) = &b.commit {
@@ -199,5 +218,27 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jitter_ms;
+
+    #[test]
+    fn jitter_is_repeatable_bounded_and_spread() {
+        assert_eq!(jitter_ms(0, "a", "2025-01-01", 1), 0);
+        let once = jitter_ms(10_000, "bench-analytics-a", "2025-01-01", 1);
+        assert_eq!(
+            once,
+            jitter_ms(10_000, "bench-analytics-a", "2025-01-01", 1)
+        );
+        let values: Vec<u64> = (1..=28)
+            .map(|day| jitter_ms(10_000, "bench-analytics-a", &format!("2025-02-{day:02}"), 1))
+            .collect();
+        assert!(values.iter().all(|v| *v < 10_000));
+        // Spread: the 28 dates land in at least 8 of the 10 one-second buckets.
+        let buckets: std::collections::BTreeSet<u64> = values.iter().map(|v| v / 1000).collect();
+        assert!(buckets.len() >= 8, "{values:?}");
     }
 }
