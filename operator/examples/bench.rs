@@ -3,8 +3,18 @@
 //! Starts `dev/cluster` in-process with the Job runner mapping the processor image to
 //! `tipoff-test-processor` (no sleep), runs the release `tipoff-operator` binary as a child
 //! process on the bench catalog (`config/bench/pipeline.yaml`: two phases of five processors,
-//! the last waiting for four others of its phase), creates N PipelineRuns at once (one date
-//! each) and prints, next to the targets of issue 4:
+//! the last waiting for four others of its phase), creates N PipelineRuns (one date each) and
+//! prints, next to the targets of issue 4, the figures below. Two load profiles:
+//!
+//! - burst (the default): every run created at once and processors that return at once, so all
+//!   10·N Jobs go through the machine as one queue (a stress test of throughput);
+//! - in flight (`--processor-ms`, `--processor-jitter-ms`, `--spread-seconds`): processors that
+//!   take seconds and runs created over a window shorter than a run, so all N runs are in flight
+//!   together while their phase completions arrive spread out, as a day of backfills would.
+//!
+//! The figures:
+//!
+//! - runs in flight: the peak of created minus ended, sampled every 100 ms;
 //!
 //! - trigger latency p50/p99: for every Job with prerequisites (the previous phase, or its
 //!   dependencies), from the last prerequisite's Job observed `Complete` to the Job observed,
@@ -50,6 +60,15 @@ struct Args {
     /// PipelineRuns created at once (ten processor Jobs each).
     #[arg(long, default_value_t = 200)]
     runs: usize,
+    /// Each test processor sleeps this many milliseconds (0: the burst profile)...
+    #[arg(long, default_value_t = 0)]
+    processor_ms: u64,
+    /// ...plus up to this many more, spread over processors and dates (the same on every run).
+    #[arg(long, default_value_t = 0)]
+    processor_jitter_ms: u64,
+    /// Create the runs evenly over this many seconds instead of all at once.
+    #[arg(long, default_value_t = 0.0)]
+    spread_seconds: f64,
     /// Seconds of the quiet window after the runs end, for steady-state reads.
     #[arg(long, default_value_t = 15)]
     quiet_seconds: u64,
@@ -59,6 +78,13 @@ struct Args {
     /// Keep the operator's JSON log at this path (default: a temporary file, removed at exit).
     #[arg(long)]
     operator_log: Option<PathBuf>,
+    /// Write every trigger (run, processor, seconds from the first create to ready and to
+    /// created, latency) to this CSV file, to see when slow ones happen.
+    #[arg(long)]
+    latency_csv: Option<PathBuf>,
+    /// The operator's `RUST_LOG`.
+    #[arg(long, default_value = "info,kube=warn")]
+    operator_rust_log: String,
     /// Extra arguments for the operator (e.g. `--operator-arg=--reconcile-debounce-ms=0`).
     #[arg(long = "operator-arg", allow_hyphen_values = true)]
     operator_args: Vec<String>,
@@ -218,21 +244,28 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-/// The smallest histogram bucket bound holding quantile `q` of the observations.
-fn bucket_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
-    let mut buckets: Vec<(f64, f64)> = parse_metrics(text)
-        .into_iter()
-        .filter(|(n, _, _)| n == &format!("{name}_bucket"))
-        .filter_map(|(_, l, v)| {
-            let le = l.get("le")?;
-            let bound = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((bound, v))
-        })
-        .collect();
+/// The smallest histogram bucket bound holding quantile `q` of the observations, over the label
+/// sets (other than `le`) that `filter` accepts.
+fn bucket_quantile(
+    text: &str,
+    name: &str,
+    q: f64,
+    filter: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> Option<f64> {
+    let mut buckets: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for (n, labels, count) in parse_metrics(text) {
+        if n != format!("{name}_bucket") || !filter(&labels) {
+            continue;
+        }
+        let le = labels.get("le")?;
+        let bound = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        buckets.entry(bound.to_bits()).or_insert((bound, 0.0)).1 += count;
+    }
+    let mut buckets: Vec<(f64, f64)> = buckets.into_values().collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total = buckets.last()?.1;
     buckets
@@ -258,7 +291,10 @@ async fn main() -> anyhow::Result<()> {
     let script = dir.path().join("behaviour.yaml");
     std::fs::write(
         &script,
-        format!("default: {{sleepMs: 0, commit: {COMMIT}, rows: {{nba_raw.bench: 1}}}}\n"),
+        format!(
+            "default: {{sleepMs: {}, sleepJitterMs: {}, commit: {COMMIT}, rows: {{nba_raw.bench: 1}}}}\n",
+            args.processor_ms, args.processor_jitter_ms
+        ),
     )?;
     let cluster = DevCluster::start(Config {
         runner: RunnerConfig {
@@ -312,7 +348,7 @@ async fn main() -> anyhow::Result<()> {
         ])
         .args(&args.operator_args)
         .env("KUBECONFIG", &kubeconfig)
-        .env("RUST_LOG", "info,kube=warn")
+        .env("RUST_LOG", &args.operator_rust_log)
         .stdout(std::fs::File::create(&log)?)
         .stderr(Stdio::null())
         .spawn()?;
@@ -366,44 +402,59 @@ async fn main() -> anyhow::Result<()> {
     let runs: Api<PipelineRun> = Api::namespaced(client.clone(), NS);
     let first_date = jiff::civil::date(2000, 1, 1);
     let create_started = Instant::now();
-    futures::stream::iter(0..args.runs)
-        .map(|i| {
-            let runs = runs.clone();
-            async move {
-                let date = first_date
-                    .checked_add(jiff::Span::new().days(i64::try_from(i).unwrap()))
-                    .unwrap();
-                let run = PipelineRun::new(
-                    &format!("bench-{i:05}"),
-                    PipelineRunSpec {
-                        date: date.to_string(),
-                        mode: Mode::Backfill,
-                        release: Release {
-                            image: format!("{REPO}@{DIGEST}"),
-                            commit: COMMIT.into(),
-                            version: None,
-                            processors: vec![],
-                        },
-                        subset: None,
-                        overrides: vec![],
-                        retry: None,
-                        deadline_seconds: None,
-                        suspend: false,
-                        reruns: vec![],
-                    },
-                );
-                runs.create(&PostParams::default(), &run).await
-            }
+    // Runs are created by a task of their own, so that with `--spread-seconds` the runs already
+    // created are followed (and counted in flight) while later ones are still being created.
+    let created = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let creator = {
+        let (created, total) = (created.clone(), args.runs);
+        let gap = Duration::from_secs_f64(args.spread_seconds.max(0.0) / total.max(1) as f64);
+        tokio::spawn(async move {
+            futures::stream::iter(0..total)
+                .map(|i| {
+                    let (runs, created) = (runs.clone(), created.clone());
+                    let slot = tokio::time::Instant::from_std(create_started)
+                        + gap * u32::try_from(i).unwrap();
+                    async move {
+                        tokio::time::sleep_until(slot).await;
+                        let date = first_date
+                            .checked_add(jiff::Span::new().days(i64::try_from(i).unwrap()))
+                            .unwrap();
+                        let run = PipelineRun::new(
+                            &format!("bench-{i:05}"),
+                            PipelineRunSpec {
+                                date: date.to_string(),
+                                mode: Mode::Backfill,
+                                release: Release {
+                                    image: format!("{REPO}@{DIGEST}"),
+                                    commit: COMMIT.into(),
+                                    version: None,
+                                    processors: vec![],
+                                },
+                                subset: None,
+                                overrides: vec![],
+                                retry: None,
+                                deadline_seconds: None,
+                                suspend: false,
+                                reruns: vec![],
+                            },
+                        );
+                        let made = runs.create(&PostParams::default(), &run).await;
+                        created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        made
+                    }
+                })
+                .buffer_unordered(16)
+                .try_collect::<Vec<_>>()
+                .await
+                .map(|_| create_started.elapsed())
         })
-        .buffer_unordered(16)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let created_in = create_started.elapsed();
+    };
 
     // Follow the operator's own metrics until every run ended.
     let expected_jobs = (catalog.processors().count() * args.runs) as f64;
     let (mut first_job, mut last_job) = (None, None);
     let mut peak_rss = 0.0_f64;
+    let mut peak_in_flight = 0.0_f64;
     let deadline = create_started + Duration::from_secs(args.timeout_seconds);
     let metrics = loop {
         let text = http_get(&op_addr, "/metrics").unwrap_or_default();
@@ -422,6 +473,8 @@ async fn main() -> anyhow::Result<()> {
             l.get("state")
                 .is_some_and(|s| s == "Succeeded" || s == "Failed")
         });
+        let in_flight = created.load(std::sync::atomic::Ordering::Relaxed) as f64 - ended;
+        peak_in_flight = peak_in_flight.max(in_flight);
         if ended >= args.runs as f64 {
             break text;
         }
@@ -434,6 +487,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let run_time = create_started.elapsed();
+    let created_in = creator.await??;
     // Let the last status writes and Events land before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
     watch.abort();
@@ -459,6 +513,7 @@ async fn main() -> anyhow::Result<()> {
     let jobs_created = metric(&final_metrics, "tipoff_jobs_created_total", |_| true);
     // A trigger: the last of a Job's prerequisites observed complete -> the Job observed.
     let mut latencies: Vec<f64> = Vec::new();
+    let mut csv = vec!["run,processor,ready_s,created_s,latency_s".to_owned()];
     {
         let seen = seen.lock().unwrap();
         let run_names: std::collections::BTreeSet<&String> = seen.keys().map(|(r, _)| r).collect();
@@ -470,12 +525,22 @@ async fn main() -> anyhow::Result<()> {
                 };
                 let ready: Option<Vec<Instant>> = waits.iter().map(|w| at(w)?.1).collect();
                 if let Some(ready) = ready.and_then(|r| r.into_iter().max()) {
-                    latencies.push(created.saturating_duration_since(ready).as_secs_f64());
+                    let latency = created.saturating_duration_since(ready).as_secs_f64();
+                    latencies.push(latency);
+                    let since = |t: Instant| t.saturating_duration_since(create_started);
+                    csv.push(format!(
+                        "{run},{processor},{:.3},{:.3},{latency:.3}",
+                        since(ready).as_secs_f64(),
+                        since(created).as_secs_f64()
+                    ));
                 }
             }
         }
     }
     latencies.sort_by(f64::total_cmp);
+    if let Some(path) = &args.latency_csv {
+        std::fs::write(path, csv.join("\n") + "\n")?;
+    }
     let (p50, p99) = (quantile(&latencies, 0.50), quantile(&latencies, 0.99));
 
     let writes = diff(&after, &before);
@@ -499,6 +564,13 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let writes_per_job = write_total / jobs_created.max(1.0);
+    // Reads during the run: each watch is one LIST and one WATCH request unless it had to
+    // start over (a watch that fell too far behind is ended with 410 Gone and relisted).
+    let reads_during: Vec<String> = writes
+        .iter()
+        .filter(|((m, r), _)| m == "GET" && !matches!(r.as_str(), "other" | "admin"))
+        .map(|((_, r), n)| format!("{r} {n}"))
+        .collect();
     // The leader renews its Lease with a GET and a PUT every renew period (as client-go does);
     // that is counted, and shown apart from reads of the objects the controller reconciles.
     let api_reads = |with_lease: bool| -> f64 {
@@ -520,7 +592,10 @@ async fn main() -> anyhow::Result<()> {
     let rss_peak = rss_peak.max(peak_rss);
     let rss_target = 30.0 + args.runs as f64 / 1000.0;
 
-    println!("tipoff-operator benchmark on dev/cluster (test processor, sleepMs 0)");
+    println!(
+        "tipoff-operator benchmark on dev/cluster (test processor sleeps {} ms + up to {} ms; runs created over {:.0} s)",
+        args.processor_ms, args.processor_jitter_ms, args.spread_seconds
+    );
     println!(
         "  CPU seconds from the first create: operator {operator_cpu:.1} (with start-up), dev/cluster + this program {bench_cpu:.1}, processor processes {processors_cpu:.1} (machine: {} cores)",
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
@@ -534,6 +609,10 @@ async fn main() -> anyhow::Result<()> {
         run_time.as_secs_f64()
     );
     println!(
+        "  runs in flight (created, not yet ended; sampled every 100 ms): peak {peak_in_flight:.0} of {}",
+        args.runs
+    );
+    println!(
         "  trigger latency (watch-observed, {} triggers): p50 {:.3}s  p99 {:.3}s   target p99 < 1s   ratio {:.2}  {}",
         latencies.len(),
         p50,
@@ -543,8 +622,51 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "    operator histogram tipoff_trigger_latency_seconds (timestamps of whole seconds): p50 <= {:?}s  p99 <= {:?}s",
-        bucket_quantile(&final_metrics, "tipoff_trigger_latency_seconds", 0.50),
-        bucket_quantile(&final_metrics, "tipoff_trigger_latency_seconds", 0.99)
+        bucket_quantile(
+            &final_metrics,
+            "tipoff_trigger_latency_seconds",
+            0.50,
+            |_| true
+        ),
+        bucket_quantile(
+            &final_metrics,
+            "tipoff_trigger_latency_seconds",
+            0.99,
+            |_| true
+        )
+    );
+    let dev_metrics = http_get(&cluster.addr().to_string(), "/metrics").unwrap_or_default();
+    let is_write = |l: &BTreeMap<String, String>| {
+        l.get("method")
+            .is_some_and(|m| matches!(m.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+    };
+    println!(
+        "    where the time goes: {} reconciles, took p50 <= {:?}s p99 <= {:?}s; dev/cluster write handling p50 <= {:?}s p99 <= {:?}s",
+        metric(&final_metrics, "tipoff_reconciles_total", |_| true),
+        bucket_quantile(
+            &final_metrics,
+            "tipoff_reconcile_duration_seconds",
+            0.50,
+            |_| true
+        ),
+        bucket_quantile(
+            &final_metrics,
+            "tipoff_reconcile_duration_seconds",
+            0.99,
+            |_| true
+        ),
+        bucket_quantile(
+            &dev_metrics,
+            "devcluster_request_duration_seconds",
+            0.50,
+            is_write
+        ),
+        bucket_quantile(
+            &dev_metrics,
+            "devcluster_request_duration_seconds",
+            0.99,
+            is_write
+        ),
     );
     println!(
         "  API writes per processor Job: {writes_per_job:.2}   target <= 4   ratio {:.2}  {}",
@@ -554,6 +676,10 @@ async fn main() -> anyhow::Result<()> {
     for (what, n) in &by_resource {
         println!("    {what}: {n} ({:.2}/Job)", n / jobs_created.max(1.0));
     }
+    println!(
+        "  GET/LIST/WATCH requests during the runs (this program's own included): {}",
+        reads_during.join(", ")
+    );
     println!(
         "  GET/LIST requests in a {}s quiet window after the runs: {steady_reads} (plus {lease_reads} GETs of the leader Lease for renewal)   target 0  {}",
         args.quiet_seconds,
