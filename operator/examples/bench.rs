@@ -1,7 +1,7 @@
 //! The operator benchmark: `cargo run --release -p tipoff-operator --example bench -- --runs 1000`.
 //!
 //! Starts `dev/cluster` in-process with the Job runner mapping the processor image to
-//! `tipoff-test-processor` (no sleep), runs the release `tipoff-operator` binary as a child
+//! `tipoff-test-processor` (sleeping as the profile asks), runs the release `tipoff-operator` binary as a child
 //! process on the bench catalog (`config/bench/pipeline.yaml`: two phases of five processors,
 //! the last waiting for four others of its phase), creates N PipelineRuns (one date each) and
 //! prints, next to the targets of issue 4, the figures below. Two load profiles:
@@ -15,7 +15,6 @@
 //! The figures:
 //!
 //! - runs in flight: the peak of created minus ended, sampled every 100 ms;
-//!
 //! - trigger latency p50/p99: for every Job with prerequisites (the previous phase, or its
 //!   dependencies), from the last prerequisite's Job observed `Complete` to the Job observed,
 //!   all seen through one watch of this process (sub-second precision; dev/cluster's
@@ -57,7 +56,7 @@ const NS: &str = "default";
 #[derive(Parser, Debug)]
 #[command(about = "Benchmarks tipoff-operator on dev/cluster with the test processor")]
 struct Args {
-    /// PipelineRuns created at once (ten processor Jobs each).
+    /// PipelineRuns to create (ten processor Jobs each).
     #[arg(long, default_value_t = 200)]
     runs: usize,
     /// Each test processor sleeps this many milliseconds (0: the burst profile)...
