@@ -42,7 +42,7 @@ use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use tipoff_crds::{Mode, PipelineRun, PipelineRunSpec, Release};
 use tipoff_devcluster::{Config, DevCluster, ImageMapping, RunnerConfig};
@@ -504,6 +504,40 @@ async fn main() -> anyhow::Result<()> {
     let final_metrics = http_get(&op_addr, "/metrics").unwrap_or(metrics);
     let _ = operator.kill();
     let _ = operator.wait();
+    // What the operator caches whole, as JSON without managed fields (as its cache trims them):
+    // a yardstick for its memory per finished run.
+    let json_kib = |items: Vec<serde_json::Value>| -> f64 {
+        items
+            .into_iter()
+            .map(|mut o| {
+                if let Some(meta) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                    meta.remove("managedFields");
+                }
+                serde_json::to_vec(&o).map_or(0, |v| v.len())
+            })
+            .sum::<usize>() as f64
+            / 1024.0
+    };
+    let runs_api: Api<PipelineRun> = Api::namespaced(client.clone(), NS);
+    let runs_kib = json_kib(
+        runs_api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect(),
+    );
+    let pcs_api: Api<tipoff_crds::PhaseCompletion> = Api::namespaced(client.clone(), NS);
+    let pcs_kib = json_kib(
+        pcs_api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect(),
+    );
 
     // Figures.
     let succeeded = metric(&final_metrics, "tipoff_runs", |l| {
@@ -692,6 +726,10 @@ async fn main() -> anyhow::Result<()> {
         idle.map_or(f64::NAN, |r| r.0),
         rss_peak / rss_target,
         verdict(rss_peak < rss_target)
+    );
+    println!(
+        "    the runs and PhaseCompletions it caches whole, as JSON: {runs_kib:.0} KiB and {pcs_kib:.0} KiB ({:.1} KiB per run)",
+        (runs_kib + pcs_kib) / args.runs.max(1) as f64
     );
     println!(
         "  Jobs created per minute: {jobs_per_minute:.0} ({jobs_created} over {:.1}s from first to last create)   target >= 1200   ratio {:.2}  {}",
