@@ -273,6 +273,22 @@ fn bucket_quantile(
         .map(|(b, _)| b)
 }
 
+/// The KiB of JSON, less managed fields, of every object `api` lists.
+async fn json_kib<K>(api: Api<K>) -> anyhow::Result<f64>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let mut bytes = 0;
+    for item in api.list(&ListParams::default()).await?.items {
+        let mut value = serde_json::to_value(&item)?;
+        if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.remove("managedFields");
+        }
+        bytes += serde_json::to_vec(&value)?.len();
+    }
+    Ok(bytes as f64 / 1024.0)
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "meets target" } else { "MISSES target" }
 }
@@ -506,38 +522,12 @@ async fn main() -> anyhow::Result<()> {
     let _ = operator.wait();
     // What the operator caches whole, as JSON without managed fields (as its cache trims them):
     // a yardstick for its memory per finished run.
-    let json_kib = |items: Vec<serde_json::Value>| -> f64 {
-        items
-            .into_iter()
-            .map(|mut o| {
-                if let Some(meta) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                    meta.remove("managedFields");
-                }
-                serde_json::to_vec(&o).map_or(0, |v| v.len())
-            })
-            .sum::<usize>() as f64
-            / 1024.0
-    };
-    let runs_api: Api<PipelineRun> = Api::namespaced(client.clone(), NS);
-    let runs_kib = json_kib(
-        runs_api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .collect(),
-    );
-    let pcs_api: Api<tipoff_crds::PhaseCompletion> = Api::namespaced(client.clone(), NS);
-    let pcs_kib = json_kib(
-        pcs_api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .iter()
-            .map(|r| serde_json::to_value(r).unwrap())
-            .collect(),
-    );
+    let runs_kib = json_kib(Api::<PipelineRun>::namespaced(client.clone(), NS)).await?;
+    let pcs_kib = json_kib(Api::<tipoff_crds::PhaseCompletion>::namespaced(
+        client.clone(),
+        NS,
+    ))
+    .await?;
 
     // Figures.
     let succeeded = metric(&final_metrics, "tipoff_runs", |l| {
