@@ -154,7 +154,9 @@ fn main() -> ExitCode {
     );
     let date = args.date.to_string();
     let jitter = jitter_ms(b.sleep_jitter_ms, &args.processor, &date, attempt);
-    std::thread::sleep(std::time::Duration::from_millis(b.sleep_ms + jitter));
+    std::thread::sleep(std::time::Duration::from_millis(
+        b.sleep_ms.saturating_add(jitter),
+    ));
 
     let mut result = contract::result_for(&args);
     if let Some(c) = &b.commit {
