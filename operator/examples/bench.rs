@@ -289,6 +289,23 @@ where
     Ok(bytes as f64 / 1024.0)
 }
 
+/// Whether an HTTP method writes.
+fn is_write(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// [`bucket_quantile`] at p50 and p99.
+fn p50_p99(
+    text: &str,
+    name: &str,
+    filter: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> (Option<f64>, Option<f64>) {
+    (
+        bucket_quantile(text, name, 0.50, &filter),
+        bucket_quantile(text, name, 0.99, &filter),
+    )
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "meets target" } else { "MISSES target" }
 }
@@ -566,11 +583,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let (p50, p99) = (quantile(&latencies, 0.50), quantile(&latencies, 0.99));
 
-    let writes = diff(&after, &before);
+    let during = diff(&after, &before);
     let mut write_total = 0.0;
     let mut by_resource: BTreeMap<String, f64> = BTreeMap::new();
-    for ((method, resource), n) in &writes {
-        if !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+    for ((method, resource), n) in &during {
+        if !is_write(method) {
             continue;
         }
         // This program's own run creations are not the operator's writes.
@@ -589,7 +606,7 @@ async fn main() -> anyhow::Result<()> {
     let writes_per_job = write_total / jobs_created.max(1.0);
     // Reads during the run: each watch is one LIST and one WATCH request unless it had to
     // start over (a watch that fell too far behind is ended with 410 Gone and relisted).
-    let reads_during: Vec<String> = writes
+    let reads_during: Vec<String> = during
         .iter()
         .filter(|((m, r), _)| m == "GET" && !matches!(r.as_str(), "other" | "admin"))
         .map(|((_, r), n)| format!("{r} {n}"))
@@ -643,53 +660,23 @@ async fn main() -> anyhow::Result<()> {
         p99 / 1.0,
         verdict(p99 < 1.0)
     );
+    let (trigger_p50, trigger_p99) =
+        p50_p99(&final_metrics, "tipoff_trigger_latency_seconds", |_| true);
     println!(
-        "    operator histogram tipoff_trigger_latency_seconds (timestamps of whole seconds): p50 <= {:?}s  p99 <= {:?}s",
-        bucket_quantile(
-            &final_metrics,
-            "tipoff_trigger_latency_seconds",
-            0.50,
-            |_| true
-        ),
-        bucket_quantile(
-            &final_metrics,
-            "tipoff_trigger_latency_seconds",
-            0.99,
-            |_| true
-        )
+        "    operator histogram tipoff_trigger_latency_seconds (timestamps of whole seconds): p50 <= {trigger_p50:?}s  p99 <= {trigger_p99:?}s"
     );
     let dev_metrics = http_get(&cluster.addr().to_string(), "/metrics").unwrap_or_default();
-    let is_write = |l: &BTreeMap<String, String>| {
-        l.get("method")
-            .is_some_and(|m| matches!(m.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
-    };
+    let (reconcile_p50, reconcile_p99) =
+        p50_p99(&final_metrics, "tipoff_reconcile_duration_seconds", |_| {
+            true
+        });
+    let (write_p50, write_p99) =
+        p50_p99(&dev_metrics, "devcluster_request_duration_seconds", |l| {
+            l.get("method").is_some_and(|m| is_write(m))
+        });
     println!(
-        "    where the time goes: {} reconciles, took p50 <= {:?}s p99 <= {:?}s; dev/cluster write handling p50 <= {:?}s p99 <= {:?}s",
+        "    where the time goes: {} reconciles, took p50 <= {reconcile_p50:?}s p99 <= {reconcile_p99:?}s; dev/cluster write handling p50 <= {write_p50:?}s p99 <= {write_p99:?}s",
         metric(&final_metrics, "tipoff_reconciles_total", |_| true),
-        bucket_quantile(
-            &final_metrics,
-            "tipoff_reconcile_duration_seconds",
-            0.50,
-            |_| true
-        ),
-        bucket_quantile(
-            &final_metrics,
-            "tipoff_reconcile_duration_seconds",
-            0.99,
-            |_| true
-        ),
-        bucket_quantile(
-            &dev_metrics,
-            "devcluster_request_duration_seconds",
-            0.50,
-            is_write
-        ),
-        bucket_quantile(
-            &dev_metrics,
-            "devcluster_request_duration_seconds",
-            0.99,
-            is_write
-        ),
     );
     println!(
         "  API writes per processor Job: {writes_per_job:.2}   target <= 4   ratio {:.2}  {}",
