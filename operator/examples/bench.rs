@@ -33,6 +33,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,11 @@ struct Args {
     /// The operator's `RUST_LOG`.
     #[arg(long, default_value = "info,kube=warn")]
     operator_rust_log: String,
+    /// Run the operator under this command (split on spaces), e.g. `heaptrack -o /tmp/op` for
+    /// a heap profile. The RSS figures are then the wrapper's, not the operator's; the operator
+    /// is stopped with SIGTERM so the wrapper can write its output.
+    #[arg(long)]
+    operator_wrapper: Option<String>,
     /// Extra arguments for the operator (e.g. `--operator-arg=--reconcile-debounce-ms=0`).
     #[arg(long = "operator-arg", allow_hyphen_values = true)]
     operator_args: Vec<String>,
@@ -365,7 +371,20 @@ async fn main() -> anyhow::Result<()> {
         .operator_log
         .clone()
         .unwrap_or_else(|| dir.path().join("operator.log"));
-    let mut operator = Command::new(&operator_bin)
+    let wrapper: Vec<&str> = args
+        .operator_wrapper
+        .as_deref()
+        .map(|w| w.split_whitespace().collect())
+        .unwrap_or_default();
+    let mut operator = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(&operator_bin).process_group(0);
+            c
+        }
+        None => Command::new(&operator_bin),
+    };
+    let mut operator = operator
         .args([
             "--catalog",
             &catalog_path.display().to_string(),
@@ -535,7 +554,14 @@ async fn main() -> anyhow::Result<()> {
         (c.0 - cpu_before.0, c.1 - cpu_before.1)
     });
     let final_metrics = http_get(&op_addr, "/metrics").unwrap_or(metrics);
-    let _ = operator.kill();
+    if wrapper.is_empty() {
+        let _ = operator.kill();
+    } else {
+        // The whole group, so the wrapped operator exits and the wrapper finishes its output.
+        let _ = Command::new("kill")
+            .args(["-TERM", &format!("-{pid}")])
+            .status();
+    }
     let _ = operator.wait();
     // What the operator caches whole, as JSON without managed fields (as its cache trims them):
     // a yardstick for its memory per finished run.

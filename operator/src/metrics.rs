@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use tipoff_crds::{PhaseState, PipelineRun, RunState};
 
-use crate::planner::Plan;
+use crate::planner::{JobIntent, Plan};
 
 /// The `category` label of errors.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -162,12 +162,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Records one successful reconcile of `run` and what its plan says.
+    /// Records one successful reconcile of `run`: `plan` is the plan its statuses came from,
+    /// `applied_jobs` the Jobs it applied.
     pub fn observe_reconcile(
         &self,
         run: &PipelineRun,
         state: Option<RunState>,
         plan: &Plan,
+        applied_jobs: &[JobIntent],
         took: Duration,
     ) {
         self.reconciles.inc();
@@ -181,11 +183,11 @@ impl Metrics {
             return;
         };
 
-        // Trigger latency: once per phase, when its first Jobs are planned after the previous
-        // phase finished. Later plans of the same phase (in-phase dependents, or the same Job
-        // planned again before the watch cache shows it) are not triggers.
+        // Trigger latency: once per phase, when its first Jobs are created after the previous
+        // phase finished. Later Jobs of the same phase (in-phase dependents, or the same Job
+        // applied again before the watch cache shows it) are not triggers.
         let phases = &plan.run_status.phases;
-        for intent in plan.jobs.iter().filter(|j| j.attempt == 1) {
+        for intent in applied_jobs.iter().filter(|j| j.attempt == 1) {
             let previous = phases
                 .iter()
                 .filter(|p| p.phase < intent.phase)

@@ -2,45 +2,59 @@
 //! with server-side apply under one field manager (applying a child that exists is adoption),
 //! statuses are patched only when the plan says they changed, and Events are published only for
 //! the transitions the plan lists.
+//!
+//! Children and statuses are two steps: a reconcile applies the children, plans again with what
+//! the API server returned for them, and writes the statuses of that second plan (see
+//! [`super::unseen`]).
 
-use futures::FutureExt;
 use futures::future::join_all;
-use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tipoff_crds::{PhaseCompletion, PipelineRun};
 use tracing::{info, warn};
 
+use super::cache::{self, CachedJob};
 use super::error::Error;
 use super::events::Publisher;
 use super::{Context, FIELD_MANAGER};
 use crate::jobs::{build_job, owner_reference};
-use crate::planner::Plan;
+use crate::planner::{Observed, Plan};
 
-/// What applying a plan did, for metrics.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Applied {
-    /// Jobs applied (created or adopted).
-    pub jobs: usize,
-    /// Status writes.
-    pub status_writes: usize,
+/// The children a plan applied, as the API server returned them (trimmed like the caches).
+#[derive(Debug, Default)]
+pub struct Created {
+    /// Jobs created or adopted.
+    pub jobs: Vec<CachedJob>,
+    /// PhaseCompletions created or adopted.
+    pub phase_completions: Vec<PhaseCompletion>,
 }
 
-/// Applies `plan` for `run`.
-pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Applied, Error> {
+impl Created {
+    /// Whether nothing was applied.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty() && self.phase_completions.is_empty()
+    }
+}
+
+/// The run's namespace and name.
+fn identity(run: &PipelineRun) -> Result<(String, String), Error> {
     let ns = run.namespace().ok_or(Error::MissingMetadata("namespace"))?;
     let name = run
         .metadata
         .name
         .clone()
         .ok_or(Error::MissingMetadata("name"))?;
+    Ok((ns, name))
+}
+
+/// Applies `plan`'s children for `run`: PhaseCompletions and Jobs to create, overdue Jobs to
+/// delete. Returns what was created, as the API server has it.
+pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Created, Error> {
+    let (ns, name) = identity(run)?;
     let pcs: Api<PhaseCompletion> = Api::namespaced(ctx.client.clone(), &ns);
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
-    let runs: Api<PipelineRun> = Api::namespaced(ctx.client.clone(), &ns);
+    let jobs: Api<CachedJob> = Api::namespaced(ctx.client.clone(), &ns);
     let ssa = PatchParams::apply(FIELD_MANAGER).force();
-    let mut applied = Applied::default();
 
     // Children first: a status never describes a child that was not created. They are
     // independent of one another, so they are applied at once: a phase's Jobs appear together,
@@ -55,12 +69,12 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             pc.metadata.owner_references = owner_reference(run).map(|o| vec![o]);
             let (pcs, ssa, ns, name) = (&pcs, &ssa, &ns, &name);
             async move {
-                pcs.patch(&intent.name, ssa, &Patch::Apply(&pc)).await?;
+                let mut created = pcs.patch(&intent.name, ssa, &Patch::Apply(&pc)).await?;
                 ctx.expectations.expect(ns, &intent.name);
+                cache::phase_completion(&mut created);
                 info!(run = %name, phase = intent.spec.phase, phase_completion = %intent.name, "applied PhaseCompletion");
-                Ok::<usize, Error>(0)
+                Ok::<_, Error>(created)
             }
-            .boxed()
         });
     // Applied a moment ago but not in the watch cache yet: applying again would only be
     // another write of the same object.
@@ -72,21 +86,37 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             let job = build_job(run, intent, &ctx.job_settings);
             let (jobs, ssa, ns, name) = (&jobs, &ssa, &ns, &name);
             async move {
-                jobs.patch(&intent.name, ssa, &Patch::Apply(&job)).await?;
+                let mut created = jobs.patch(&intent.name, ssa, &Patch::Apply(&job)).await?;
                 ctx.expectations.expect(ns, &intent.name);
+                cache::trim_meta(&mut created.metadata);
+                ctx.stores.unseen.created(created.clone());
                 ctx.metrics.jobs_created.inc();
                 if intent.attempt > 1 {
                     ctx.metrics.retries.inc();
                 }
                 info!(run = %name, date = %intent.date, phase = intent.phase, processor = %intent.processor,
                       attempt = intent.attempt, job = %intent.name, "applied Job");
-                Ok::<usize, Error>(1)
+                Ok::<_, Error>(created)
             }
-            .boxed()
         });
     // Every apply runs to its end (so each success is remembered) before an error is returned.
-    for result in join_all(pc_applies.chain(job_applies)).await {
-        applied.jobs += result?;
+    let (pc_results, job_results) = futures::join!(join_all(pc_applies), join_all(job_applies));
+    let mut created = Created::default();
+    let mut first_error = None;
+    for result in pc_results {
+        match result {
+            Ok(pc) => created.phase_completions.push(pc),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    for result in job_results {
+        match result {
+            Ok(job) => created.jobs.push(job),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     for job in &plan.jobs_to_delete {
         let dp = DeleteParams {
@@ -99,6 +129,22 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(created)
+}
+
+/// Writes `plan`'s changed statuses for `run` and publishes its Events; `observed` is what the
+/// plan was made from. Returns the number of status writes.
+pub async fn statuses(
+    run: &PipelineRun,
+    plan: &Plan,
+    observed: &Observed,
+    ctx: &Context,
+) -> Result<usize, Error> {
+    let (ns, name) = identity(run)?;
+    let pcs: Api<PhaseCompletion> = Api::namespaced(ctx.client.clone(), &ns);
+    let runs: Api<PipelineRun> = Api::namespaced(ctx.client.clone(), &ns);
+    let ssa = PatchParams::apply(FIELD_MANAGER).force();
+    let mut writes = 0;
 
     for write in plan.phase_completion_statuses.iter().filter(|w| w.changed) {
         let body = json!({
@@ -111,11 +157,12 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             .await
         {
             Ok(written) => {
-                applied.status_writes += 1;
-                let planned_from = ctx
-                    .stores
+                writes += 1;
+                // The version planned from: the cached one, or the one just created.
+                let planned_from = observed
                     .phase_completions
-                    .get(&ObjectRef::new(&write.name).within(&ns))
+                    .iter()
+                    .find(|pc| pc.metadata.name.as_deref() == Some(write.name.as_str()))
                     .and_then(|pc| pc.metadata.resource_version.clone());
                 ctx.written.phase_completions.record(
                     &ns,
@@ -124,8 +171,7 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
                     written.status.unwrap_or_else(|| write.status.clone()),
                 );
             }
-            // Created in this same plan but not visible yet, or deleted meanwhile: the next
-            // reconcile writes it.
+            // Deleted meanwhile: the next reconcile sees that.
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(e.into()),
         }
@@ -143,11 +189,11 @@ pub async fn apply(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Appl
             run.metadata.resource_version.clone(),
             written.status.unwrap_or_else(|| plan.run_status.clone()),
         );
-        applied.status_writes += 1;
+        writes += 1;
     }
 
     publish_events(run, plan, &ctx.events).await;
-    Ok(applied)
+    Ok(writes)
 }
 
 async fn publish_events(run: &PipelineRun, plan: &Plan, events: &Publisher) {

@@ -5,7 +5,8 @@
 //!
 //! It owns no decision: everything it does is in the plan. It reads no object with GET or LIST
 //! in steady state (the caches are fed by watches), and it never writes a flag ahead of the
-//! fact: a phase counts as triggered when its Jobs are observed.
+//! fact: a phase counts as triggered when its Jobs are observed, in the watch cache or in the
+//! API server's answer to their creation ([`unseen`]).
 
 pub mod apply;
 pub mod cache;
@@ -15,6 +16,7 @@ pub mod expectations;
 pub mod index;
 pub mod reconcile;
 pub mod settle;
+pub mod unseen;
 pub mod written;
 
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct Stores {
     pub jobs: settle::JobCaches,
     /// Each run's Jobs and Pods (by run label) and PhaseCompletions (by run name).
     pub index: index::RunIndex,
+    /// Jobs created that the Job cache has not shown yet.
+    pub unseen: unseen::Unseen,
 }
 
 /// What every reconcile shares.
@@ -184,17 +188,20 @@ pub fn controller(
     .default_backoff()
     .touched_objects();
     let jobs = settle::JobCaches::default();
+    let unseen = unseen::Unseen::default();
     let job_stream = jobs
         .jobs
         .reflect(
             jobs.settled.clone(),
-            watcher(scope.api::<CachedJob>(&client), managed.clone()).modify({
-                let index = index.clone();
-                move |job| {
-                    cache::trim_meta(&mut job.metadata);
-                    index.add(&job.metadata, index::run_key("job", &job.metadata));
-                }
-            }),
+            unseen.track(
+                watcher(scope.api::<CachedJob>(&client), managed.clone()).modify({
+                    let index = index.clone();
+                    move |job| {
+                        cache::trim_meta(&mut job.metadata);
+                        index.add(&job.metadata, index::run_key("job", &job.metadata));
+                    }
+                }),
+            ),
         )
         .default_backoff()
         .touched_objects();
@@ -240,6 +247,7 @@ pub fn controller(
         phase_completions: pc_reader,
         jobs,
         index,
+        unseen,
     };
     (controller, stores)
 }

@@ -10,8 +10,10 @@ use kube::runtime::controller::Action;
 use tipoff_crds::PipelineRun;
 use tracing::{debug, info, instrument, warn};
 
+use super::Context;
+use super::apply::{self, Created};
+use super::cache::CachedJob;
 use super::error::Error;
-use super::{Context, apply};
 use crate::planner::naming::{LABEL_RUN, run_label};
 use crate::planner::{self, Observed};
 
@@ -60,8 +62,20 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
             ),
     );
     let now = jiff::Timestamp::now();
-    let plan = planner::plan(&run, &observed, &ctx.catalog, now);
-    let applied = apply::apply(&run, &plan, &ctx).await?;
+    let first = planner::plan(&run, &observed, &ctx.catalog, now);
+    let created = apply::children(&run, &first, &ctx).await?;
+    let jobs_applied = created.jobs.len();
+    // Plan the statuses again with what was just created, so they are written once, already
+    // naming the new Jobs, instead of once now and again when the watch brings them back.
+    let (second, observed) = if created.is_empty() {
+        (None, observed)
+    } else {
+        let observed = with_created(observed, created);
+        let second = planner::plan(&run, &observed, &ctx.catalog, now);
+        (Some(second), observed)
+    };
+    let plan = second.as_ref().unwrap_or(&first);
+    let status_writes = apply::statuses(&run, plan, &observed, &ctx).await?;
     let label = run_label(&run.name_any());
     for (job, pods) in &settleable {
         let stores = &ctx.stores;
@@ -77,9 +91,9 @@ pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Actio
     }
     let state = plan.run_status.state;
     ctx.metrics
-        .observe_reconcile(&run, state, &plan, started.elapsed());
-    if applied.jobs > 0 || applied.status_writes > 0 {
-        info!(jobs = applied.jobs, status_writes = applied.status_writes, state = ?state,
+        .observe_reconcile(&run, state, plan, &first.jobs, started.elapsed());
+    if jobs_applied > 0 || status_writes > 0 {
+        info!(jobs = jobs_applied, status_writes, state = ?state,
               progress = plan.run_status.progress.as_deref().unwrap_or(""), "reconciled");
     } else {
         debug!(state = ?state, "reconciled, nothing to do");
@@ -116,6 +130,12 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
         .into_iter()
         .filter(|j| ours(&j.metadata))
         .collect();
+    // Jobs created a moment ago that the cache does not show yet.
+    let cached: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j.metadata.name.as_deref())
+        .collect();
+    let unseen = stores.unseen.of_run(&ns, &label, &cached);
     let pods: Vec<_> = stores
         .index
         .objects(&ns, &format!("pod/{label}"), &stores.jobs.pods.store)
@@ -160,11 +180,39 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
                 pc
             })
             .collect(),
-        jobs: jobs.iter().map(|j| j.to_job()).collect(),
+        jobs: jobs
+            .iter()
+            .map(|j| j.to_job())
+            .chain(unseen.iter().map(CachedJob::to_job))
+            .collect(),
         pods: pods.iter().map(|p| p.to_pod()).collect(),
         older_runs_for_date: older_runs_for_date(run, &stores.runs.state()),
     };
     (observed, settleable)
+}
+
+/// `observed` with the children a reconcile just applied, as the API server returned them, in
+/// place of any older copy of the same object.
+fn with_created(mut observed: Observed, created: Created) -> Observed {
+    let name_of = |meta: &kube::api::ObjectMeta| meta.name.clone();
+    for job in created.jobs {
+        let name = name_of(&job.metadata);
+        observed.jobs.retain(|j| name_of(&j.metadata) != name);
+        observed.jobs.push(job.to_job());
+    }
+    for pc in created.phase_completions {
+        let name = name_of(&pc.metadata);
+        // A cached copy keeps its status (and any status this controller wrote): the applied
+        // object carries none.
+        if !observed
+            .phase_completions
+            .iter()
+            .any(|p| name_of(&p.metadata) == name)
+        {
+            observed.phase_completions.push(pc);
+        }
+    }
+    observed
 }
 
 /// Runs for the same date in the same namespace, created before `run`, that have not ended.
