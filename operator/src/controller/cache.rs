@@ -10,11 +10,15 @@
 //!
 //! Kept, and why:
 //! - metadata: name, namespace, uid, resourceVersion, creation and deletion timestamps, owner
-//!   references (Pod -> Job -> PipelineRun), and only the `tipoff.dev/` labels (which run,
-//!   phase, processor, attempt and rerun) and the Pod's completion-index annotation. Managed
-//!   fields, the Job controller's labels and every other annotation are dropped.
+//!   references (Pod -> Job -> PipelineRun), only the labels the planner reads (run, phase,
+//!   processor, attempt and rerun) and the Pod's completion-index annotation. Managed fields,
+//!   the other labels (a label map costs about 0.5 KiB before its first entry, each entry two
+//!   strings more) and every other annotation are dropped.
 //! - Job: `completions`, `parallelism`, `activeDeadlineSeconds` and the whole status.
-//! - Pod: each container's name, `imageID` and termination state (exit code, message, times).
+//! - Pod: each container's name, `imageID` and termination state (exit code, message, times),
+//!   and only once its processor container has ended ([`pod_event_matters`]): before that a Pod
+//!   says nothing the Job does not. With 1,000 runs in flight about 4,000 Pods are running at
+//!   once; caching them cost 7 MiB of the operator's 33 MiB heap at its peak (heaptrack).
 //!
 //! PipelineRuns and PhaseCompletions are kept whole (the planner reads their spec and status)
 //! less their managed fields and the `last-applied-configuration` annotation (a second copy of
@@ -28,11 +32,21 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::{Metadata, NamespaceResourceScope, Resource};
 use kube::api::ObjectMeta;
+use kube::runtime::watcher::Event;
 use serde::{Deserialize, Serialize};
 use tipoff_crds::{PhaseCompletion, PipelineRun};
 
-/// The prefix of the labels the planner reads.
-const LABEL_PREFIX: &str = "tipoff.dev/";
+use crate::planner::naming::{LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN};
+use crate::planner::observe::PROCESSOR_CONTAINER;
+
+/// The labels the planner reads (the Job builder sets more: date, commit).
+const READ_LABELS: [&str; 5] = [
+    LABEL_RUN,
+    LABEL_PHASE,
+    LABEL_PROCESSOR,
+    LABEL_ATTEMPT,
+    LABEL_RERUN,
+];
 /// The annotation the Job controller sets on an Indexed Job's Pods.
 pub const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 /// The annotation client-side `kubectl apply` keeps the whole applied object in.
@@ -200,6 +214,23 @@ impl CachedPod {
         }
     }
 
+    /// Whether the processor container (or, without one of that name, the first) has ended.
+    pub fn processor_ended(&self) -> bool {
+        let Some(statuses) = self
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+        else {
+            return false;
+        };
+        statuses
+            .iter()
+            .find(|c| c.name == PROCESSOR_CONTAINER)
+            .or_else(|| statuses.first())
+            .and_then(|c| c.state.as_ref())
+            .is_some_and(|s| s.terminated.is_some())
+    }
+
     /// The name of the Job that owns the Pod.
     pub fn job_name(&self) -> Option<&str> {
         self.metadata
@@ -212,11 +243,22 @@ impl CachedPod {
 }
 
 /// Drops what no reader needs from a Job's or Pod's metadata: managed fields, labels other
-/// than tipoff's, annotations other than the completion index.
+/// than those the planner reads, annotations other than the completion index.
 pub fn trim_meta(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
-    meta.labels = keep(meta.labels.take(), |k| k.starts_with(LABEL_PREFIX));
+    meta.labels = keep(meta.labels.take(), |k| READ_LABELS.contains(&k));
     meta.annotations = keep(meta.annotations.take(), |k| k == COMPLETION_INDEX);
+}
+
+/// Whether a Pod watch event matters to the planner: a Pod is read for its processor
+/// container's termination (result, exit code, image), so one whose processor has not ended is
+/// neither cached nor a reason to reconcile. (Jobs' Pods never restart a container: their
+/// restart policy is `Never`.) Deletions and relist markers always pass.
+pub fn pod_event_matters(event: &Event<CachedPod>) -> bool {
+    match event {
+        Event::Apply(pod) | Event::InitApply(pod) => pod.processor_ended(),
+        Event::Delete(_) | Event::Init | Event::InitDone => true,
+    }
 }
 
 fn keep(
@@ -253,6 +295,7 @@ mod tests {
       "apiVersion": "batch/v1", "kind": "Job",
       "metadata": {"name": "r-p1-a-1", "namespace": "ns", "uid": "u1", "resourceVersion": "7",
         "labels": {"tipoff.dev/run": "r", "tipoff.dev/attempt": "1",
+                   "tipoff.dev/date": "2026-01-01", "tipoff.dev/commit": "abc1234",
                    "app.kubernetes.io/managed-by": "tipoff", "controller-uid": "x"},
         "annotations": {"note": "dropped"},
         "ownerReferences": [{"apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun",
@@ -322,6 +365,32 @@ mod tests {
             .unwrap();
         assert_eq!(terminated.exit_code, 0);
         assert_eq!(terminated.message.as_deref(), Some("{\"rows\":1}"));
+    }
+
+    #[test]
+    fn only_a_pod_whose_processor_ended_is_worth_caching() {
+        let ended: CachedPod = serde_json::from_str(POD).unwrap();
+        let mut running = ended.clone();
+        running.status = Some(CachedPodStatus {
+            phase: Some("Running".to_owned()),
+            container_statuses: Some(vec![CachedContainerStatus {
+                name: PROCESSOR_CONTAINER.to_owned(),
+                image_id: "img@sha256:1".to_owned(),
+                state: Some(CachedContainerState { terminated: None }),
+            }]),
+        });
+        let pending = CachedPod {
+            status: None,
+            ..ended.clone()
+        };
+        assert!(pod_event_matters(&Event::Apply(ended.clone())));
+        assert!(pod_event_matters(&Event::InitApply(ended)));
+        assert!(!pod_event_matters(&Event::Apply(running.clone())));
+        assert!(!pod_event_matters(&Event::InitApply(pending.clone())));
+        // A deletion must reach the cache whatever the Pod's state.
+        assert!(pod_event_matters(&Event::Delete(running)));
+        assert!(pod_event_matters(&Event::Delete(pending)));
+        assert!(pod_event_matters(&Event::Init) && pod_event_matters(&Event::InitDone));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod written;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
@@ -209,13 +209,15 @@ pub fn controller(
         .pods
         .reflect(
             jobs.settled.clone(),
-            watcher(scope.api::<CachedPod>(&client), managed).modify({
-                let index = index.clone();
-                move |pod| {
-                    cache::trim_meta(&mut pod.metadata);
-                    index.add(&pod.metadata, index::run_key("pod", &pod.metadata));
-                }
-            }),
+            watcher(scope.api::<CachedPod>(&client), managed)
+                .modify(|pod| cache::trim_meta(&mut pod.metadata))
+                // A Pod tells the planner nothing until its processor has ended: the others
+                // are neither cached nor a reason to reconcile.
+                .try_filter(|event| std::future::ready(cache::pod_event_matters(event)))
+                .modify({
+                    let index = index.clone();
+                    move |pod| index.add(&pod.metadata, index::run_key("pod", &pod.metadata))
+                }),
         )
         .default_backoff()
         .touched_objects();
