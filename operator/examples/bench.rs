@@ -549,7 +549,10 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.quiet_seconds)).await;
     let quiet = diff(&requests(&cluster), &after);
     let final_rss = rss_mib(pid);
-    let operator_cpu = cpu_seconds(&pid.to_string()).map_or(f64::NAN, |c| c.0);
+    // Under a wrapper `pid` is the wrapper's: its figures are not the operator's.
+    let operator_cpu = cpu_seconds(&pid.to_string())
+        .filter(|_| wrapper.is_empty())
+        .map_or(f64::NAN, |c| c.0);
     let (bench_cpu, processors_cpu) = cpu_seconds("self").map_or((f64::NAN, f64::NAN), |c| {
         (c.0 - cpu_before.0, c.1 - cpu_before.1)
     });
@@ -559,7 +562,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         // The whole group, so the wrapped operator exits and the wrapper finishes its output.
         let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{pid}")])
+            .args(["-s", "TERM", "--", &format!("-{pid}")])
             .status();
     }
     let _ = operator.wait();
@@ -724,12 +727,16 @@ async fn main() -> anyhow::Result<()> {
     for ((m, r), n) in quiet.iter().filter(|((m, _), _)| m == "GET") {
         println!("    {m} {r}: {n}");
     }
-    println!(
-        "  operator RSS: {rss_now:.1} MiB at the end, peak {rss_peak:.1} MiB (idle before the runs: {:.1} MiB)   target < {rss_target:.1} MiB   ratio {:.2}  {}",
-        idle.map_or(f64::NAN, |r| r.0),
-        rss_peak / rss_target,
-        verdict(rss_peak < rss_target)
-    );
+    if let Some(w) = &args.operator_wrapper {
+        println!("  operator RSS and CPU: not measured (the operator ran under `{w}`)");
+    } else {
+        println!(
+            "  operator RSS: {rss_now:.1} MiB at the end, peak {rss_peak:.1} MiB (idle before the runs: {:.1} MiB)   target < {rss_target:.1} MiB   ratio {:.2}  {}",
+            idle.map_or(f64::NAN, |r| r.0),
+            rss_peak / rss_target,
+            verdict(rss_peak < rss_target)
+        );
+    }
     println!(
         "    the runs and PhaseCompletions it caches whole, as JSON: {runs_kib:.0} KiB and {pcs_kib:.0} KiB ({:.1} KiB per run)",
         (runs_kib + pcs_kib) / args.runs.max(1) as f64

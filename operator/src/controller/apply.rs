@@ -88,7 +88,7 @@ pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<C
             async move {
                 let mut created = jobs.patch(&intent.name, ssa, &Patch::Apply(&job)).await?;
                 ctx.expectations.expect(ns, &intent.name);
-                cache::trim_meta(&mut created.metadata);
+                created.trim();
                 ctx.stores.unseen.created(created.clone());
                 ctx.metrics.jobs_created.inc();
                 if intent.attempt > 1 {

@@ -87,18 +87,15 @@ impl RunIndex {
 }
 
 /// The index key of a Job's or Pod's run: `<kind>/<run label>`.
-pub fn run_key(kind: &str, meta: &ObjectMeta) -> Option<String> {
-    let label = meta
-        .labels
-        .as_ref()?
-        .get(crate::planner::naming::LABEL_RUN)?;
-    Some(format!("{kind}/{label}"))
+pub fn run_key(kind: &str, run_label: Option<&str>) -> Option<String> {
+    Some(format!("{kind}/{}", run_label?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::controller::cache::CachedJob;
+    use crate::planner::naming::LABEL_RUN;
 
     #[test]
     fn the_run_index_finds_a_runs_objects_and_forgets_stale_names_only_late() {
@@ -115,12 +112,12 @@ mod tests {
         };
         for (name, run) in [("a-1", "a"), ("a-2", "a"), ("b-1", "b")] {
             let j = job_of(name, run);
-            index.add(&j.metadata, run_key("job", &j.metadata));
+            index.add(&j.metadata, run_key("job", j.label(LABEL_RUN)));
             writer.apply_watcher_event(&watcher::Event::Apply(j));
         }
         // Indexed but not in the cache yet (on its way in): not returned, not forgotten.
         let late = job_of("a-3", "a");
-        index.add(&late.metadata, run_key("job", &late.metadata));
+        index.add(&late.metadata, run_key("job", late.label(LABEL_RUN)));
         let mut names: Vec<String> = index
             .objects("ns", "job/a", &reader)
             .iter()

@@ -33,6 +33,7 @@ use tracing::{info, warn};
 use crate::catalog::Catalog;
 use crate::jobs::JobSettings;
 use crate::metrics::Metrics;
+use crate::planner::naming::LABEL_RUN;
 use cache::{CachedJob, CachedPod};
 
 pub use error::Error;
@@ -197,8 +198,8 @@ pub fn controller(
                 watcher(scope.api::<CachedJob>(&client), managed.clone()).modify({
                     let index = index.clone();
                     move |job| {
-                        cache::trim_meta(&mut job.metadata);
-                        index.add(&job.metadata, index::run_key("job", &job.metadata));
+                        job.trim();
+                        index.add(&job.metadata, index::run_key("job", job.label(LABEL_RUN)));
                     }
                 }),
             ),
@@ -216,7 +217,7 @@ pub fn controller(
                 .try_filter(|event| std::future::ready(cache::pod_event_matters(event)))
                 .modify({
                     let index = index.clone();
-                    move |pod| index.add(&pod.metadata, index::run_key("pod", &pod.metadata))
+                    move |pod| index.add(&pod.metadata, index::run_key("pod", pod.label(LABEL_RUN)))
                 }),
         )
         .default_backoff()

@@ -115,9 +115,6 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
     let name = run.name_any();
     let label = run_label(&name);
     let stores = &ctx.stores;
-    let ours = |meta: &kube::api::ObjectMeta| {
-        meta.labels.as_ref().and_then(|l| l.get(LABEL_RUN)) == Some(&label)
-    };
     let cached_pcs: Vec<_> = stores
         .index
         .objects(&ns, &format!("pc/{name}"), &stores.phase_completions)
@@ -128,7 +125,7 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
         .index
         .objects(&ns, &format!("job/{label}"), &stores.jobs.jobs.store)
         .into_iter()
-        .filter(|j| ours(&j.metadata))
+        .filter(|j| j.label(LABEL_RUN) == Some(label.as_str()))
         .collect();
     // Jobs created a moment ago that the cache does not show yet.
     let cached: Vec<&str> = jobs
@@ -140,7 +137,7 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
         .index
         .objects(&ns, &format!("pod/{label}"), &stores.jobs.pods.store)
         .into_iter()
-        .filter(|p| ours(&p.metadata))
+        .filter(|p| p.label(LABEL_RUN) == Some(label.as_str()))
         .collect();
 
     // Read from the cache, not from this operator's memory of its writes: a cached status is

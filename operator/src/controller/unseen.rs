@@ -49,11 +49,7 @@ impl Unseen {
         let (Some(ns), Some(name), Some(run)) = (
             job.metadata.namespace.clone(),
             job.metadata.name.clone(),
-            job.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_RUN))
-                .cloned(),
+            job.label(LABEL_RUN).map(str::to_owned),
         ) else {
             return;
         };
@@ -98,8 +94,8 @@ impl Unseen {
         };
         let mut inner = self.lock();
         // The label is on every Job tipoff creates; without it, look through every run.
+        let ours = job.label(LABEL_RUN);
         inner.jobs.retain(|(n, run), jobs| {
-            let ours = meta.labels.as_ref().and_then(|l| l.get(LABEL_RUN));
             if n == ns && ours.is_none_or(|l| l == run) {
                 jobs.remove(name);
             }
