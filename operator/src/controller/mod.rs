@@ -34,7 +34,7 @@ use crate::catalog::Catalog;
 use crate::jobs::JobSettings;
 use crate::metrics::Metrics;
 use crate::planner::naming::LABEL_RUN;
-use cache::{CachedJob, CachedPod};
+use cache::{CachedJob, CachedPhaseCompletion, CachedPod};
 
 pub use error::Error;
 
@@ -64,7 +64,7 @@ pub struct Stores {
     /// PipelineRuns (the controller's own cache).
     pub runs: Store<PipelineRun>,
     /// PhaseCompletions.
-    pub phase_completions: Store<PhaseCompletion>,
+    pub phase_completions: Store<CachedPhaseCompletion>,
     /// Jobs tipoff created and their Pods, less the settled ones.
     pub jobs: settle::JobCaches,
     /// Each run's Jobs and Pods (by run label) and PhaseCompletions (by run name).
@@ -175,13 +175,13 @@ pub fn controller(
     let pc_stream = reflector::reflector(
         pc_writer,
         watcher(
-            scope.api::<PhaseCompletion>(&client),
+            scope.api::<CachedPhaseCompletion>(&client),
             watcher::Config::default().any_semantic(),
         )
         .modify({
             let index = index.clone();
             move |pc| {
-                cache::phase_completion(pc);
+                pc.trim();
                 index.add(&pc.metadata, Some(format!("pc/{}", pc.spec.run)));
             }
         }),

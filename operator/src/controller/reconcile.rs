@@ -120,6 +120,7 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
         .objects(&ns, &format!("pc/{name}"), &stores.phase_completions)
         .into_iter()
         .filter(|pc| pc.spec.run == name)
+        .map(|pc| pc.to_phase_completion())
         .collect();
     let jobs: Vec<_> = stores
         .index
@@ -165,9 +166,8 @@ fn observe(run: &PipelineRun, ctx: &Context) -> (Observed, Settleable) {
 
     let observed = Observed {
         phase_completions: cached_pcs
-            .iter()
-            .map(|pc| {
-                let mut pc = (**pc).clone();
+            .into_iter()
+            .map(|mut pc| {
                 ctx.written.phase_completions.overlay(
                     &ns,
                     &pc.name_any(),
