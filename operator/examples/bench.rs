@@ -90,6 +90,9 @@ struct Args {
     /// is stopped with SIGTERM so the wrapper can write its output.
     #[arg(long)]
     operator_wrapper: Option<String>,
+    /// Extra environment for the operator, `KEY=VALUE` (repeatable), e.g. allocator settings.
+    #[arg(long = "operator-env", value_parser = parse_env)]
+    operator_env: Vec<(String, String)>,
     /// Extra arguments for the operator (e.g. `--operator-arg=--reconcile-debounce-ms=0`).
     #[arg(long = "operator-arg", allow_hyphen_values = true)]
     operator_args: Vec<String>,
@@ -115,6 +118,12 @@ fn triggers(catalog: &Catalog) -> Vec<(String, Vec<String>)> {
         previous = phase.processors.iter().map(|p| p.name.clone()).collect();
     }
     out
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 fn workspace() -> PathBuf {
@@ -400,6 +409,7 @@ async fn main() -> anyhow::Result<()> {
         .args(&args.operator_args)
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", &args.operator_rust_log)
+        .envs(args.operator_env.iter().cloned())
         .stdout(std::fs::File::create(&log)?)
         .stderr(Stdio::null())
         .spawn()?;
