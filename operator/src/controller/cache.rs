@@ -9,17 +9,18 @@
 //! written against the Kubernetes types.
 //!
 //! Kept, and why:
-//! - metadata: name, namespace, uid, resourceVersion, creation and deletion timestamps, owner
+//! - metadata: name, namespace, uid (a Pod's), resourceVersion, creation and deletion timestamps, owner
 //!   references (Pod -> Job -> PipelineRun), only the labels the planner reads (run, phase,
 //!   processor, attempt and rerun; a Job keeps them outside its metadata, in [`ReadLabels`])
 //!   and the Pod's completion-index annotation. Managed fields, the other labels (a label map
 //!   costs about 0.5 KiB before its first entry, each entry two strings more) and every other
 //!   annotation are dropped.
-//! - Job: `completions`, `parallelism`, `activeDeadlineSeconds` and the whole status.
+//! - Job: `completions`, `parallelism`, `activeDeadlineSeconds`, and of its status the start and
+//!   completion times and the conditions; not its uid.
 //! - Pod: each container's name, `imageID` and termination state (exit code, message, times),
 //!   and only once its processor container has ended ([`pod_event_matters`]): before that a Pod
-//!   says nothing the Job does not. With 1,000 runs in flight about 4,000 Pods are running at
-//!   once; caching them cost 7 MiB of the operator's 33 MiB heap at its peak (heaptrack).
+//!   says nothing the Job does not. With 1,000 runs in flight thousands of Pods run at once;
+//!   caching them cost 7 MiB of the operator's 33 MiB heap at its peak (heaptrack).
 //!
 //! PipelineRuns and PhaseCompletions are kept whole (the planner reads their spec and status)
 //! less their managed fields and the `last-applied-configuration` annotation (a second copy of
@@ -29,10 +30,11 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::{Job, JobSpec, JobStatus};
+use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{Metadata, NamespaceResourceScope, Resource};
 use kube::api::ObjectMeta;
 use kube::runtime::watcher::Event;
@@ -57,7 +59,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The values of the labels the planner reads ([`READ_LABELS`], in that order), kept apart
 /// from the metadata: a label map costs about 0.5 KiB before its first entry, and with 1,000
-/// runs in flight about 4,000 Jobs are cached at once.
+/// runs in flight thousands of Jobs are cached at once.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReadLabels([Option<Box<str>>; READ_LABELS.len()]);
 
@@ -94,9 +96,45 @@ pub struct CachedJob {
     /// The parts of the spec the planner reads.
     #[serde(default)]
     pub spec: Option<CachedJobSpec>,
-    /// The Job's status.
+    /// The parts of the status the planner reads.
     #[serde(default)]
-    pub status: Option<JobStatus>,
+    pub status: Option<CachedJobStatus>,
+}
+
+/// The parts of a Job's status the planner reads: when it started and completed, and its
+/// conditions (the served status has eleven fields: Pod counts, indexes, uncounted Pods).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedJobStatus {
+    /// When the Job controller started the Job.
+    #[serde(default)]
+    pub start_time: Option<Time>,
+    /// When it completed.
+    #[serde(default)]
+    pub completion_time: Option<Time>,
+    /// Its conditions (`Complete`, `Failed`, `FailureTarget`, ...).
+    #[serde(default)]
+    pub conditions: Option<Vec<CachedJobCondition>>,
+}
+
+/// A Job condition, less its probe time.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CachedJobCondition {
+    /// `Complete`, `Failed`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Why, as a word.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Why, for a person.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// When it last changed.
+    #[serde(default)]
+    pub last_transition_time: Option<Time>,
 }
 
 /// The parts of a Job's spec the planner reads.
@@ -196,9 +234,11 @@ impl Metadata for CachedPod {
 }
 
 impl CachedJob {
-    /// Trims the Job for the cache: [`trim_meta`], and its labels moved out of the metadata.
+    /// Trims the Job for the cache: [`trim_meta`], its labels moved out of the metadata, and its
+    /// uid dropped (nothing reads a Job's own uid; its Pods' owner references carry it).
     pub fn trim(&mut self) {
         trim_meta(&mut self.metadata);
+        self.metadata.uid = None;
         self.labels = ReadLabels::take(&mut self.metadata);
     }
 
@@ -227,7 +267,23 @@ impl CachedJob {
                 active_deadline_seconds: s.active_deadline_seconds,
                 ..JobSpec::default()
             }),
-            status: self.status.clone(),
+            status: self.status.as_ref().map(|s| JobStatus {
+                start_time: s.start_time.clone(),
+                completion_time: s.completion_time.clone(),
+                conditions: s.conditions.as_ref().map(|cs| {
+                    cs.iter()
+                        .map(|c| JobCondition {
+                            type_: c.type_.clone(),
+                            status: c.status.clone(),
+                            reason: c.reason.clone(),
+                            message: c.message.clone(),
+                            last_transition_time: c.last_transition_time.clone(),
+                            last_probe_time: None,
+                        })
+                        .collect()
+                }),
+                ..JobStatus::default()
+            }),
         }
     }
 
@@ -477,7 +533,13 @@ mod tests {
         assert_eq!(spec.parallelism, Some(3));
         assert_eq!(spec.active_deadline_seconds, Some(60));
         assert!(spec.template.spec.is_none());
-        assert_eq!(job.status.unwrap().succeeded, Some(3));
+        let status = job.status.unwrap();
+        let complete = &status.conditions.unwrap()[0];
+        assert_eq!(
+            (complete.type_.as_str(), complete.status.as_str()),
+            ("Complete", "True")
+        );
+        assert_eq!(status.succeeded, None, "Pod counts are not kept");
         let meta = job.metadata;
         assert!(meta.managed_fields.is_none());
         assert!(meta.annotations.is_none());
@@ -485,6 +547,7 @@ mod tests {
         assert_eq!(labels, ["tipoff.dev/attempt", "tipoff.dev/run"]);
         assert_eq!(meta.owner_references.unwrap()[0].name, "r");
         assert_eq!(meta.resource_version.as_deref(), Some("7"));
+        assert!(meta.uid.is_none());
     }
 
     #[test]
@@ -574,14 +637,15 @@ mod tests {
 
     #[test]
     fn an_unfinished_job_is_not_finished() {
-        let job = CachedJob {
-            status: Some(JobStatus {
-                active: Some(1),
-                ..JobStatus::default()
-            }),
-            ..CachedJob::default()
-        };
+        let job: CachedJob = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "r-p1-a-1"},
+            "status": {"active": 1, "ready": 1, "startTime": "2026-01-01T00:00:00Z",
+                       "conditions": [{"type": "Complete", "status": "False"}]}
+        }))
+        .unwrap();
         assert!(!job.is_finished());
+        let status = job.to_job().status.unwrap();
+        assert!(status.start_time.is_some() && status.active.is_none());
     }
 
     #[test]
