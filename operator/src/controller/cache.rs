@@ -9,8 +9,8 @@
 //! written against the Kubernetes types.
 //!
 //! Kept, and why:
-//! - metadata: name, namespace, uid (a Pod's), resourceVersion, creation and deletion timestamps, owner
-//!   references (Pod -> Job -> PipelineRun), only the labels the planner reads (run, phase,
+//! - metadata: name, namespace, uid (a Pod's), resourceVersion, creation and deletion
+//!   timestamps, owner references (Pod -> Job -> PipelineRun), only the labels the planner reads (run, phase,
 //!   processor, attempt and rerun; a Job keeps them outside its metadata, in [`ReadLabels`])
 //!   and the Pod's completion-index annotation. Managed fields, the other labels (a label map
 //!   costs about 0.5 KiB before its first entry, each entry two strings more) and every other
@@ -85,8 +85,9 @@ impl ReadLabels {
     }
 }
 
-/// A `batch/v1` Job as the cache keeps it.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// A `batch/v1` Job as the cache keeps it. Read from the API only: it does not serialize,
+/// since a trimmed one keeps its labels outside its metadata.
+#[derive(Clone, Debug, Default, Deserialize)]
 pub struct CachedJob {
     /// Trimmed by [`CachedJob::trim`], which moves the labels to `labels`.
     pub metadata: ObjectMeta,
