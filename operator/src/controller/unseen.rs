@@ -3,7 +3,7 @@
 //! A reconcile that creates Jobs holds the API server's answer to each create: the Job as it
 //! now exists. Planning the statuses from those Jobs in the same reconcile writes the phase's
 //! `running` list, `nextPhaseTriggered` and the run's progress once, instead of once now and
-//! again when the watch brings the Jobs back (the benchmark measured that second round as 0.3
+//! again when the watch brings the Jobs back (the benchmark measured that second round as 0.49
 //! API writes per Job). A status then names a Job the cache may not show yet, so until it does,
 //! every reconcile of the run plans from the created Job as well: otherwise a `running` entry
 //! without a cached Job would read as a Job that vanished.
