@@ -780,22 +780,11 @@ mod tests {
     fn run() -> PipelineRun {
         let mut run = PipelineRun::new(
             "nba-2026-01-14",
-            PipelineRunSpec {
-                date: "2026-01-14".into(),
-                mode: Mode::Production,
-                release: Release {
-                    image: "ghcr.io/tipoff/processor@sha256:aaaa".into(),
-                    commit: "c4f8f339".into(),
-                    version: None,
-                    processors: vec![],
-                },
-                subset: None,
-                overrides: vec![],
-                retry: None,
-                deadline_seconds: None,
-                suspend: false,
-                reruns: vec![],
-            },
+            PipelineRunSpec::new(
+                "2026-01-14",
+                Mode::Production,
+                Release::pinned("ghcr.io/tipoff/processor@sha256:aaaa", "c4f8f339"),
+            ),
         );
         run.status = Some(PipelineRunStatus {
             state: Some(RunState::Blocked),

@@ -121,6 +121,24 @@ pub struct PipelineRunSpec {
     pub reruns: Vec<Rerun>,
 }
 
+impl PipelineRunSpec {
+    /// A run of every in-scope processor for `date` in `mode`, pinned to `release`, with no
+    /// subset, override, retry policy, deadline or rerun.
+    pub fn new(date: impl Into<String>, mode: Mode, release: Release) -> Self {
+        Self {
+            date: date.into(),
+            mode,
+            release,
+            subset: None,
+            overrides: vec![],
+            retry: None,
+            deadline_seconds: None,
+            suspend: false,
+            reruns: vec![],
+        }
+    }
+}
+
 fn spec_rules(schema: &mut schemars::Schema) {
     rules::add_rule_value(
         schema,
@@ -200,6 +218,18 @@ pub struct Release {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), transform = rules::list_map_processor)]
     pub processors: Vec<ProcessorRelease>,
+}
+
+impl Release {
+    /// `image` (pinned by digest) built from `commit`, for every processor.
+    pub fn pinned(image: impl Into<String>, commit: impl Into<String>) -> Self {
+        Self {
+            image: image.into(),
+            commit: commit.into(),
+            version: None,
+            processors: vec![],
+        }
+    }
 }
 
 /// A per-processor exception to the run's release.

@@ -482,22 +482,11 @@ async fn main() -> anyhow::Result<()> {
                             .unwrap();
                         let run = PipelineRun::new(
                             &format!("bench-{i:05}"),
-                            PipelineRunSpec {
-                                date: date.to_string(),
-                                mode: Mode::Backfill,
-                                release: Release {
-                                    image: format!("{REPO}@{DIGEST}"),
-                                    commit: COMMIT.into(),
-                                    version: None,
-                                    processors: vec![],
-                                },
-                                subset: None,
-                                overrides: vec![],
-                                retry: None,
-                                deadline_seconds: None,
-                                suspend: false,
-                                reruns: vec![],
-                            },
+                            PipelineRunSpec::new(
+                                date.to_string(),
+                                Mode::Backfill,
+                                Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT),
+                            ),
                         );
                         let made = runs.create(&PostParams::default(), &run).await;
                         created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -244,22 +244,11 @@ mod tests {
     fn run() -> PipelineRun {
         let mut run = PipelineRun::new(
             "nba-2026-01-29",
-            PipelineRunSpec {
-                date: "2026-01-29".into(),
-                mode: Mode::SameDay,
-                release: Release {
-                    image: IMAGE.into(),
-                    commit: "c4f8f339".into(),
-                    version: None,
-                    processors: vec![],
-                },
-                subset: None,
-                overrides: vec![],
-                retry: None,
-                deadline_seconds: None,
-                suspend: false,
-                reruns: vec![],
-            },
+            PipelineRunSpec::new(
+                "2026-01-29",
+                Mode::SameDay,
+                Release::pinned(IMAGE, "c4f8f339"),
+            ),
         );
         run.metadata.namespace = Some("nba".into());
         run.metadata.uid = Some("0b1c7a4e-1111-2222-3333-444455556666".into());

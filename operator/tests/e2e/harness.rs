@@ -219,22 +219,11 @@ impl Env {
     ) -> PipelineRun {
         let mut run = PipelineRun::new(
             name,
-            PipelineRunSpec {
-                date: "2026-01-29".into(),
+            PipelineRunSpec::new(
+                "2026-01-29",
                 mode,
-                release: Release {
-                    image: format!("{REPO}@{DIGEST}"),
-                    commit: COMMIT.into(),
-                    version: None,
-                    processors: vec![],
-                },
-                subset: None,
-                overrides: vec![],
-                retry: None,
-                deadline_seconds: None,
-                suspend: false,
-                reruns: vec![],
-            },
+                Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT),
+            ),
         );
         edit(&mut run.spec);
         self.runs()

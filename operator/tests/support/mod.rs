@@ -47,22 +47,14 @@ pub fn test_catalog() -> Catalog {
 pub fn run(name: &str, mode: Mode) -> PipelineRun {
     let mut run = PipelineRun::new(
         name,
-        PipelineRunSpec {
-            date: DATE.into(),
+        PipelineRunSpec::new(
+            DATE,
             mode,
-            release: Release {
-                image: IMAGE.into(),
-                commit: COMMIT.into(),
+            Release {
                 version: Some("v0.1.0".into()),
-                processors: vec![],
+                ..Release::pinned(IMAGE, COMMIT)
             },
-            subset: None,
-            overrides: vec![],
-            retry: None,
-            deadline_seconds: None,
-            suspend: false,
-            reruns: vec![],
-        },
+        ),
     );
     run.metadata.namespace = Some("nba".into());
     run.metadata.generation = Some(1);
