@@ -1,8 +1,8 @@
 //! The operator benchmark: `cargo run --release -p tipoff-operator --example bench -- --runs 1000`.
 //!
 //! Starts `dev/cluster` in-process with the Job runner mapping the processor image to
-//! `tipoff-test-processor` (sleeping as the profile asks), runs the release `tipoff-operator` binary as a child
-//! process on the bench catalog (`config/bench/pipeline.yaml`: two phases of five processors,
+//! `tipoff-test-processor` (sleeping as the profile asks), runs the `tipoff-operator` binary as deployed (cargo profile
+//! `operator`) as a child process on the bench catalog (`config/bench/pipeline.yaml`: two phases of five processors,
 //! the last waiting for four others of its phase), creates N PipelineRuns (one date each) and
 //! prints, next to the targets of issue 4, the figures below. Two load profiles:
 //!
@@ -23,7 +23,8 @@
 //!   POST/PUT/PATCH/DELETE over the run, minus this program's own run creations;
 //! - GET/LIST requests in steady state: the same counters over a quiet window after every run
 //!   ended (this program makes no API request in that window);
-//! - the operator's RSS (`VmRSS`, and the peak `VmHWM`, from `/proc/<pid>/status`);
+//! - the operator's RSS (`VmRSS`, and the peak `VmHWM`, from `/proc/<pid>/status`), and at
+//!   the highest sample its split into anonymous memory and mapped files (the binary's code);
 //! - Jobs created per minute: the operator's `tipoff_jobs_created_total` over the window from
 //!   its first to its last Job creation.
 //!
@@ -130,18 +131,31 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// target/<profile>/examples/bench -> target/<profile>/<bin>, built with the same profile.
+/// The cargo profile of a binary the bench runs: a release bench runs the operator as it is
+/// deployed (the `operator` profile, see the workspace `Cargo.toml`) and the rest as `release`;
+/// a debug bench runs debug builds.
+fn profile_of(bin: &str, release: bool) -> &'static str {
+    match (release, bin) {
+        (false, _) => "dev",
+        (true, "tipoff-operator") => "operator",
+        (true, _) => "release",
+    }
+}
+
+/// Builds `bin` with the profile [`profile_of`] picks and returns its path
+/// (target/<profile dir>/<bin>; the bench itself is target/<profile dir>/examples/bench).
 fn binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let release = dir.file_name().is_some_and(|n| n == "release");
+    let profile = profile_of(bin, release);
     let mut cmd = tipoff_devcluster::cargo::command(&workspace());
-    cmd.args(["build", "-p", package, "--bin", bin]);
-    if release {
-        cmd.arg("--release");
-    }
+    cmd.args(["build", "-p", package, "--bin", bin, "--profile", profile]);
     assert!(cmd.status().unwrap().success(), "building {bin} failed");
-    dir.join(bin)
+    let target = dir.parent().unwrap();
+    target
+        .join(if profile == "dev" { "debug" } else { profile })
+        .join(bin)
 }
 
 /// `name{labels} value` lines of a text exposition, labels as a map.
@@ -222,7 +236,6 @@ fn metric(text: &str, name: &str, filter: impl Fn(&BTreeMap<String, String>) -> 
         .sum()
 }
 
-/// (VmRSS, VmHWM) in MiB.
 /// CPU seconds of a process (`self` or a pid): its own user + system time, and that of its
 /// children that ended (for this program: the processor processes the dev/cluster runner ran).
 fn cpu_seconds(pid: &str) -> Option<(f64, f64)> {
@@ -237,7 +250,21 @@ fn cpu_seconds(pid: &str) -> Option<(f64, f64)> {
     Some(((f[11] + f[12]) / tick, (f[13] + f[14]) / tick))
 }
 
-fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+/// A process's memory from `/proc/<pid>/status`, in MiB.
+#[derive(Clone, Copy, Default)]
+struct Memory {
+    /// `VmRSS`: resident now.
+    rss: f64,
+    /// `VmHWM`: the most ever resident.
+    hwm: f64,
+    /// `RssAnon`: of `rss`, the heap, stacks and other anonymous memory.
+    anon: f64,
+    /// `RssFile`: of `rss`, pages of mapped files (the binary's code and read-only data, the
+    /// shared libraries).
+    file: f64,
+}
+
+fn memory(pid: u32) -> Option<Memory> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |key: &str| {
         status
@@ -247,7 +274,12 @@ fn rss_mib(pid: u32) -> Option<(f64, f64)> {
             .and_then(|kb| kb.parse::<f64>().ok())
             .map(|kb| kb / 1024.0)
     };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some(Memory {
+        rss: field("VmRSS:")?,
+        hwm: field("VmHWM:")?,
+        anon: field("RssAnon:")?,
+        file: field("RssFile:")?,
+    })
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -423,7 +455,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let idle = rss_mib(pid);
+    let idle = memory(pid);
 
     // One watch of this process sees every Job: phase-1 completions and phase-2 creations.
     let seen: Arc<Mutex<Seen>> = Arc::default();
@@ -503,7 +535,8 @@ async fn main() -> anyhow::Result<()> {
     // Follow the operator's own metrics until every run ended.
     let expected_jobs = (catalog.processors().count() * args.runs) as f64;
     let (mut first_job, mut last_job) = (None, None);
-    let mut peak_rss = 0.0_f64;
+    // The sample with the most resident memory (VmHWM has no split into anon and file).
+    let mut peak_sample = Memory::default();
     let mut peak_in_flight = 0.0_f64;
     let deadline = create_started + Duration::from_secs(args.timeout_seconds);
     let metrics = loop {
@@ -516,8 +549,8 @@ async fn main() -> anyhow::Result<()> {
         if jobs >= expected_jobs && last_job.is_none() {
             last_job = Some(now);
         }
-        if let Some((rss, _)) = rss_mib(pid) {
-            peak_rss = peak_rss.max(rss);
+        if let Some(m) = memory(pid).filter(|m| m.rss > peak_sample.rss) {
+            peak_sample = m;
         }
         let ended = metric(&text, "tipoff_runs", |l| {
             l.get("state")
@@ -547,7 +580,7 @@ async fn main() -> anyhow::Result<()> {
     // Quiet window: nothing of this program talks to the API.
     tokio::time::sleep(Duration::from_secs(args.quiet_seconds)).await;
     let quiet = diff(&requests(&cluster), &after);
-    let final_rss = rss_mib(pid);
+    let final_memory = memory(pid);
     // Under a wrapper `pid` is the wrapper's: its figures are not the operator's.
     let operator_cpu = cpu_seconds(&pid.to_string())
         .filter(|_| wrapper.is_empty())
@@ -656,8 +689,8 @@ async fn main() -> anyhow::Result<()> {
         _ => run_time,
     };
     let jobs_per_minute = jobs_created / create_window.as_secs_f64() * 60.0;
-    let (rss_now, rss_peak) = final_rss.unwrap_or((f64::NAN, f64::NAN));
-    let rss_peak = rss_peak.max(peak_rss);
+    let (rss_now, rss_peak) = final_memory.map_or((f64::NAN, f64::NAN), |m| (m.rss, m.hwm));
+    let rss_peak = rss_peak.max(peak_sample.rss);
     let rss_target = 30.0 + args.runs as f64 / 1000.0;
 
     println!(
@@ -731,9 +764,17 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!(
             "  operator RSS: {rss_now:.1} MiB at the end, peak {rss_peak:.1} MiB (idle before the runs: {:.1} MiB)   target < {rss_target:.1} MiB   ratio {:.2}  {}",
-            idle.map_or(f64::NAN, |r| r.0),
+            idle.map_or(f64::NAN, |m| m.rss),
             rss_peak / rss_target,
             verdict(rss_peak < rss_target)
+        );
+        println!(
+            "    at the highest sample ({:.1} MiB): anonymous (heap, stacks) {:.1} MiB, file-backed (the binary's code and data) {:.1} MiB; idle: {:.1} and {:.1} MiB",
+            peak_sample.rss,
+            peak_sample.anon,
+            peak_sample.file,
+            idle.map_or(f64::NAN, |m| m.anon),
+            idle.map_or(f64::NAN, |m| m.file),
         );
     }
     println!(
