@@ -598,8 +598,8 @@ async fn main() -> anyhow::Result<()> {
             .status();
     }
     let _ = operator.wait();
-    // What the operator caches whole, as JSON without managed fields (as its cache trims them):
-    // a yardstick for its memory per finished run.
+    // What a finished run leaves in the operator's caches, as JSON without managed fields: a
+    // yardstick (the cache keeps the PhaseCompletions' status deflated, so holds less).
     let runs_kib = json_kib(Api::<PipelineRun>::namespaced(client.clone(), NS)).await?;
     let pcs_kib = json_kib(Api::<tipoff_crds::PhaseCompletion>::namespaced(
         client.clone(),
@@ -778,7 +778,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "    the runs and PhaseCompletions it caches whole, as JSON: {runs_kib:.0} KiB and {pcs_kib:.0} KiB ({:.1} KiB per run)",
+        "    the runs and PhaseCompletions it caches, as JSON (its cache deflates their statuses): {runs_kib:.0} KiB and {pcs_kib:.0} KiB ({:.1} KiB per run)",
         (runs_kib + pcs_kib) / args.runs.max(1) as f64
     );
     println!(
