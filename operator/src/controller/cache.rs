@@ -22,13 +22,16 @@
 //!   says nothing the Job does not. With 1,000 runs in flight thousands of Pods run at once;
 //!   caching them cost 7 MiB of the operator's 33 MiB heap at its peak (heaptrack).
 //!
-//! PipelineRuns and PhaseCompletions are kept whole (the planner reads their spec and status)
-//! less their managed fields and the `last-applied-configuration` annotation (a second copy of
-//! the spec when a person uses client-side `kubectl apply`). A PhaseCompletion also loses its
-//! labels and keeps its status as deflated JSON ([`CachedPhaseCompletion`]).
+//! PipelineRuns and PhaseCompletions keep their spec, and their metadata less the managed
+//! fields and the `last-applied-configuration` annotation (a second copy of the spec when a
+//! person uses client-side `kubectl apply`); their status, which only their own run's
+//! reconciles read, is kept as deflated JSON ([`Deflated`]). A PhaseCompletion also loses its
+//! labels ([`CachedPhaseCompletion`]); a PipelineRun keeps its state apart, which other runs'
+//! reconciles read ([`CachedPipelineRun`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use k8s_openapi::api::batch::v1::{Job, JobCondition, JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::{
@@ -38,8 +41,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{Metadata, NamespaceResourceScope, Resource};
 use kube::api::ObjectMeta;
 use kube::runtime::watcher::Event;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tipoff_crds::{PhaseCompletion, PhaseCompletionSpec, PhaseCompletionStatus, PipelineRun};
+use tipoff_crds::{
+    PhaseCompletion, PhaseCompletionSpec, PhaseCompletionStatus, PipelineRun, PipelineRunSpec,
+    PipelineRunStatus, RunState,
+};
 
 use crate::planner::naming::{LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN};
 use crate::planner::observe::PROCESSOR_CONTAINER;
@@ -396,11 +403,6 @@ fn keep(
     (!kept.is_empty()).then_some(kept)
 }
 
-/// Trims a PipelineRun for the cache.
-pub fn pipeline_run(run: &mut PipelineRun) {
-    trim_whole(&mut run.metadata);
-}
-
 /// Trims a PhaseCompletion's metadata for the cache; its labels go too (the planner finds a
 /// PhaseCompletion's run and phase in its spec).
 pub fn phase_completion(pc: &mut PhaseCompletion) {
@@ -412,29 +414,15 @@ fn trim_phase_completion_meta(meta: &mut ObjectMeta) {
     meta.labels = None;
 }
 
-/// A PhaseCompletion as the cache keeps it: metadata and spec parsed, the status as deflated
-/// JSON, inflated and parsed by the reconciles of its run only.
-///
-/// The status is the ledger of every processor of a phase (attempt, Job, times, commit,
-/// image, rows, gates) and the cache keeps one for each phase of each run. Parsed, a phase of
-/// five finished processors takes about 6 KiB (a record's row counts alone are a B-tree node
-/// of about 0.4 KiB); as JSON, 2.3 KiB; deflated, 0.45 KiB, because its records
-/// repeat the same keys, image digest and commit (the test below measures a sample). With
-/// 1,000 runs the cache holds 2,000 of them. Inflating and parsing one costs a reconcile
-/// microseconds; deflating happens once per watch event, at the fastest level.
-#[derive(Clone, Debug, Deserialize)]
-pub struct CachedPhaseCompletion {
-    /// Trimmed like a PhaseCompletion's ([`phase_completion`]).
-    pub metadata: ObjectMeta,
-    /// The spec.
-    pub spec: PhaseCompletionSpec,
-    /// The status as served, until [`CachedPhaseCompletion::trim`] moves it to
-    /// `status_deflated`.
-    #[serde(default)]
-    status: Option<Box<PhaseCompletionStatus>>,
-    /// The status as JSON, deflated (raw deflate, no header).
-    #[serde(skip)]
-    status_deflated: Option<Box<[u8]>>,
+/// A status as the cache keeps it: JSON, deflated. A status is a ledger (of a phase's
+/// processors, of a run's phases) that repeats its keys, image digest and commit in every
+/// record, so it deflates to a fifth (the tests below measure a sample); and it is read only by
+/// its own run's reconciles, which inflate and parse it in microseconds. Deflating happens
+/// once per watch event, at the fastest level.
+#[derive(Clone)]
+pub struct Deflated<S> {
+    bytes: Box<[u8]>,
+    status: PhantomData<fn() -> S>,
 }
 
 /// Deflate's fastest level: the repetition in a ledger is long and obvious.
@@ -443,65 +431,181 @@ const DEFLATE_LEVEL: u8 = 1;
 /// objects are at most 1.5 MiB), so a limit hit means corrupt data, not a large ledger.
 const INFLATE_LIMIT: usize = 4 << 20;
 
-impl CachedPhaseCompletion {
-    /// Trims it for the cache: metadata as [`phase_completion`], the status into deflated
-    /// JSON.
-    pub fn trim(&mut self) {
-        trim_phase_completion_meta(&mut self.metadata);
-        if let Some(status) = self.status.take() {
-            match serde_json::to_vec(&status) {
-                Ok(json) => {
-                    let deflated = miniz_oxide::deflate::compress_to_vec(&json, DEFLATE_LEVEL);
-                    self.status_deflated = Some(deflated.into_boxed_slice());
-                }
-                Err(_) => self.status = Some(status),
-            }
-        }
+impl<S: Serialize + DeserializeOwned> Deflated<S> {
+    /// `status` deflated; `None` if it does not serialize.
+    fn new(status: &S) -> Option<Self> {
+        let json = serde_json::to_vec(status).ok()?;
+        Some(Self {
+            bytes: miniz_oxide::deflate::compress_to_vec(&json, DEFLATE_LEVEL).into_boxed_slice(),
+            status: PhantomData,
+        })
     }
 
-    /// The PhaseCompletion the planner reads. A status that does not inflate and parse back
-    /// (it was written by this same code, so it cannot) reads as none, which the planner
-    /// rebuilds.
+    /// The status back. One that does not inflate and parse (it was deflated by this same
+    /// code, so it cannot) reads as none, which the planner rebuilds.
+    fn inflate(&self) -> Option<S> {
+        let json =
+            miniz_oxide::inflate::decompress_to_vec_with_limit(&self.bytes, INFLATE_LIMIT).ok()?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    /// Its size in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether it is empty (never, for a status that serialized).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl<S> std::fmt::Debug for Deflated<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Deflated({} bytes)", self.bytes.len())
+    }
+}
+
+/// Moves `status` into `deflated`, leaving it in place if it does not serialize.
+fn deflate_into<S: Serialize + DeserializeOwned>(
+    status: &mut Option<Box<S>>,
+    deflated: &mut Option<Deflated<S>>,
+) {
+    if let Some(d) = status.as_deref().and_then(Deflated::new) {
+        *deflated = Some(d);
+        *status = None;
+    }
+}
+
+/// The status of a cached object: the deflated one once trimmed, else as served.
+fn status_of<S: Serialize + DeserializeOwned + Clone>(
+    status: &Option<Box<S>>,
+    deflated: &Option<Deflated<S>>,
+) -> Option<S> {
+    match deflated {
+        Some(d) => d.inflate(),
+        None => status.as_deref().cloned(),
+    }
+}
+
+/// A PhaseCompletion as the cache keeps it: metadata and spec parsed, the status (the phase's
+/// ledger) [`Deflated`], inflated by the reconciles of its run only.
+///
+/// The cache keeps one for each phase of each run: 2,000 with 1,000 runs. Parsed, a phase of
+/// five finished processors takes about 6 KiB (a record's row counts alone are a B-tree node
+/// of about 0.4 KiB); as JSON, 2.3 KiB; deflated, 0.45 KiB. Cached as JSON they were the
+/// largest item of the operator's heap; deflated, its peak RSS fell by 4.7 MiB at 1,000 runs
+/// in flight (docs/operations.md).
+#[derive(Clone, Debug, Deserialize)]
+pub struct CachedPhaseCompletion {
+    /// Trimmed like a PhaseCompletion's ([`phase_completion`]).
+    pub metadata: ObjectMeta,
+    /// The spec.
+    pub spec: PhaseCompletionSpec,
+    /// The status as served, until [`CachedPhaseCompletion::trim`] deflates it.
+    #[serde(default)]
+    status: Option<Box<PhaseCompletionStatus>>,
+    /// The status, deflated.
+    #[serde(skip)]
+    deflated: Option<Deflated<PhaseCompletionStatus>>,
+}
+
+impl CachedPhaseCompletion {
+    /// Trims it for the cache: metadata as [`phase_completion`], the status deflated.
+    pub fn trim(&mut self) {
+        trim_phase_completion_meta(&mut self.metadata);
+        deflate_into(&mut self.status, &mut self.deflated);
+    }
+
+    /// The PhaseCompletion the planner reads.
     pub fn to_phase_completion(&self) -> PhaseCompletion {
-        let status = match &self.status_deflated {
-            Some(deflated) => {
-                miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, INFLATE_LIMIT)
-                    .ok()
-                    .and_then(|json| serde_json::from_slice(&json).ok())
-            }
-            None => self.status.as_deref().cloned(),
-        };
         PhaseCompletion {
             metadata: self.metadata.clone(),
             spec: self.spec.clone(),
-            status,
+            status: status_of(&self.status, &self.deflated),
         }
     }
 }
 
-impl kube::Resource for CachedPhaseCompletion {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
+/// A PipelineRun as the cache (the controller's own) keeps it: metadata (less managed fields
+/// and the `last-applied-configuration` copy) and spec parsed, its state apart (other runs'
+/// reconciles read it: two runs for one date never write at once), the rest of its status
+/// [`Deflated`], inflated by its own reconciles.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CachedPipelineRun {
+    /// Trimmed.
+    pub metadata: ObjectMeta,
+    /// The spec.
+    pub spec: PipelineRunSpec,
+    /// The status as served, until [`CachedPipelineRun::trim`] deflates it.
+    #[serde(default)]
+    status: Option<Box<PipelineRunStatus>>,
+    /// The status's state, once trimmed.
+    #[serde(skip)]
+    state: Option<RunState>,
+    /// The status, deflated.
+    #[serde(skip)]
+    deflated: Option<Deflated<PipelineRunStatus>>,
+}
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        PhaseCompletion::kind(dt)
+impl CachedPipelineRun {
+    /// Trims it for the cache: managed fields and the last-applied copy dropped, the status
+    /// deflated.
+    pub fn trim(&mut self) {
+        trim_whole(&mut self.metadata);
+        self.state = self.status.as_ref().and_then(|s| s.state);
+        deflate_into(&mut self.status, &mut self.deflated);
     }
-    fn group(dt: &()) -> Cow<'_, str> {
-        PhaseCompletion::group(dt)
+
+    /// The run's state (`None` before its first status).
+    pub fn state(&self) -> Option<RunState> {
+        match &self.status {
+            Some(status) => status.state,
+            None => self.state,
+        }
     }
-    fn version(dt: &()) -> Cow<'_, str> {
-        PhaseCompletion::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        PhaseCompletion::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+
+    /// The PipelineRun the planner reads.
+    pub fn to_pipeline_run(&self) -> PipelineRun {
+        PipelineRun {
+            metadata: self.metadata.clone(),
+            spec: self.spec.clone(),
+            status: status_of(&self.status, &self.deflated),
+        }
     }
 }
+
+/// `kube::Resource` for a cached type, as the API type it is read from.
+macro_rules! cached_resource {
+    ($cached:ty, $api:ty) => {
+        impl kube::Resource for $cached {
+            type DynamicType = ();
+            type Scope = NamespaceResourceScope;
+
+            fn kind(dt: &()) -> Cow<'_, str> {
+                <$api>::kind(dt)
+            }
+            fn group(dt: &()) -> Cow<'_, str> {
+                <$api>::group(dt)
+            }
+            fn version(dt: &()) -> Cow<'_, str> {
+                <$api>::version(dt)
+            }
+            fn plural(dt: &()) -> Cow<'_, str> {
+                <$api>::plural(dt)
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+cached_resource!(CachedPhaseCompletion, PhaseCompletion);
+cached_resource!(CachedPipelineRun, PipelineRun);
 
 fn trim_whole(meta: &mut ObjectMeta) {
     meta.managed_fields = None;
@@ -650,7 +754,7 @@ mod tests {
         let mut cached: CachedPhaseCompletion =
             serde_json::from_value(serde_json::to_value(&served).unwrap()).unwrap();
         cached.trim();
-        assert!(cached.status.is_none() && cached.status_deflated.is_some());
+        assert!(cached.status.is_none() && cached.deflated.is_some());
         let back = cached.to_phase_completion();
         assert_eq!(back.status, served.status);
         assert_eq!(back.spec, served.spec);
@@ -704,8 +808,8 @@ mod tests {
         let mut cached: CachedPhaseCompletion =
             serde_json::from_value(serde_json::to_value(&served).unwrap()).unwrap();
         cached.trim();
-        let deflated = cached.status_deflated.as_ref().unwrap().len();
-        // The figure the doc comment of `CachedPhaseCompletion` gives.
+        let deflated = cached.deflated.as_ref().unwrap().len();
+        // The figure the doc comments of `Deflated` and `CachedPhaseCompletion` give.
         assert!(
             deflated * 3 < json.len(),
             "{deflated} bytes deflated of {} bytes of JSON",
@@ -724,7 +828,10 @@ mod tests {
         }))
         .unwrap();
         cached.trim();
-        cached.status_deflated = Some(b"not deflate".to_vec().into_boxed_slice());
+        cached.deflated = Some(Deflated {
+            bytes: b"not deflate".to_vec().into_boxed_slice(),
+            status: PhantomData,
+        });
         assert!(cached.to_phase_completion().status.is_none());
     }
 
@@ -742,18 +849,39 @@ mod tests {
     }
 
     #[test]
-    fn a_run_loses_its_managed_fields_and_last_applied_copy_only() {
-        let mut run: PipelineRun = serde_json::from_value(serde_json::json!({
+    fn a_cached_run_loses_its_managed_fields_and_last_applied_copy_only() {
+        let served: PipelineRun = serde_json::from_value(serde_json::json!({
             "apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun",
             "metadata": {"name": "r", "annotations": {LAST_APPLIED: "{}", "keep": "me"},
                          "managedFields": [{"manager": "kubectl"}]},
             "spec": {"date": "2026-01-01", "mode": "Production",
+                     "release": {"image": "img@sha256:1", "commit": "abc1234"}},
+            "status": {"state": "Running", "currentPhase": 2, "progress": "5/10",
+                       "phases": [{"phase": 1, "name": "scrape", "state": "Succeeded",
+                                   "done": 5, "expected": 5}]}
+        }))
+        .unwrap();
+        let mut cached: CachedPipelineRun =
+            serde_json::from_value(serde_json::to_value(&served).unwrap()).unwrap();
+        assert_eq!(cached.state(), Some(RunState::Running), "before trimming");
+        cached.trim();
+        assert!(cached.status.is_none() && cached.deflated.is_some());
+        assert_eq!(cached.state(), Some(RunState::Running), "kept apart");
+        let back = cached.to_pipeline_run();
+        assert_eq!(back.status, served.status);
+        assert_eq!(back.spec, served.spec);
+        assert!(back.metadata.managed_fields.is_none());
+        let annotations = back.metadata.annotations.unwrap();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["keep"]);
+
+        let mut new: CachedPipelineRun = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n"},
+            "spec": {"date": "2026-01-01", "mode": "Production",
                      "release": {"image": "img@sha256:1", "commit": "abc1234"}}
         }))
         .unwrap();
-        pipeline_run(&mut run);
-        assert!(run.metadata.managed_fields.is_none());
-        let annotations = run.metadata.annotations.unwrap();
-        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["keep"]);
+        new.trim();
+        assert_eq!(new.state(), None);
+        assert!(new.to_pipeline_run().status.is_none());
     }
 }

@@ -34,7 +34,7 @@ use crate::catalog::Catalog;
 use crate::jobs::JobSettings;
 use crate::metrics::Metrics;
 use crate::planner::naming::LABEL_RUN;
-use cache::{CachedJob, CachedPhaseCompletion, CachedPod};
+use cache::{CachedJob, CachedPhaseCompletion, CachedPipelineRun, CachedPod};
 
 pub use error::Error;
 
@@ -62,7 +62,7 @@ mod tests {
 #[derive(Clone)]
 pub struct Stores {
     /// PipelineRuns (the controller's own cache).
-    pub runs: Store<PipelineRun>,
+    pub runs: Store<CachedPipelineRun>,
     /// PhaseCompletions.
     pub phase_completions: Store<CachedPhaseCompletion>,
     /// Jobs tipoff created and their Pods, less the settled ones.
@@ -166,7 +166,7 @@ pub fn controller(
     client: Client,
     scope: &Scope,
     tuning: Tuning,
-) -> (Controller<PipelineRun>, Stores) {
+) -> (Controller<CachedPipelineRun>, Stores) {
     let managed = watcher::Config::default()
         .labels(MANAGED_SELECTOR)
         .any_semantic();
@@ -226,10 +226,10 @@ pub fn controller(
     let run_stream = reflector::reflector(
         run_writer,
         watcher(
-            scope.api::<PipelineRun>(&client),
+            scope.api::<CachedPipelineRun>(&client),
             watcher::Config::default().any_semantic(),
         )
-        .modify(cache::pipeline_run),
+        .modify(CachedPipelineRun::trim),
     )
     .default_backoff()
     .applied_objects();
@@ -256,7 +256,7 @@ pub fn controller(
 }
 
 /// The run a Pod belongs to: Pod -> owning Job (from the cache) -> owning PipelineRun.
-fn run_of_pod(pod: &CachedPod, jobs: &Store<CachedJob>) -> Option<ObjectRef<PipelineRun>> {
+fn run_of_pod(pod: &CachedPod, jobs: &Store<CachedJob>) -> Option<ObjectRef<CachedPipelineRun>> {
     let ns = pod.namespace()?;
     let job = jobs.get(&ObjectRef::new(pod.job_name()?).within(&ns))?;
     let owner = job
@@ -269,7 +269,7 @@ fn run_of_pod(pod: &CachedPod, jobs: &Store<CachedJob>) -> Option<ObjectRef<Pipe
 /// Runs the controller until `shutdown` resolves. Each reconcile's result is logged; errors
 /// are counted and retried by [`reconcile::error_policy`].
 pub async fn run(
-    controller: Controller<PipelineRun>,
+    controller: Controller<CachedPipelineRun>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {

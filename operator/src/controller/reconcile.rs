@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
+use kube::api::ObjectMeta;
 use kube::runtime::controller::Action;
 use tipoff_crds::PipelineRun;
 use tracing::{debug, info, instrument, warn};
 
 use super::Context;
 use super::apply::{self, Created};
-use super::cache::CachedJob;
+use super::cache::{CachedJob, CachedPipelineRun};
 use super::error::Error;
 use crate::planner::naming::{LABEL_RUN, run_label};
 use crate::planner::{self, Observed};
@@ -22,13 +23,14 @@ use crate::planner::{self, Observed};
 const RESYNC: Duration = Duration::from_secs(300);
 
 /// Reconciles one run.
-#[instrument(skip_all, fields(run = %run.name_any(), namespace = run.namespace().unwrap_or_default(), date = %run.spec.date))]
-pub async fn reconcile(run: Arc<PipelineRun>, ctx: Arc<Context>) -> Result<Action, Error> {
+#[instrument(skip_all, fields(run = %cached.name_any(), namespace = cached.namespace().unwrap_or_default(), date = %cached.spec.date))]
+pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    if run.metadata.deletion_timestamp.is_some() {
+    if cached.metadata.deletion_timestamp.is_some() {
         // Children go with the run through owner references.
         return Ok(Action::await_change());
     }
+    let run = Arc::new(cached.to_pipeline_run());
     // Plan from the last status this controller wrote while the cache has not shown it yet.
     let ns = run.namespace().unwrap_or_default();
     let run = {
@@ -213,25 +215,20 @@ fn with_created(mut observed: Observed, created: Created) -> Observed {
 }
 
 /// Runs for the same date in the same namespace, created before `run`, that have not ended.
-fn older_runs_for_date(run: &PipelineRun, all: &[Arc<PipelineRun>]) -> Vec<String> {
-    let key = |r: &PipelineRun| {
+fn older_runs_for_date(run: &PipelineRun, all: &[Arc<CachedPipelineRun>]) -> Vec<String> {
+    let key = |meta: &ObjectMeta| {
         (
-            r.metadata.creation_timestamp.clone().map(|t| t.0),
-            r.name_any(),
+            meta.creation_timestamp.clone().map(|t| t.0),
+            meta.name.clone().unwrap_or_default(),
         )
     };
-    let mine = key(run);
+    let mine = key(&run.metadata);
     let mut older: Vec<String> = all
         .iter()
         .filter(|r| r.namespace() == run.namespace() && r.spec.date == run.spec.date)
         .filter(|r| r.name_any() != run.name_any() && r.metadata.deletion_timestamp.is_none())
-        .filter(|r| {
-            !r.status
-                .as_ref()
-                .and_then(|s| s.state)
-                .is_some_and(|s| s.is_terminal())
-        })
-        .filter(|r| key(r) < mine)
+        .filter(|r| !r.state().is_some_and(|s| s.is_terminal()))
+        .filter(|r| key(&r.metadata) < mine)
         .map(|r| r.name_any())
         .collect();
     older.sort();
@@ -239,7 +236,7 @@ fn older_runs_for_date(run: &PipelineRun, all: &[Arc<PipelineRun>]) -> Vec<Strin
 }
 
 /// What to do after a failed reconcile: transient API errors back off and retry.
-pub fn error_policy(run: Arc<PipelineRun>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(run: Arc<CachedPipelineRun>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(run = %run.name_any(), category = error.category(), error = %error, "reconcile failed");
     ctx.metrics.reconcile_error(error.category());
     Action::requeue(Duration::from_secs(5))
