@@ -448,16 +448,6 @@ impl<S: Serialize + DeserializeOwned> Deflated<S> {
             miniz_oxide::inflate::decompress_to_vec_with_limit(&self.bytes, INFLATE_LIMIT).ok()?;
         serde_json::from_slice(&json).ok()
     }
-
-    /// Its size in bytes.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Whether it is empty (never, for a status that serialized).
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
 }
 
 impl<S> std::fmt::Debug for Deflated<S> {
@@ -808,7 +798,7 @@ mod tests {
         let mut cached: CachedPhaseCompletion =
             serde_json::from_value(serde_json::to_value(&served).unwrap()).unwrap();
         cached.trim();
-        let deflated = cached.deflated.as_ref().unwrap().len();
+        let deflated = cached.deflated.as_ref().unwrap().bytes.len();
         // The figure the doc comments of `Deflated` and `CachedPhaseCompletion` give.
         assert!(
             deflated * 3 < json.len(),
