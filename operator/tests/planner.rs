@@ -85,8 +85,27 @@ fn a_new_run_starts_the_first_phase_roots_and_its_phase_completion() {
         (job.attempt, job.image.as_str(), job.commit.as_str()),
         (1, IMAGE, COMMIT)
     );
-    assert_eq!(job.labels["tipoff.dev/attempt"], "1");
+    let labels: Vec<(&str, &str)> = job
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("tipoff.dev/attempt", "1"),
+            ("tipoff.dev/commit", COMMIT),
+            ("tipoff.dev/date", "2026-01-29"),
+            ("tipoff.dev/phase", "1"),
+            ("tipoff.dev/processor", "schedule-scraper"),
+            ("tipoff.dev/run", "nba-2026-01-29"),
+        ]
+    );
     assert_eq!(plan.phase_completions.len(), 1);
+    assert_eq!(
+        plan.phase_completions[0].labels["tipoff.dev/date"],
+        "2026-01-29"
+    );
     assert_eq!(plan.phase_completions[0].name, "nba-2026-01-29-p1");
     assert_eq!(
         plan.phase_completions[0].spec.expected,

@@ -493,9 +493,10 @@ fn validate_spec(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
-fn labels(run_label: &str, phase: u8) -> BTreeMap<String, String> {
+fn labels(run_label: &str, date: &str, phase: u8) -> BTreeMap<String, String> {
     BTreeMap::from([
         (naming::LABEL_RUN.to_owned(), run_label.to_owned()),
+        (naming::LABEL_DATE.to_owned(), date.to_owned()),
         (naming::LABEL_PHASE.to_owned(), phase.to_string()),
     ])
 }
@@ -509,9 +510,10 @@ fn job_intent(
 ) -> JobIntent {
     let spec = &run.spec;
     let (image, commit) = pinned(run, &processor.name);
-    let mut labels = labels(run_label, processor.phase);
+    let mut labels = labels(run_label, &spec.date, processor.phase);
     labels.insert(naming::LABEL_PROCESSOR.to_owned(), processor.name.clone());
     labels.insert(naming::LABEL_ATTEMPT.to_owned(), attempt.to_string());
+    labels.insert(naming::LABEL_COMMIT.to_owned(), commit.to_owned());
     JobIntent {
         name: naming::job_name(run_name, processor.phase, &processor.name, attempt),
         phase: processor.phase,
@@ -555,7 +557,7 @@ fn phase_completion_intent(
 ) -> PhaseCompletionIntent {
     PhaseCompletionIntent {
         name: naming::phase_completion_name(run_name, number),
-        labels: labels(run_label, number),
+        labels: labels(run_label, &run.spec.date, number),
         spec: PhaseCompletionSpec {
             run: run_name.to_owned(),
             date: run.spec.date.clone(),

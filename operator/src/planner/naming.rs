@@ -20,6 +20,13 @@ pub const LABEL_PHASE: &str = "tipoff.dev/phase";
 pub const LABEL_PROCESSOR: &str = "tipoff.dev/processor";
 /// Label on Jobs and Pods: the attempt number, from 1.
 pub const LABEL_ATTEMPT: &str = "tipoff.dev/attempt";
+/// Label on every child: the run's game date (`YYYY-MM-DD`, a valid label value by the CRD's
+/// rule), so `kubectl get jobs,phasecompletions -l tipoff.dev/date=2026-01-29` finds a date's
+/// work across runs.
+pub const LABEL_DATE: &str = "tipoff.dev/date";
+/// Label on Jobs and Pods: the commit the Job was pinned to (7-40 hex digits by the CRD's rule),
+/// so the Jobs of one release can be selected; what actually ran is in the result and status.
+pub const LABEL_COMMIT: &str = "tipoff.dev/commit";
 
 /// Label on Jobs and Pods of a rerun: the rerun's name (`spec.reruns[].name`).
 pub const LABEL_RERUN: &str = "tipoff.dev/rerun";
