@@ -11,13 +11,15 @@ use serde::{Deserialize, Serialize};
 use crate::runner::Processes;
 use crate::store::Store;
 
-/// Fail the next `count` requests matching method and path substring.
+/// Fail the next `count` requests matching method and path pattern (a substring, `*` matching
+/// any run of characters).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailRule {
     /// HTTP method to match (any when absent).
     #[serde(default)]
     pub method: Option<String>,
-    /// Substring of the request path to match (any when empty).
+    /// Substring of the request path to match, `*` matching any run of characters (any path
+    /// when empty).
     #[serde(default)]
     pub path: String,
     /// Status code to answer with (e.g. 409, 500, 503, 429).
@@ -59,7 +61,21 @@ fn matches(method: &Option<String>, path: &str, req_method: &str, req_path: &str
     method
         .as_deref()
         .is_none_or(|m| m.eq_ignore_ascii_case(req_method))
-        && req_path.contains(path)
+        && path_matches(path, req_path)
+}
+
+/// Whether `req_path` contains `pattern`, where each `*` in the pattern stands for any run of
+/// characters: the pieces between the stars must appear in order (`/jobs/*/status` matches a
+/// Job's status subresource but not `/jobs/x`). Without a star this is a substring test.
+fn path_matches(pattern: &str, req_path: &str) -> bool {
+    let mut rest = req_path;
+    for piece in pattern.split('*') {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 impl Faults {
@@ -78,7 +94,7 @@ impl Faults {
     }
 
     /// Fails the next `count` requests whose method matches (any if `None`)
-    /// and whose path contains `path`, with `status`.
+    /// and whose path contains `path` (`*` matching any run of characters), with `status`.
     pub fn fail_next(&self, count: u32, method: Option<&str>, path: &str, status: u16) {
         self.state().fail.push(FailRule {
             method: method.map(String::from),
@@ -184,5 +200,27 @@ impl Faults {
     /// A receiver that changes whenever watches must drop.
     pub(crate) fn watch_drops(&self) -> tokio::sync::watch::Receiver<u64> {
         self.drop_watches.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_matches;
+
+    #[test]
+    fn a_path_pattern_is_a_substring_whose_stars_match_any_run_of_characters() {
+        let status = "/apis/tipoff.dev/v1alpha1/namespaces/d/phasecompletions/r-p1/status";
+        let apply = "/apis/tipoff.dev/v1alpha1/namespaces/d/phasecompletions/r-p1";
+        assert!(path_matches("", apply));
+        assert!(path_matches("/phasecompletions/", apply));
+        assert!(path_matches("/phasecompletions/", status));
+        assert!(path_matches("/phasecompletions/*/status", status));
+        assert!(!path_matches("/phasecompletions/*/status", apply));
+        assert!(path_matches("*phasecompletions*", apply));
+        assert!(
+            !path_matches("/status*/phasecompletions/", status),
+            "pieces match in order"
+        );
+        assert!(!path_matches("/pipelineruns/*/status", status));
     }
 }
