@@ -196,7 +196,10 @@ async fn main() -> anyhow::Result<()> {
     {
         let health = health.clone();
         tokio::spawn(async move {
-            let ok = stores.jobs.jobs.store.wait_until_ready().await.is_ok()
+            // Every watch the reconciler reads: the runs it owns and their children.
+            let mut runs_synced = stores.runs_synced.clone();
+            let ok = runs_synced.wait_for(|listed| *listed).await.is_ok()
+                && stores.jobs.jobs.store.wait_until_ready().await.is_ok()
                 && stores.jobs.pods.store.wait_until_ready().await.is_ok()
                 && stores.phase_completions.wait_until_ready().await.is_ok();
             health.synced.store(ok, Ordering::Relaxed);

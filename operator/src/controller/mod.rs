@@ -63,6 +63,11 @@ mod tests {
 pub struct Stores {
     /// PipelineRuns (the controller's own cache).
     pub runs: Store<CachedPipelineRun>,
+    /// Becomes true once the PipelineRun cache has listed. (Not `runs.wait_until_ready()`: the
+    /// Controller already waits on that store, and kube-runtime 5's `Store::wait_until_ready`
+    /// wakes only the last of several waiters, since it holds one oneshot receiver with one
+    /// waker slot; a second waiter would hang, or leave the Controller hanging.)
+    pub runs_synced: tokio::sync::watch::Receiver<bool>,
     /// PhaseCompletions.
     pub phase_completions: Store<CachedPhaseCompletion>,
     /// Jobs tipoff created and their Pods, less the settled ones.
@@ -223,6 +228,7 @@ pub fn controller(
         .default_backoff()
         .touched_objects();
     let (run_reader, run_writer) = reflector::store();
+    let (runs_listed, runs_synced) = tokio::sync::watch::channel(false);
     let run_stream = reflector::reflector(
         run_writer,
         watcher(
@@ -231,6 +237,12 @@ pub fn controller(
         )
         .modify(CachedPipelineRun::trim),
     )
+    // After the reflector, so the store holds the list when the flag goes up.
+    .inspect_ok(move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            runs_listed.send_replace(true);
+        }
+    })
     .default_backoff()
     .applied_objects();
     let jobs_for_pods = jobs.jobs.store.clone();
@@ -247,6 +259,7 @@ pub fn controller(
         });
     let stores = Stores {
         runs: controller.store(),
+        runs_synced,
         phase_completions: pc_reader,
         jobs,
         index,
