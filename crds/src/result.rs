@@ -105,6 +105,12 @@ pub enum ResultError {
         /// The serialized size in bytes.
         size: usize,
     },
+    /// The message fills the termination-message limit and does not parse: Kubernetes cut it
+    /// off at the limit (the kubelet keeps the first 4096 bytes), so the processor wrote more.
+    #[error(
+        "processor result was cut off at the {TERMINATION_MESSAGE_LIMIT}-byte termination-message limit, so the processor wrote more than the limit allows; report fewer missing entities or warnings"
+    )]
+    Truncated,
     /// The message is not a valid result.
     #[error("processor result is not valid JSON of the result contract: {0}")]
     Malformed(String),
@@ -117,7 +123,7 @@ impl ResultError {
     /// A fixed CamelCase category, used as Event reason and metric label.
     pub fn category(&self) -> &'static str {
         match self {
-            ResultError::TooLarge { .. } => "ResultTooLarge",
+            ResultError::TooLarge { .. } | ResultError::Truncated => "ResultTooLarge",
             ResultError::Malformed(_) => "MalformedResult",
             ResultError::Missing => "MissingResult",
         }
@@ -135,7 +141,8 @@ impl ProcessorResult {
         Ok(text)
     }
 
-    /// Parses a termination message. Oversized, empty or malformed messages are errors.
+    /// Parses a termination message. Oversized (or cut off at the limit), empty or malformed
+    /// messages are errors.
     pub fn parse(message: &str) -> Result<Self, ResultError> {
         if message.len() > TERMINATION_MESSAGE_LIMIT {
             return Err(ResultError::TooLarge {
@@ -145,7 +152,13 @@ impl ProcessorResult {
         if message.trim().is_empty() {
             return Err(ResultError::Missing);
         }
-        serde_json::from_str(message).map_err(|e| ResultError::Malformed(e.to_string()))
+        serde_json::from_str(message).map_err(|e| {
+            if message.len() == TERMINATION_MESSAGE_LIMIT {
+                ResultError::Truncated
+            } else {
+                ResultError::Malformed(e.to_string())
+            }
+        })
     }
 }
 
@@ -202,6 +215,25 @@ mod tests {
             Err(ResultError::TooLarge { size }) => assert!(size > TERMINATION_MESSAGE_LIMIT),
             other => panic!("expected TooLarge, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_result_cut_off_at_the_limit_is_too_large_not_malformed() {
+        let mut r = sample();
+        r.warnings = (0..200)
+            .map(|i| format!("warning number {i} with some padding text"))
+            .collect();
+        let full = serde_json::to_string(&r).unwrap();
+        // What the kubelet keeps of it.
+        let cut = &full[..TERMINATION_MESSAGE_LIMIT];
+        let err = ProcessorResult::parse(cut).unwrap_err();
+        assert_eq!(err, ResultError::Truncated);
+        assert_eq!(err.category(), "ResultTooLarge");
+        // Shorter broken JSON is just malformed.
+        assert_eq!(
+            ProcessorResult::parse(&full[..100]).unwrap_err().category(),
+            "MalformedResult"
+        );
     }
 
     #[test]
