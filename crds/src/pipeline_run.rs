@@ -477,6 +477,19 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state's name as it appears in the status (`Running`, `Failed`, ...), for messages,
+    /// log fields and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Pending => "Pending",
+            RunState::Running => "Running",
+            RunState::Blocked => "Blocked",
+            RunState::Suspended => "Suspended",
+            RunState::Succeeded => "Succeeded",
+            RunState::Failed => "Failed",
+        }
+    }
+
     /// Whether the run has ended.
     pub fn is_terminal(self) -> bool {
         matches!(self, RunState::Succeeded | RunState::Failed)
@@ -537,6 +550,17 @@ pub enum DriftField {
     Commit,
     /// The processor the Job was for vs the processor (service) that answered.
     Processor,
+}
+
+impl DriftField {
+    /// The field's name as it appears in the status (`Image`, `Commit`, `Processor`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftField::Image => "Image",
+            DriftField::Commit => "Commit",
+            DriftField::Processor => "Processor",
+        }
+    }
 }
 
 /// What a run produced.

@@ -31,6 +31,13 @@ pub struct StateLabel {
     pub state: String,
 }
 
+/// The `field` label of drift findings: what differed (`Image`, `Commit`, `Processor`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FieldLabel {
+    /// The drift field.
+    pub field: String,
+}
+
 /// Every run state, for the `runs` gauge.
 const RUN_STATES: [RunState; 6] = [
     RunState::Pending,
@@ -63,6 +70,8 @@ pub struct Metrics {
     pub runs: Family<StateLabel, Gauge>,
     /// Runs whose CodeDrift condition is True.
     pub runs_with_drift: Gauge,
+    /// Drift findings recorded, by what differed.
+    pub drift_findings: Family<FieldLabel, Counter>,
     /// Unix time of the last successful reconcile.
     pub last_successful_reconcile: Gauge<f64, AtomicU64>,
     /// 1 while this replica holds the leader Lease.
@@ -98,6 +107,7 @@ impl Metrics {
             phase_duration: Histogram::new(exponential_buckets(1.0, 2.0, 16)),
             runs: Family::default(),
             runs_with_drift: Gauge::default(),
+            drift_findings: Family::default(),
             last_successful_reconcile: Gauge::default(),
             leader: Gauge::default(),
             tracked: Mutex::new(Tracked::default()),
@@ -139,6 +149,11 @@ impl Metrics {
             "runs_with_drift",
             "PipelineRuns whose CodeDrift condition is True",
             m.runs_with_drift.clone(),
+        );
+        registry.register(
+            "drift_findings",
+            "Drift findings recorded in run statuses (code that ran differs from the pin), by field",
+            m.drift_findings.clone(),
         );
         registry.register(
             "last_successful_reconcile_timestamp_seconds",
@@ -207,6 +222,18 @@ impl Metrics {
                     .observe(end.0.duration_since(start.0).as_secs_f64().max(0.0));
             }
         }
+        // Findings the status just written has and the one planned from did not: each is
+        // counted once (the next reconcile plans from the written status).
+        let before = run.status.as_ref().map_or(&[][..], |s| &s.drift[..]);
+        for finding in &plan.run_status.drift {
+            if !before.contains(finding) {
+                self.drift_findings
+                    .get_or_create(&FieldLabel {
+                        field: finding.field.as_str().to_owned(),
+                    })
+                    .inc();
+            }
+        }
         match state {
             Some(s) => {
                 t.states.insert(key.clone(), s);
@@ -247,7 +274,7 @@ impl Metrics {
             let n = t.states.values().filter(|v| **v == s).count();
             self.runs
                 .get_or_create(&StateLabel {
-                    state: format!("{s:?}"),
+                    state: s.as_str().to_owned(),
                 })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 use kube::runtime::controller::Action;
-use tipoff_crds::PipelineRun;
+use tipoff_crds::{PipelineRun, RunState};
 use tracing::{debug, info, instrument, warn};
 
 use super::Context;
@@ -95,10 +95,18 @@ pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Res
     ctx.metrics
         .observe_reconcile(&run, state, plan, &first.jobs, started.elapsed());
     if jobs_applied > 0 || status_writes > 0 {
-        info!(jobs = jobs_applied, status_writes, state = ?state,
-              progress = plan.run_status.progress.as_deref().unwrap_or(""), "reconciled");
+        info!(
+            jobs = jobs_applied,
+            status_writes,
+            state = state.map_or("", RunState::as_str),
+            progress = plan.run_status.progress.as_deref().unwrap_or(""),
+            "reconciled"
+        );
     } else {
-        debug!(state = ?state, "reconciled, nothing to do");
+        debug!(
+            state = state.map_or("", RunState::as_str),
+            "reconciled, nothing to do"
+        );
     }
     Ok(match plan.requeue_after {
         Some(after) => Action::requeue(after.min(RESYNC)),

@@ -247,7 +247,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         ),
         other => (
             ConditionStatus::Unknown,
-            state_word(other),
+            other.as_str(),
             format!("{accepted}/{in_scope} processors succeeded"),
         ),
     };
@@ -469,10 +469,10 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
     let phase_warning = phase_changes.iter().any(|(w, _)| *w);
     if old.state != Some(state) {
         let run_text = match &blocked_reason {
-            Some(why) => format!("run is {}: {why}", state_word(state)),
+            Some(why) => format!("run is {}: {why}", state.as_str()),
             None => format!(
                 "run is {}: {accepted}/{in_scope} processors succeeded",
-                state_word(state)
+                state.as_str()
             ),
         };
         events.push(EventIntent {
@@ -951,17 +951,6 @@ fn max_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 fn with_generation(mut c: Condition, generation: Option<i64>) -> Condition {
     c.observed_generation = generation;
     c
-}
-
-fn state_word(state: RunState) -> &'static str {
-    match state {
-        RunState::Pending => "Pending",
-        RunState::Running => "Running",
-        RunState::Blocked => "Blocked",
-        RunState::Suspended => "Suspended",
-        RunState::Succeeded => "Succeeded",
-        RunState::Failed => "Failed",
-    }
 }
 
 fn clip(text: &str) -> String {
