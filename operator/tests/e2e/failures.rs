@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use tipoff_crds::{Mode, PhaseState, PipelineRunSpec, RetryPolicy, RunState};
 
 use super::harness::{self, Env, state};
-use super::{TEST_PROCESSORS, attempts, script, with_sleep};
+use super::{TEST_PROCESSORS, attempts, script, scripted, with_sleep};
 
 /// Retries one second apart, so a retried attempt shows up within the test's bounds (the test
 /// catalog's default backoff is 30 s).
@@ -46,6 +46,35 @@ fn job_succeeded(job: &Job) -> bool {
             .flatten()
             .any(|c| c.type_ == "Complete" && c.status == "True")
     })
+}
+
+/// Waits for `run` to end and checks it `Failed` with reason `ProcessorFailed` and a message
+/// naming `processor`, with no Job left running; returns the message.
+async fn wait_for_processor_failed(
+    env: &Env,
+    op: &harness::Operator,
+    run: &str,
+    processor: &str,
+    within: Duration,
+) -> String {
+    let ended = env
+        .wait_for(run, within, |r| state(r).is_some_and(RunState::is_terminal))
+        .await;
+    let status = ended.status.unwrap();
+    assert_eq!(
+        status.state,
+        Some(RunState::Failed),
+        "{status:#?}\n{}",
+        op.log()
+    );
+    let succeeded = harness::condition(&status, "Succeeded");
+    assert_eq!(succeeded.reason, "ProcessorFailed", "{succeeded:?}");
+    assert!(succeeded.message.contains(processor), "{succeeded:?}");
+    assert!(
+        env.jobs(run).await.iter().all(job_finished),
+        "a Job is left running"
+    );
+    succeeded.message.clone()
 }
 
 /// Waits until the Pod of `processor`'s `attempt` is running, i.e. its process has started and
@@ -356,38 +385,60 @@ async fn a_job_that_hangs_on_every_attempt_fails_the_run_instead_of_staying_runn
         });
     })
     .await;
-    let run = env
-        .wait_for("hangs", Duration::from_secs(60), |r| {
-            state(r).is_some_and(RunState::is_terminal)
-        })
-        .await;
-    let status = run.status.clone().unwrap();
-    assert_eq!(
-        status.state,
-        Some(RunState::Failed),
-        "{status:#?}\n{}",
-        op.log()
-    );
-    let succeeded = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Succeeded")
-        .unwrap();
-    assert_eq!(succeeded.reason, "ProcessorFailed", "{succeeded:?}");
-    assert!(succeeded.message.contains("raw-schedule"), "{succeeded:?}");
+    wait_for_processor_failed(&env, &op, "hangs", "raw-schedule", Duration::from_secs(60)).await;
     let attempts = attempts(&env, "hangs").await;
     assert_eq!(attempts["raw-schedule"], [1, 2], "{attempts:?}");
-    // Nothing is left running.
-    assert!(env.jobs("hangs").await.iter().all(job_finished));
 }
 
+/// The processor contract's exit codes decide what a failure is: 75 (`EX_TEMPFAIL`, e.g. an
+/// upstream API timing out) is retried as the next attempt, 65 (`EX_DATAERR`, bad data that a
+/// retry cannot fix) fails the processor at once, and the run ends `Failed` with the reason
+/// instead of burning its attempts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_result_is_a_failed_attempt_and_is_retried() {
-    let extra = "  raw-schedule: {sleepMs: 1500, outcome: malformed}\n";
-    let env = Env::start(&with_sleep(&script(extra), 50), None).await;
+async fn a_transient_exit_is_retried_and_a_permanent_exit_fails_the_run_at_once() {
+    let extra = scripted("schedule-scraper", &[("failAttempts", "1")])
+        + &scripted("raw-boxscores", &[("outcome", "fail"), ("exitCode", "65")]);
+    let env = Env::start(&with_sleep(&script(&extra), 50), None).await;
+    let op = env.operator("op-a", false);
+    env.create_run_with("exits", Mode::Production, fast_retry)
+        .await;
+    let message = wait_for_processor_failed(
+        &env,
+        &op,
+        "exits",
+        "raw-boxscores",
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(message.contains("permanently"), "{message}");
+    let attempts = attempts(&env, "exits").await;
+    assert_eq!(attempts["schedule-scraper"], [1, 2], "{attempts:?}");
+    assert_eq!(attempts["raw-boxscores"], [1], "not retried: {attempts:?}");
+    let phase2 = env.phase_completions("exits").await.remove(&2).unwrap();
+    let failed = &phase2.status.unwrap().failed;
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.processor == "raw-boxscores" && f.exit_code == Some(65)),
+        "{failed:#?}"
+    );
+}
+
+/// A result over the 4 KiB limit (the kubelet keeps its first 4096 bytes) and a result that is
+/// not JSON are each a failed attempt with a reason, retried as the next attempt; the operator
+/// keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_malformed_results_are_failed_attempts_and_are_retried() {
+    let oversized = "  schedule-scraper: {sleepMs: 1500, outcome: oversized}\n";
+    let env = Env::start(&with_sleep(&script(oversized), 50), None).await;
     let op = env.operator("op-a", false);
     env.create_run_with("malformed", Mode::Production, fast_retry)
         .await;
+    // Each first attempt reads the script while it names it; the next attempt reads the next.
+    wait_for_running_pod(&env, "malformed", "schedule-scraper", 1).await;
+    let malformed = "  raw-schedule: {sleepMs: 1500, outcome: malformed}\n";
+    env.set_script(&with_sleep(&script(malformed), 50));
+    wait_for_attempt_failed(&env, "schedule-scraper attempt 1 failed (ResultTooLarge)").await;
     wait_for_running_pod(&env, "malformed", "raw-schedule", 1).await;
     env.set_script(&with_sleep(&script("  {}\n"), 50));
 
@@ -405,6 +456,7 @@ async fn a_malformed_result_is_a_failed_attempt_and_is_retried() {
         op.log()
     );
     let attempts = attempts(&env, "malformed").await;
+    assert_eq!(attempts["schedule-scraper"], [1, 2], "{attempts:?}");
     assert_eq!(attempts["raw-schedule"], [1, 2], "{attempts:?}");
 }
 
@@ -460,13 +512,8 @@ async fn a_same_day_run_waits_on_a_failed_dependency_until_an_audited_override()
             state(r) == Some(RunState::Blocked)
         })
         .await;
-    let condition = blocked
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Blocked")
-        .unwrap();
+    let status = blocked.status.unwrap();
+    let condition = harness::condition(&status, "Blocked");
     assert_eq!(condition.reason, "DependencyFailed", "{condition:?}");
     assert!(
         !attempts(&env, "sameday")
@@ -496,11 +543,7 @@ async fn a_same_day_run_waits_on_a_failed_dependency_until_an_audited_override()
         "{status:#?}\n{}",
         op.log()
     );
-    let applied = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "OverridesApplied")
-        .unwrap();
+    let applied = harness::condition(&status, "OverridesApplied");
     assert!(applied.is_true(), "{applied:?}");
     assert!(applied.message.contains("ml-feature-store"), "{applied:?}");
     env.poll(

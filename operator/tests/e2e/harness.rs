@@ -77,6 +77,13 @@ impl Env {
     /// Starts a cluster whose runner maps the pinned image to the test processor with
     /// `script` as its behaviour; `image_id` overrides the reported imageID (drift).
     pub async fn start(script: &str, image_id: Option<&str>) -> Self {
+        let env = Self::start_without_crds(script, image_id).await;
+        env.install_crds().await;
+        env
+    }
+
+    /// As [`Env::start`], but the tipoff CRDs are not installed yet ([`Env::install_crds`]).
+    pub async fn start_without_crds(script: &str, image_id: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let script_path = dir.path().join("behaviour.yaml");
         std::fs::write(&script_path, script).unwrap();
@@ -90,11 +97,17 @@ impl Env {
                 script_path.display().to_string(),
             )]),
         };
-        Self::start_mapping(dir, mapping).await
+        Self::start_cluster(dir, mapping).await
     }
 
     /// Starts a cluster whose runner maps the pinned image as `mapping` says.
     pub async fn start_mapping(dir: tempfile::TempDir, mapping: ImageMapping) -> Self {
+        let env = Self::start_cluster(dir, mapping).await;
+        env.install_crds().await;
+        env
+    }
+
+    async fn start_cluster(dir: tempfile::TempDir, mapping: ImageMapping) -> Self {
         tipoff_operator::install_crypto_provider();
         let cluster = DevCluster::start(Config {
             runner: RunnerConfig {
@@ -107,7 +120,17 @@ impl Env {
         let kubeconfig = dir.path().join("kubeconfig");
         cluster.write_kubeconfig(&kubeconfig).unwrap();
         let client = Client::try_from(kube::Config::new(cluster.url().parse().unwrap())).unwrap();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        Self {
+            cluster,
+            client,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    /// Installs the generated tipoff CRDs.
+    pub async fn install_crds(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         for file in [
             "pipelineruns.tipoff.dev.yaml",
             "phasecompletions.tipoff.dev.yaml",
@@ -116,12 +139,6 @@ impl Env {
                 std::fs::read_to_string(workspace().join("crds/generated").join(file)).unwrap();
             let crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
             crds.create(&PostParams::default(), &crd).await.unwrap();
-        }
-        Self {
-            cluster,
-            client,
-            dir,
-            kubeconfig,
         }
     }
 
@@ -337,6 +354,18 @@ impl Env {
         );
         String::from_utf8(out.stdout).unwrap()
     }
+}
+
+/// The run's condition of type `type_` (panics, showing the status, when it has none).
+pub fn condition<'a>(
+    status: &'a tipoff_crds::PipelineRunStatus,
+    type_: &str,
+) -> &'a tipoff_crds::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition: {status:#?}"))
 }
 
 /// The state of a run, if it has one.

@@ -32,6 +32,32 @@ fn script(extra: &str) -> String {
     )
 }
 
+/// A `processors:` entry for [`script`]: a scripted processor replaces the default behaviour,
+/// so the entry copies it (the pinned commit, rows, passing checks) with `overrides` (`key:
+/// value` pairs of the behaviour) in place of or beside its fields.
+fn scripted(processor: &str, overrides: &[(&str, &str)]) -> String {
+    let base = script("");
+    let default = base.split("default:\n").nth(1).unwrap();
+    let default = default.split("processors:").next().unwrap();
+    let mut entry = format!("  {processor}:\n");
+    let mut pending: Vec<_> = overrides.to_vec();
+    for line in default.lines() {
+        let key = line.trim_start().split(':').next().unwrap_or_default();
+        let top = line.starts_with("  ") && !line.starts_with("   ");
+        match pending.iter().position(|(k, _)| top && *k == key) {
+            Some(i) => {
+                let (k, v) = pending.remove(i);
+                entry.push_str(&format!("    {k}: {v}\n"));
+            }
+            None => entry.push_str(&format!("  {line}\n")),
+        }
+    }
+    for (k, v) in pending {
+        entry.push_str(&format!("    {k}: {v}\n"));
+    }
+    entry
+}
+
 fn with_sleep(script: &str, ms: u64) -> String {
     script.replace("{SLEEP}", &ms.to_string())
 }
@@ -155,11 +181,7 @@ async fn the_wrong_program_answering_sets_code_drift_and_stops_production_before
         })
         .await;
     let status = run.status.unwrap();
-    let drift = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "CodeDrift")
-        .unwrap();
+    let drift = harness::condition(&status, "CodeDrift");
     assert!(drift.is_true(), "{drift:?}");
     assert!(
         drift.message.contains("player-prop-predictions")
@@ -174,6 +196,57 @@ async fn the_wrong_program_answering_sets_code_drift_and_stops_production_before
     assert!(
         table.contains("True") && table.contains("Blocked"),
         "{table}"
+    );
+}
+
+/// The deployed code is another commit (seed 000's root cause: a stale build behind the right
+/// service name): the processor answers with its own identity but not the pinned commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_reporting_another_commit_is_drift_and_production_stops_before_the_next_phase()
+{
+    const STALE: &str = "0badc0de";
+    let extra = scripted("ml-feature-store", &[("commit", STALE)]);
+    let env = Env::start(&with_sleep(&script(&extra), 20), None).await;
+    let op = env.operator("op-a", false);
+    env.create_run("stale", Mode::Production).await;
+    let run = env
+        .wait_for("stale", Duration::from_secs(120), |r| {
+            state(r) == Some(RunState::Blocked)
+        })
+        .await;
+    let status = run.status.unwrap();
+    let drift = harness::condition(&status, "CodeDrift");
+    assert!(
+        drift.is_true() && drift.reason == "CommitMismatch",
+        "{drift:?}"
+    );
+    for part in ["ml-feature-store", harness::COMMIT, STALE] {
+        assert!(drift.message.contains(part), "{part}: {}", drift.message);
+    }
+    // Phase 4 ran to its end, phase 5 never started.
+    let attempts = attempts(&env, "stale").await;
+    assert!(attempts.contains_key("ml-feature-store"), "{attempts:?}");
+    assert!(
+        !attempts.contains_key("player-prop-predictions"),
+        "{attempts:?}"
+    );
+    let events = env.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "CodeDrift" && message.contains(STALE)),
+        "{events:#?}"
+    );
+    let (_, metrics) = op.get("/metrics").unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"tipoff_drift_findings_total{field="Commit"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(|l| l == "tipoff_runs_with_drift 1"),
+        "{metrics}"
     );
 }
 
@@ -194,11 +267,7 @@ async fn the_cluster_running_another_digest_is_drift_too_and_backfill_only_warns
         Some(RunState::Succeeded),
         "backfill continues past drift: {status:#?}"
     );
-    let drift = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "CodeDrift")
-        .unwrap();
+    let drift = harness::condition(&status, "CodeDrift");
     assert!(
         drift.is_true() && drift.reason == "ImageMismatch",
         "{drift:?}"
@@ -207,6 +276,43 @@ async fn the_cluster_running_another_digest_is_drift_too_and_backfill_only_warns
         drift.message.contains(DIGEST) || status.drift.iter().any(|d| d.pinned.contains(DIGEST)),
         "{status:#?}"
     );
+    // The warning a Backfill run continues with is an Event a person (or an exporter) sees.
+    let events = env.kubectl(&["get", "events"]);
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains("Warning") && l.contains("CodeDrift")),
+        "{events}"
+    );
+}
+
+/// An operator started before its CRDs are installed (a fresh cluster, or Argo CD syncing the
+/// Deployment first) waits for them instead of crash-looping: alive, not ready, and it picks up
+/// work as soon as the CRDs are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_started_before_its_crds_waits_for_them() {
+    let env = Env::start_without_crds(&with_sleep(&script("  {}\n"), 20), None).await;
+    let op = env.operator("op-a", false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while op.get("/healthz").map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "never healthy:\n{}", op.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Long enough for a crashing operator to have exited after its first probes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(op.get("/healthz").map(|r| r.0), Some(200), "{}", op.log());
+    assert_eq!(op.get("/readyz").map(|r| r.0), Some(503), "{}", op.log());
+    assert!(op.log().contains("CRDs not served yet"), "{}", op.log());
+
+    env.install_crds().await;
+    env.create_run("late-crds", Mode::Production).await;
+    let run = env
+        .wait_for("late-crds", Duration::from_secs(120), |r| {
+            state(r).is_some_and(RunState::is_terminal)
+        })
+        .await;
+    assert_eq!(state(&run), Some(RunState::Succeeded), "{:#?}", run.status);
+    assert_eq!(op.get("/readyz").map(|r| r.0), Some(200), "{}", op.log());
 }
 
 /// A small deterministic generator for the random points of the racy tests: seeded from the
@@ -285,43 +391,100 @@ async fn an_operator_killed_at_random_points_resumes_without_duplicate_jobs() {
     all_succeed_once(&env, &runs).await;
 }
 
+/// The phases of `run` whose PhaseCompletion says the next phase was triggered while no Job
+/// of that next phase exists. The PhaseCompletions are read before the Jobs, and Jobs are only
+/// ever added during a run, so a claim seen here was false when it was read.
+async fn triggered_without_jobs(client: &kube::Client, run: &str) -> Vec<String> {
+    let pcs: kube::Api<tipoff_crds::PhaseCompletion> =
+        kube::Api::namespaced(client.clone(), harness::NS);
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(client.clone(), harness::NS);
+    let Ok(pcs) = pcs.list(&Default::default()).await else {
+        return Vec::new(); // an injected failure may answer a read too; the next round reads again
+    };
+    let Ok(jobs) = jobs
+        .list(&kube::api::ListParams::default().labels(&format!("tipoff.dev/run={run}")))
+        .await
+    else {
+        return Vec::new();
+    };
+    let job_phases: Vec<String> = jobs
+        .iter()
+        .filter_map(|j| j.metadata.labels.as_ref()?.get("tipoff.dev/phase").cloned())
+        .collect();
+    pcs.items
+        .iter()
+        .filter(|pc| pc.spec.run == run)
+        .filter(|pc| pc.status.as_ref().is_some_and(|s| s.next_phase_triggered))
+        .filter(|pc| !job_phases.contains(&(pc.spec.phase + 1).to_string()))
+        .map(|pc| {
+            format!(
+                "phase {} says next triggered with no phase {} Job",
+                pc.spec.phase,
+                pc.spec.phase + 1
+            )
+        })
+        .collect()
+}
+
+/// Status writes of both kinds fail for a while, first with 500 and then with 409 (a
+/// conflict): the operator must adopt the Jobs it already created (no second attempt), finish
+/// the run, and at no moment may a PhaseCompletion claim a triggered next phase whose Jobs do
+/// not exist. A checker reads the claims against the Jobs throughout the run, not only at the
+/// end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_status_writes_never_lose_or_duplicate_work() {
     let env = Env::start(&with_sleep(&script("  {}\n"), 100), None).await;
-    // The first status writes of both kinds fail with 500 (kube-client retries 503 itself).
-    env.cluster
-        .faults()
-        .fail_next(6, Some("PATCH"), "/phasecompletions/", 500);
-    env.cluster
-        .faults()
-        .fail_next(6, Some("PATCH"), "/pipelineruns/", 500);
+    // The status subresources only: `*` keeps the PhaseCompletions' own apply out of it. Rules
+    // are served in order, so each kind fails three times with 500, then three times with 409.
+    // (kube-client retries 503 itself, so 500 is the server error the operator must handle.)
+    let faults = env.cluster.faults();
+    for status in [500, 409] {
+        faults.fail_next(3, Some("PATCH"), "/phasecompletions/*/status", status);
+        faults.fail_next(3, Some("PATCH"), "/pipelineruns/*/status", status);
+    }
     let _op = env.operator("op-a", false);
     env.create_run("flaky", Mode::Production).await;
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = tokio::spawn({
+        let (client, done) = (env.client.clone(), done.clone());
+        async move {
+            let (mut rounds, mut violations) = (0_u32, Vec::new());
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                violations.extend(triggered_without_jobs(&client, "flaky").await);
+                rounds += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (rounds, violations)
+        }
+    });
     let run = env
         .wait_for("flaky", Duration::from_secs(180), |r| {
             state(r).is_some_and(RunState::is_terminal)
         })
         .await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (rounds, violations) = checker.await.unwrap();
+
     assert_eq!(state(&run), Some(RunState::Succeeded), "{:#?}", run.status);
+    let left = env.cluster.faults().describe()["fail"].clone();
+    assert_eq!(
+        left,
+        serde_json::json!([]),
+        "every injected failure was served"
+    );
     let attempts = attempts(&env, "flaky").await;
     assert!(attempts.values().all(|a| a == &[1]), "{attempts:?}");
-    // No PhaseCompletion claims a triggered next phase whose Jobs do not exist.
-    let pcs: kube::Api<tipoff_crds::PhaseCompletion> =
-        kube::Api::namespaced(env.client.clone(), harness::NS);
-    for pc in pcs.list(&Default::default()).await.unwrap() {
-        let st = pc.status.unwrap_or_default();
-        if st.next_phase_triggered {
-            let next = pc.spec.phase + 1;
-            let jobs = env.jobs("flaky").await;
-            assert!(
-                jobs.iter()
-                    .any(|j| j.metadata.labels.as_ref().unwrap()["tipoff.dev/phase"]
-                        == next.to_string()),
-                "phase {} says next triggered without phase {next} Jobs",
-                pc.spec.phase
-            );
-        }
-    }
+    assert!(
+        rounds >= 10,
+        "the checker read the claims throughout ({rounds} rounds)"
+    );
+    assert_eq!(violations, Vec::<String>::new());
+    assert_eq!(
+        triggered_without_jobs(&env.client, "flaky").await,
+        Vec::<String>::new()
+    );
 }
 
 fn is_leader(op: &harness::Operator) -> bool {
@@ -423,13 +586,8 @@ async fn two_runs_for_one_date_never_write_at_once() {
             state(r) == Some(RunState::Blocked)
         })
         .await;
-    let blocked = waiting
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Blocked")
-        .unwrap();
+    let status = waiting.status.unwrap();
+    let blocked = harness::condition(&status, "Blocked");
     assert_eq!(blocked.reason, "ConcurrentRunForDate", "{blocked:?}");
     assert!(env.jobs("second").await.is_empty());
 
