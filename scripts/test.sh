@@ -20,8 +20,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "generated CRDs are current"
 cargo run --quiet --locked -p tipoff-crds --bin crdgen -- --check
 
-step "generated CRDs are valid apiextensions.k8s.io/v1 (kubernetes-validate)"
-kubernetes-validate --strict --quiet crds/generated/*.yaml
+step "generated CRDs and deploy/ manifests are valid Kubernetes objects (kubernetes-validate)"
+kubernetes-validate --strict --quiet crds/generated/*.yaml deploy/*.yaml
 
 step "emulators (local-bigquery, fake-gcs-server) for the warehouse and storage contract tests"
 scripts/emulators.sh start

@@ -24,7 +24,8 @@ pub const COMMIT: &str = "c4f8f339";
 /// The namespace runs live in.
 pub const NS: &str = "default";
 
-fn workspace() -> PathBuf {
+/// The workspace root.
+pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -149,30 +150,47 @@ impl Env {
 
     /// Starts a `tipoff-operator` process on the catalog at `catalog`.
     pub fn operator_on(&self, name: &str, leader_elect: bool, catalog: &Path) -> Operator {
+        let args = [
+            "--catalog",
+            &catalog.display().to_string(),
+            "--namespace",
+            NS,
+            "--listen",
+            // The system picks a free port and the operator logs it: a port chosen here
+            // and bound later could be taken meanwhile by another test's process.
+            "127.0.0.1:0",
+            "--leader-elect",
+            if leader_elect { "true" } else { "false" },
+            "--lease-duration-seconds",
+            "6",
+            "--lease-renew-seconds",
+            "2",
+            "--identity",
+            name,
+            "--log-format",
+            "json",
+        ];
+        self.spawn_operator(name, &args, [("RUST_LOG", "info,kube=warn")])
+    }
+
+    /// Starts a `tipoff-operator` process with exactly `args` and `env` (and the cluster's
+    /// kubeconfig); `name` names its log files.
+    pub fn spawn_operator<A, K, V>(
+        &self,
+        name: &str,
+        args: &[A],
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Operator
+    where
+        A: AsRef<std::ffi::OsStr>,
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_tipoff-operator"))
-            .args([
-                "--catalog",
-                &catalog.display().to_string(),
-                "--namespace",
-                NS,
-                "--listen",
-                // The system picks a free port and the operator logs it: a port chosen here
-                // and bound later could be taken meanwhile by another test's process.
-                "127.0.0.1:0",
-                "--leader-elect",
-                if leader_elect { "true" } else { "false" },
-                "--lease-duration-seconds",
-                "6",
-                "--lease-renew-seconds",
-                "2",
-                "--identity",
-                name,
-                "--log-format",
-                "json",
-            ])
+            .args(args)
+            .envs(env)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(std::fs::File::create(self.dir.path().join(format!("{name}.out"))).unwrap())
             .spawn()
