@@ -21,6 +21,8 @@ pub mod exit {
     pub const RUN_FAILED: u8 = 6;
     /// `drift`: a run executed code other than its pinned release.
     pub const DRIFT: u8 = 7;
+    /// `validate`: a recomputed value differs from what phases 3-4 wrote.
+    pub const MISMATCH: u8 = 8;
 }
 
 /// Why a command failed.
@@ -46,6 +48,9 @@ pub enum CliError {
     /// Drift found.
     #[error("{0}")]
     Drift(String),
+    /// A spot check found a value that differs.
+    #[error("{0}")]
+    Mismatch(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -61,6 +66,7 @@ impl CliError {
             CliError::CrdsMissing(_) => exit::CRDS_MISSING,
             CliError::RunFailed(_) => exit::RUN_FAILED,
             CliError::Drift(_) => exit::DRIFT,
+            CliError::Mismatch(_) => exit::MISMATCH,
             CliError::Other(_) => exit::ERROR,
         }
     }

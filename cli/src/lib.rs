@@ -12,6 +12,7 @@ pub mod commands;
 pub mod demo;
 pub mod error;
 pub mod follow;
+pub mod validate;
 pub mod view;
 
 use std::path::PathBuf;
@@ -137,6 +138,24 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
+    /// Spot-check phases 3-4 for DATE: recompute N players' rolling averages and usage rate
+    /// from the raw box scores and compare them with the tables; exit 8 on a mismatch.
+    Validate {
+        /// The game date.
+        date: String,
+        /// How many players of the date to check.
+        #[arg(long, default_value_t = 5)]
+        sample: usize,
+        /// Picks which players (the same seed picks the same players).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The warehouse: file:///path (the local lake) or bigquery://project.
+        #[arg(long, env = "TIPOFF_WAREHOUSE_URL")]
+        warehouse: String,
+        /// Output format (text or json).
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: Output,
+    },
     /// Run one simulated game date through every phase on this machine (dev/cluster, the
     /// operator, dev/season and the real processors, all in this process).
     #[cfg(feature = "demo")]
@@ -235,6 +254,34 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let mode = mode_opt(mode.as_deref())?;
             let cluster = Cluster::connect(&target).await?;
             commands::logs(&cluster, &date, mode, &processor, attempt, tail).await
+        }
+        Command::Validate {
+            date,
+            sample,
+            seed,
+            warehouse,
+            output,
+        } => {
+            let date = cluster::parse_date(&date)?;
+            let wh = tipoff_warehouse::open(&warehouse)
+                .await
+                .map_err(|e| CliError::Usage(format!("--warehouse {warehouse}: {e}")))?;
+            let report = validate::validate(wh.as_ref(), date, sample, seed).await?;
+            match output {
+                Output::Text => validate::print(&report),
+                _ => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report)
+                        .map_err(|e| CliError::Other(e.to_string()))?
+                ),
+            }
+            match report.mismatches() {
+                0 => Ok(()),
+                n => Err(CliError::Mismatch(format!(
+                    "{n} of {} values differ from their recomputation",
+                    report.comparisons.len()
+                ))),
+            }
         }
         #[cfg(feature = "demo")]
         Command::Demo(args) => demo::run(args).await,

@@ -67,17 +67,18 @@ fn every_valid_fixture_loads() {
 #[test]
 fn production_catalog_loads_and_lists_only_existing_processors() {
     let catalog = Catalog::load(&repo_file("config/pipeline.yaml")).unwrap();
-    // Only processors tipoff-processor runs (phases 1 and 2 so far); each issue that builds
+    // Only processors tipoff-processor runs (phases 1 to 4 so far); each issue that builds
     // more adds them here.
     let numbers: Vec<u8> = catalog.phases.iter().map(|p| p.number).collect();
-    assert_eq!(numbers, [1, 2]);
+    assert_eq!(numbers, [1, 2, 3, 4]);
     let names: Vec<&str> = catalog
         .phases
         .iter()
         .flat_map(|p| p.processors.iter().map(|q| q.name.as_str()))
         .collect();
-    // tipoff_processors::runner::{SCRAPERS, RAW_PROCESSORS}; the processors crate's own tests
-    // check that the binary runs each of them.
+    // tipoff_processors::registry::PROCESSORS; the processors crate's own test
+    // (`registry::tests::every_catalog_processor_is_registered_in_its_phase`) checks the two
+    // agree.
     assert_eq!(
         names,
         [
@@ -93,8 +94,40 @@ fn production_catalog_loads_and_lists_only_existing_processors() {
             "raw-injury-report",
             "raw-player-props",
             "raw-game-lines",
+            "player-game-summary",
+            "team-offense-game-summary",
+            "team-defense-game-summary",
+            "upcoming-player-game-context",
+            "upcoming-team-game-context",
+            "team-defense-zone-analysis",
+            "player-shot-zone-analysis",
+            "player-daily-cache",
+            "player-composite-factors",
+            "ml-feature-store",
         ]
     );
+    // The feature store waits for the other four of its phase in every mode.
+    let store = catalog.processor("ml-feature-store").unwrap();
+    for mode in [Mode::Production, Mode::SameDay, Mode::Backfill] {
+        let deps: Vec<&str> = store.dependencies(mode).collect();
+        assert_eq!(deps.len(), 4, "{mode:?}: {deps:?}");
+    }
+    // Backfill's player list is who played: the context waits for the summary then only.
+    let ctx = catalog.processor("upcoming-player-game-context").unwrap();
+    assert_eq!(
+        ctx.dependencies(Mode::Backfill).collect::<Vec<_>>(),
+        ["player-game-summary"]
+    );
+    assert_eq!(ctx.dependencies(Mode::SameDay).count(), 0);
+    // Same-day runs are not blocked by checks written for next-day runs (seed 001).
+    let cache = catalog.processor("player-daily-cache").unwrap();
+    let gap = cache.gate("history-gap").unwrap();
+    assert_eq!(gap.policy.get(Mode::SameDay), Enforcement::Off);
+    assert_eq!(gap.policy.get(Mode::Production), Enforcement::Blocking);
+    let pgs = catalog.processor("player-game-summary").unwrap();
+    let coverage = pgs.gate("player-coverage").unwrap();
+    assert_eq!(coverage.policy.get(Mode::SameDay), Enforcement::Off);
+    assert_eq!(coverage.policy.get(Mode::Production), Enforcement::Blocking);
     // Missing box scores block in Production only (the next day, when every game is final).
     let raw_box = catalog.processor("raw-boxscores").unwrap();
     let gate = raw_box

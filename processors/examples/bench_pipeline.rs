@@ -1,20 +1,24 @@
-//! Benchmark: scrape + raw load of N consecutive game dates (Production mode, the next day)
-//! from an in-process `tipoff-season` server into the local lake, the BigQuery emulator, or
-//! both. Prints wall time, rows per second, requests per second, retries and per-date p50/p99
-//! for each stage.
+//! Benchmark: phases 1-4 (scrape, raw load, analytics, precompute and the feature store) of N
+//! consecutive game dates (Production mode, the next day) from an in-process `tipoff-season`
+//! server into the local lake, the BigQuery emulator, or both. Prints wall time, rows per
+//! second, requests per second, retries, failed gate checks and per-date p50/p99 for each
+//! stage, and with both backends whether they hold the same rows.
 //!
 //! ```sh
-//! # lake only
-//! cargo run --release -p tipoff-processors --example bench_pipeline -- --dates 155
-//! # lake and the BigQuery emulator (local-bigquery) in one run
+//! # the whole season into the lake
+//! cargo run --release -p tipoff-processors --example bench_pipeline -- --dates 400
+//! # and a subset into the BigQuery emulator (local-bigquery), compared row by row
 //! scripts/emulators.sh start && source .tipoff/emulators.env
 //! cargo run --release -p tipoff-processors --example bench_pipeline -- \
-//!     --dates 400 --warehouse both --emulator-dates 60
+//!     --dates 400 --warehouse both --emulator-dates 8
 //! ```
 //!
 //! Options:
-//! * `--dates N` (alias `--days`): game dates from 1 November 2025 (default 10; 400 = the
-//!   whole season from November, 155 dates).
+//! * `--dates N` (alias `--days`): game dates from `--from` (default 10; 400 = the whole
+//!   season, 162 dates).
+//! * `--from YYYY-MM-DD`: the first date (default the season's first, 21 October 2025, so the
+//!   history every later date reads is complete).
+//! * `--phases 2|4`: stop after phase 2 (the raw load) or run through phase 4 (default).
 //! * `--warehouse lake|bigquery|both` (default `lake`).
 //! * `--emulator-dates M`: load only the first M of the N dates into BigQuery (default N), for
 //!   when the emulator is too slow for a full season. The output says how many dates each
@@ -36,7 +40,8 @@ use std::time::{Duration, Instant};
 use jiff::civil::Date;
 use tipoff_crds::Mode;
 use tipoff_processors::contract::RunArgs;
-use tipoff_processors::runner::{self, Config, RAW_PROCESSORS, SCRAPERS};
+use tipoff_processors::registry;
+use tipoff_processors::runner::{self, Config};
 use tipoff_processors::upstream::RetryPolicy;
 use tipoff_season::Season;
 use tipoff_season::server::{AppState, EndpointFaults, FaultConfig, router};
@@ -54,6 +59,7 @@ struct Stage {
     per_date: Vec<Duration>,
     rows: i64,
     rows_by_table: BTreeMap<String, i64>,
+    failed_checks: BTreeMap<String, usize>,
     requests: i64,
     retries: i64,
     bytes: i64,
@@ -98,6 +104,12 @@ impl Stage {
                 *date_rows.entry(table.clone()).or_default() += n;
             }
             for c in &out.result.checks {
+                if !c.passed {
+                    *self
+                        .failed_checks
+                        .entry(format!("{p}/{}", c.name))
+                        .or_default() += 1;
+                }
                 match c.name.as_str() {
                     "upstream-requests" => self.requests += c.observed.unwrap_or(0),
                     "upstream-retries" => self.retries += c.observed.unwrap_or(0),
@@ -142,6 +154,16 @@ impl Stage {
         );
         for (t, n) in &self.rows_by_table {
             println!("    {t}: {n}");
+        }
+        self.print_checks();
+    }
+
+    fn print_checks(&self) {
+        if self.failed_checks.is_empty() {
+            println!("  every check passed");
+        }
+        for (c, n) in &self.failed_checks {
+            println!("  failed check {c}: {n} dates");
         }
     }
 }
@@ -212,10 +234,16 @@ async fn main() {
     let mut bq_config = lake_config.clone();
     bq_config.warehouse_url = Some(format!("bigquery://{project}"));
 
+    let from: Date = arg("--from").map_or_else(
+        || *season.by_date.keys().next().unwrap(),
+        |d| d.parse().unwrap(),
+    );
+    let through: u8 = arg("--phases").map_or(4, |p| p.parse().unwrap());
+    assert!(through == 2 || through == 4, "--phases 2 or 4");
     let dates: Vec<_> = season
         .by_date
         .keys()
-        .filter(|d| **d >= jiff::civil::date(2025, 11, 1))
+        .filter(|d| **d >= from)
         .take(days)
         .copied()
         .collect();
@@ -223,26 +251,27 @@ async fn main() {
         .map_or(dates.len(), |d| d.parse().unwrap())
         .min(dates.len());
 
-    let (mut scrape, mut raw_lake, mut raw_bq) =
-        (Stage::default(), Stage::default(), Stage::default());
-    // The lake's rows on the dates the emulator also loads, to compare.
-    let mut lake_rows_subset: BTreeMap<String, i64> = BTreeMap::new();
+    let mut scrape = Stage::default();
+    // Per backend, per phase 2..=through.
+    let phases: Vec<u8> = (2..=through).collect();
+    let mut lake_stages: Vec<Stage> = phases.iter().map(|_| Stage::default()).collect();
+    let mut bq_stages: Vec<Stage> = phases.iter().map(|_| Stage::default()).collect();
     let started = Instant::now();
     for (i, date) in dates.iter().enumerate() {
         // The scrapers write object storage only; the payloads are shared by both loads.
-        scrape.run(&SCRAPERS, *date, &lake_config).await;
-        if lake {
-            let r = raw_lake.run(&RAW_PROCESSORS, *date, &lake_config).await;
-            if i < emulator_dates {
-                for (t, n) in r {
-                    *lake_rows_subset.entry(t).or_default() += n;
-                }
+        scrape
+            .run(&registry::names_in_phase(1), *date, &lake_config)
+            .await;
+        for (k, phase) in phases.iter().enumerate() {
+            let names = registry::names_in_phase(*phase);
+            if lake {
+                lake_stages[k].run(&names, *date, &lake_config).await;
+            }
+            if bigquery && i < emulator_dates {
+                bq_stages[k].run(&names, *date, &bq_config).await;
             }
         }
-        if bigquery && i < emulator_dates {
-            raw_bq.run(&RAW_PROCESSORS, *date, &bq_config).await;
-        }
-        if bigquery && (i + 1) % 10 == 0 {
+        if (i + 1).is_multiple_of(20) {
             eprintln!(
                 "{} dates done ({:.0} s)",
                 i + 1,
@@ -269,8 +298,24 @@ async fn main() {
         scrape.bytes as f64 / 1e6,
         scrape.failures.len()
     );
+    let label = |p: u8| match p {
+        2 => "raw load (6 raw processors)",
+        3 => "analytics (phase 3, 5 processors)",
+        _ => "precompute and the feature store (phase 4, 5 processors)",
+    };
     if lake {
-        raw_lake.print_load("raw load into the local lake (6 raw processors)");
+        for (k, p) in phases.iter().enumerate() {
+            lake_stages[k].print_load(&format!("{} into the local lake", label(*p)));
+        }
+        let total: Duration =
+            scrape.total() + lake_stages.iter().map(Stage::total).sum::<Duration>();
+        let rows: i64 = lake_stages.iter().map(|s| s.rows).sum();
+        println!(
+            "phases 1-{through} into the local lake: {:.2} s for {} dates, {rows} rows, {:.0} rows/s (target: under 60 s for the season)",
+            total.as_secs_f64(),
+            dates.len(),
+            rows as f64 / total.as_secs_f64()
+        );
     }
     if bigquery {
         let subset = if emulator_dates < dates.len() {
@@ -283,32 +328,89 @@ async fn main() {
         } else {
             String::new()
         };
-        raw_bq.print_load(&format!(
-            "raw load into the BigQuery emulator (6 raw processors, project {project}){subset}"
-        ));
+        for (k, p) in phases.iter().enumerate() {
+            bq_stages[k].print_load(&format!(
+                "{} into the BigQuery emulator (project {project}){subset}",
+                label(*p)
+            ));
+        }
         if lake && emulator_dates > 0 {
-            // Same dates on both backends: compare time and rows.
-            let lake_same: Duration = raw_lake.per_date[..emulator_dates].iter().sum();
+            // Same dates on both backends: compare time, then every row of every table.
+            let lake_same: Duration = lake_stages
+                .iter()
+                .map(|s| s.per_date[..emulator_dates].iter().sum::<Duration>())
+                .sum();
+            let bq_total: Duration = bq_stages.iter().map(Stage::total).sum();
             println!(
-                "  emulator vs lake on the same {emulator_dates} dates: {:.2} s vs {:.2} s ({:.0}x); rows per table {}",
-                raw_bq.total().as_secs_f64(),
+                "  emulator vs lake on the same {emulator_dates} dates: {:.2} s vs {:.2} s ({:.0}x)",
+                bq_total.as_secs_f64(),
                 lake_same.as_secs_f64(),
-                raw_bq.total().as_secs_f64() / lake_same.as_secs_f64(),
-                if lake_rows_subset == raw_bq.rows_by_table {
-                    "equal"
-                } else {
-                    "DIFFER"
-                }
+                bq_total.as_secs_f64() / lake_same.as_secs_f64(),
             );
-            if lake_rows_subset != raw_bq.rows_by_table {
-                eprintln!("lake rows on those dates: {lake_rows_subset:?}");
+            let lake_wh = tipoff_warehouse::open(lake_config.warehouse_url.as_deref().unwrap())
+                .await
+                .unwrap();
+            let bq_wh = tipoff_warehouse::open(bq_config.warehouse_url.as_deref().unwrap())
+                .await
+                .unwrap();
+            let (first, last) = (dates[0], dates[emulator_dates - 1]);
+            let tables: std::collections::BTreeSet<String> = lake_stages
+                .iter()
+                .flat_map(|s| s.rows_by_table.keys().cloned())
+                .collect();
+            let mut differ = Vec::new();
+            let mut compared = 0usize;
+            for t in &tables {
+                let (ds, name) = t.split_once('.').unwrap();
+                let tr = tipoff_warehouse::TableRef::new(ds, name);
+                let a = rows_of(lake_wh.as_ref(), &tr, first, last).await;
+                let b = rows_of(bq_wh.as_ref(), &tr, first, last).await;
+                compared += a.len();
+                if a != b {
+                    differ.push(format!("{t} (lake {} rows, BigQuery {})", a.len(), b.len()));
+                }
+            }
+            if differ.is_empty() {
+                println!(
+                    "  both backends hold the same rows: {} tables, {compared} rows compared (processed_at aside)",
+                    tables.len()
+                );
+            } else {
+                eprintln!("the backends differ: {}", differ.join(", "));
                 std::process::exit(1);
             }
         }
     }
-    let failures = scrape.failures.len() + raw_lake.failures.len() + raw_bq.failures.len();
+    let failures = scrape.failures.len()
+        + lake_stages
+            .iter()
+            .chain(&bq_stages)
+            .map(|s| s.failures.len())
+            .sum::<usize>();
     if failures > 0 {
         eprintln!("{failures} processor runs failed (listed above)");
         std::process::exit(1);
     }
+}
+
+/// A table's rows in `from..=to` as sorted JSON, without `processed_at` (when the row was
+/// written, which differs between backends by design).
+async fn rows_of(
+    wh: &dyn tipoff_warehouse::Warehouse,
+    t: &tipoff_warehouse::TableRef,
+    from: Date,
+    to: Date,
+) -> Vec<String> {
+    let mut out: Vec<String> = wh
+        .read_range(t, from, to, None)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut r| {
+            r.remove("processed_at");
+            serde_json::to_string(&r).unwrap()
+        })
+        .collect();
+    out.sort();
+    out
 }

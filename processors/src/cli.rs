@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use crate::contract::{self, RunArgs};
+use crate::registry;
 use crate::runner::{self, Config};
 use clap::Parser;
 use tipoff_crds::{EXIT_PERMANENT, EXIT_USAGE};
@@ -35,12 +36,12 @@ where
             };
         }
     };
-    if !runner::is_known(&args.processor) {
+    if registry::find(&args.processor).is_none() {
+        let known: Vec<&str> = registry::PROCESSORS.iter().map(|p| p.name).collect();
         eprintln!(
-            "tipoff-processor: unknown processor {:?}; known: {}, {}",
+            "tipoff-processor: unknown processor {:?}; known: {}",
             args.processor,
-            runner::SCRAPERS.join(", "),
-            runner::RAW_PROCESSORS.join(", ")
+            known.join(", ")
         );
         return ExitCode::from(EXIT_USAGE as u8);
     }

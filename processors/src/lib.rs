@@ -3,15 +3,23 @@
 //! compiled into the binary, the JSON result written to `$TIPOFF_RESULT_PATH`, and the exit
 //! codes that tell the operator whether a failure is worth retrying.
 //!
-//! The real processors run in the `tipoff-processor` binary: phase 1 scrapers ([`scrape`]) and
-//! phase 2 raw processors ([`raw`]), dispatched by [`runner`]. `tipoff-test-processor` is a
+//! The real processors run in the `tipoff-processor` binary: phase 1 scrapers ([`scrape`]),
+//! phase 2 raw processors ([`raw`]), phase 3 analytics ([`analytics`]) and phase 4 precompute
+//! and the ML feature store ([`precompute`]), listed in one [`registry`] and run by [`runner`].
+//! [`tables`] reads the warehouse's rows into typed records with errors that name the table;
+//! [`features`] is the feature store's versioned feature list. `tipoff-test-processor` is a
 //! processor whose behaviour the operator's end-to-end tests script. `docs/processors.md`
 //! documents every processor.
 
+pub mod analytics;
 pub mod cli;
 pub mod contract;
+pub mod features;
+pub mod precompute;
 pub mod raw;
+pub mod registry;
 pub mod runner;
 pub mod schedule;
 pub mod scrape;
+pub mod tables;
 pub mod upstream;

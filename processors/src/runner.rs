@@ -11,33 +11,8 @@ use tipoff_warehouse::storage::{ObjectKey, ObjectStorage};
 use tipoff_warehouse::{Warehouse, WarehouseError};
 
 use crate::contract::{self, Failure, RunArgs};
+use crate::registry;
 use crate::upstream::{RetryPolicy, Upstream};
-use crate::{raw, scrape};
-
-/// Phase 1 processors (scrapers), by catalog name.
-pub const SCRAPERS: [&str; 6] = [
-    "scrape-schedule",
-    "scrape-boxscores",
-    "scrape-play-by-play",
-    "scrape-injury-report",
-    "scrape-player-props",
-    "scrape-game-lines",
-];
-
-/// Phase 2 processors (raw loaders), by catalog name.
-pub const RAW_PROCESSORS: [&str; 6] = [
-    "raw-schedule",
-    "raw-boxscores",
-    "raw-play-by-play",
-    "raw-injury-report",
-    "raw-player-props",
-    "raw-game-lines",
-];
-
-/// Whether `name` is a processor this binary runs.
-pub fn is_known(name: &str) -> bool {
-    SCRAPERS.contains(&name) || RAW_PROCESSORS.contains(&name)
-}
 
 /// Most names listed in a check's `missing` (the result must fit in 4 KiB).
 pub const MAX_MISSING: usize = 12;
@@ -136,6 +111,7 @@ pub struct Ctx {
     /// The result being built.
     pub result: ProcessorResult,
     upstream: Option<Arc<Upstream>>,
+    processed_at: jiff::Timestamp,
 }
 
 /// Maps a warehouse error to the contract: transient errors are retried, others are not.
@@ -153,6 +129,11 @@ pub fn storage_failure(context: &str, e: &WarehouseError) -> Failure {
 }
 
 impl Ctx {
+    /// The `processed_at` of every row this run writes (one instant per run).
+    pub fn processed_at(&self) -> jiff::Timestamp {
+        self.processed_at
+    }
+
     /// The upstream client (created on first use).
     pub fn upstream(&mut self) -> Result<Arc<Upstream>, Failure> {
         if let Some(u) = &self.upstream {
@@ -275,11 +256,14 @@ pub async fn run(args: RunArgs, config: Config) -> Outcome {
         config,
         result,
         upstream: None,
+        processed_at: jiff::Timestamp::now(),
     };
-    let outcome = match args.processor.as_str() {
-        p if SCRAPERS.contains(&p) => scrape::run(&mut ctx).await,
-        p if RAW_PROCESSORS.contains(&p) => raw::run(&mut ctx).await,
-        other => Err(Failure::Permanent(format!("unknown processor {other:?}"))),
+    let outcome = match registry::find(&args.processor) {
+        Some(def) => (def.run)(&mut ctx).await,
+        None => Err(Failure::Permanent(format!(
+            "unknown processor {:?}",
+            args.processor
+        ))),
     };
     if let Some(u) = &ctx.upstream {
         let s = &u.stats;

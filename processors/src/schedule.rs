@@ -120,10 +120,22 @@ fn parse_game_date(s: &str) -> Result<Date, String> {
 /// Parses a schedule payload and returns the games of `date`, in game-id order. A payload that
 /// is not valid JSON of the expected shape is an error naming what is wrong.
 pub fn games_on(payload: &[u8], date: Date) -> Result<Vec<Game>, String> {
+    games_where(payload, |d| d == date)
+}
+
+/// Every game of the season the payload lists (the league schedule is one document for the
+/// whole season), in date and game-id order. Phases 3 and 4 use it for rest days and to know
+/// which dates before D had games.
+pub fn season_games(payload: &[u8]) -> Result<Vec<Game>, String> {
+    games_where(payload, |_| true)
+}
+
+fn games_where(payload: &[u8], keep: impl Fn(Date) -> bool) -> Result<Vec<Game>, String> {
     let doc: Doc = serde_json::from_slice(payload).map_err(|e| format!("schedule: {e}"))?;
     let mut out = Vec::new();
     for gd in doc.league_schedule.game_dates {
-        if parse_game_date(&gd.game_date)? != date {
+        let date = parse_game_date(&gd.game_date)?;
+        if !keep(date) {
             continue;
         }
         for g in gd.games {
@@ -143,7 +155,7 @@ pub fn games_on(payload: &[u8], date: Date) -> Result<Vec<Game>, String> {
             });
         }
     }
-    out.sort_by(|a, b| a.game_id.cmp(&b.game_id));
+    out.sort_by(|a, b| (a.game_date, &a.game_id).cmp(&(b.game_date, &b.game_id)));
     Ok(out)
 }
 

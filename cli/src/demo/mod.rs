@@ -3,6 +3,7 @@
 //! happened: the `kubectl get pipelineruns` view, where the data landed and, for a scenario,
 //! the condition, Event or quarantine that caught the legacy incident it replays.
 
+pub mod history;
 pub mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,6 +119,9 @@ pub struct Summary {
     pub detection: Detection,
     /// Where things are.
     pub paths: BTreeMap<String, String>,
+    /// The season before the date, loaded before the run (phases 1-2 and the post-game
+    /// summaries), so the date's rolling features are real.
+    pub history: history::History,
 }
 
 /// The run in the summary.
@@ -356,6 +360,19 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         upstream.url
     ));
 
+    // Phases 3 and 4 read the season before the date (rolling features, the history-gap
+    // gate): load it first, unless the scenario stops before phase 3.
+    let stops_early = matches!(
+        args.scenario,
+        Some(Scenario::WrongCodeDeployed | Scenario::MissingGame | Scenario::MalformedPayload)
+    );
+    let history = if catalog.phases.iter().any(|p| p.number >= 3) && !stops_early {
+        history::load(Arc::clone(&season), date, &paths, &|l: &str| out.line(l)).await?
+    } else {
+        out.line("history: not loaded (the run stops before phase 3, which reads it)");
+        history::History::default()
+    };
+
     let pinned_digest = stack::digest_of(&format!("tipoff-processor {commit}"));
     let image = format!("{REPO}@{pinned_digest}");
     let image_id = (args.scenario == Some(Scenario::WrongCodeDeployed)).then(|| {
@@ -496,6 +513,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 restarts.load(std::sync::atomic::Ordering::Relaxed),
                 &late_games,
                 upstream.rotations.count(),
+                history,
             )
             .await?;
             report(&out, &cluster, &summary, &v, args.keep_running).await?;
@@ -539,6 +557,7 @@ async fn summarize(
     restarts: u32,
     late_games: &[String],
     rotations: u32,
+    history: history::History,
 ) -> Result<Summary> {
     let run = cluster.run(&v.name).await?;
     let children = cluster.children(&run).await?;
@@ -550,11 +569,18 @@ async fn summarize(
         let entry = rows_per_table.entry(table.clone()).or_default();
         entry.reported = *n;
         let (dataset, name) = table.split_once('.').unwrap_or(("", table));
-        let part = paths
-            .lake
-            .join(dataset)
-            .join(name)
-            .join(format!("game_date={}", v.date));
+        // The date's partition, whatever the table's partition column is called.
+        let suffix = format!("={}", v.date);
+        let part = std::fs::read_dir(paths.lake.join(dataset).join(name))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+            })
+            .unwrap_or_default();
         entry.lake_files = std::fs::read_dir(&part)
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -625,6 +651,7 @@ async fn summarize(
                 paths.operator_log.display().to_string(),
             ),
         ]),
+        history,
     })
 }
 

@@ -26,53 +26,65 @@ struct Spec {
     parser: Parser,
 }
 
-fn spec(processor: &str) -> Option<Spec> {
-    let (source, schema, parser): (&str, &str, Parser) = match processor {
-        "raw-schedule" => (
-            source::SCHEDULE,
-            include_str!("../../../config/schemas/nba_raw/nbac_schedule.json"),
-            parse::schedule,
-        ),
-        "raw-boxscores" => (
-            source::BOXSCORES,
-            include_str!("../../../config/schemas/nba_raw/bdl_player_boxscores.json"),
-            parse::boxscores,
-        ),
-        "raw-play-by-play" => (
-            source::PLAY_BY_PLAY,
-            include_str!("../../../config/schemas/nba_raw/nbac_play_by_play.json"),
-            parse::play_by_play,
-        ),
-        "raw-injury-report" => (
-            source::INJURY_REPORT,
-            include_str!("../../../config/schemas/nba_raw/nbac_injury_report.json"),
-            parse::injury_report,
-        ),
-        "raw-player-props" => (
-            source::PLAYER_PROPS,
-            include_str!("../../../config/schemas/nba_raw/odds_api_player_points_props.json"),
-            parse::player_props,
-        ),
-        "raw-game-lines" => (
-            source::GAME_LINES,
-            include_str!("../../../config/schemas/nba_raw/odds_api_game_lines.json"),
-            parse::game_lines,
-        ),
-        _ => return None,
-    };
-    Some(Spec {
-        source,
-        schema,
-        parser,
-    })
+const SCHEDULE: Spec = Spec {
+    source: source::SCHEDULE,
+    schema: include_str!("../../../config/schemas/nba_raw/nbac_schedule.json"),
+    parser: parse::schedule,
+};
+const BOXSCORES: Spec = Spec {
+    source: source::BOXSCORES,
+    schema: include_str!("../../../config/schemas/nba_raw/bdl_player_boxscores.json"),
+    parser: parse::boxscores,
+};
+const PLAY_BY_PLAY: Spec = Spec {
+    source: source::PLAY_BY_PLAY,
+    schema: include_str!("../../../config/schemas/nba_raw/nbac_play_by_play.json"),
+    parser: parse::play_by_play,
+};
+const INJURY_REPORT: Spec = Spec {
+    source: source::INJURY_REPORT,
+    schema: include_str!("../../../config/schemas/nba_raw/nbac_injury_report.json"),
+    parser: parse::injury_report,
+};
+const PLAYER_PROPS: Spec = Spec {
+    source: source::PLAYER_PROPS,
+    schema: include_str!("../../../config/schemas/nba_raw/odds_api_player_points_props.json"),
+    parser: parse::player_props,
+};
+const GAME_LINES: Spec = Spec {
+    source: source::GAME_LINES,
+    schema: include_str!("../../../config/schemas/nba_raw/odds_api_game_lines.json"),
+    parser: parse::game_lines,
+};
+
+/// `raw-schedule`.
+pub async fn schedule(ctx: &mut Ctx) -> Result<(), Failure> {
+    load(ctx, &SCHEDULE).await
 }
 
-/// The table a raw processor writes (`dataset.table`), for docs and tests.
-pub fn table_of(processor: &str) -> Option<String> {
-    let s = spec(processor)?;
-    TableSchema::from_json(s.schema, processor)
-        .ok()
-        .map(|t| t.table_ref().to_string())
+/// `raw-boxscores`.
+pub async fn boxscores(ctx: &mut Ctx) -> Result<(), Failure> {
+    load(ctx, &BOXSCORES).await
+}
+
+/// `raw-play-by-play`.
+pub async fn play_by_play(ctx: &mut Ctx) -> Result<(), Failure> {
+    load(ctx, &PLAY_BY_PLAY).await
+}
+
+/// `raw-injury-report`.
+pub async fn injury_report(ctx: &mut Ctx) -> Result<(), Failure> {
+    load(ctx, &INJURY_REPORT).await
+}
+
+/// `raw-player-props`.
+pub async fn player_props(ctx: &mut Ctx) -> Result<(), Failure> {
+    load(ctx, &PLAYER_PROPS).await
+}
+
+/// `raw-game-lines`.
+pub async fn game_lines(ctx: &mut Ctx) -> Result<(), Failure> {
+    load(ctx, &GAME_LINES).await
 }
 
 fn key_of(segments: &[&str]) -> Result<ObjectKey, Failure> {
@@ -113,11 +125,8 @@ async fn quarantine(
         .map_err(|e| crate::runner::storage_failure(&format!("deleting {k}"), &e))
 }
 
-/// Runs the raw processor `ctx.args.processor`.
-pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
-    let spec = spec(&ctx.args.processor).ok_or_else(|| {
-        Failure::Permanent(format!("unknown raw processor {:?}", ctx.args.processor))
-    })?;
+/// Loads the date's payloads of `spec`'s source into its table.
+async fn load(ctx: &mut Ctx, spec: &Spec) -> Result<(), Failure> {
     let schema = TableSchema::from_json(spec.schema, spec.source)
         .map_err(|e| Failure::Permanent(format!("compiled-in schema: {e}")))?;
     let table = schema.table_ref();
@@ -220,7 +229,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             .insert(table.to_string(), i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    completeness(ctx, &spec, &games, &rows);
+    completeness(ctx, spec, &games, &rows);
     Ok(())
 }
 

@@ -103,11 +103,23 @@ impl Written {
     }
 }
 
-/// Runs the scraper `ctx.args.processor`.
-pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
+/// The scrapers, one per upstream source.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scraper {
+    Schedule,
+    Boxscores,
+    PlayByPlay,
+    InjuryReport,
+    PlayerProps,
+    GameLines,
+}
+
+/// Runs one scraper with what every scraper shares: the `TIPOFF_GAME` warning and the
+/// `files-written` / `bytes-written` checks.
+async fn scraping(ctx: &mut Ctx, scraper: Scraper) -> Result<(), Failure> {
     let mut w = Written { files: 0, bytes: 0 };
     if let Some(game) = ctx.config.game.clone() {
-        if ctx.args.processor == "scrape-schedule" {
+        if scraper == Scraper::Schedule {
             ctx.warn(format!(
                 "TIPOFF_GAME={game} ignored: the schedule is one payload for the date"
             ));
@@ -115,18 +127,47 @@ pub async fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             ctx.warn(format!("limited to game {game} (TIPOFF_GAME)"));
         }
     }
-    let r = match ctx.args.processor.as_str() {
-        "scrape-schedule" => scrape_schedule(ctx, &mut w).await,
-        "scrape-boxscores" => scrape_boxscores(ctx, &mut w).await,
-        "scrape-play-by-play" => scrape_pbp(ctx, &mut w).await,
-        "scrape-injury-report" => scrape_injuries(ctx, &mut w).await,
-        "scrape-player-props" => scrape_props(ctx, &mut w).await,
-        "scrape-game-lines" => scrape_game_lines(ctx, &mut w).await,
-        other => Err(Failure::Permanent(format!("unknown scraper {other:?}"))),
+    let r = match scraper {
+        Scraper::Schedule => scrape_schedule(ctx, &mut w).await,
+        Scraper::Boxscores => scrape_boxscores(ctx, &mut w).await,
+        Scraper::PlayByPlay => scrape_pbp(ctx, &mut w).await,
+        Scraper::InjuryReport => scrape_injuries(ctx, &mut w).await,
+        Scraper::PlayerProps => scrape_props(ctx, &mut w).await,
+        Scraper::GameLines => scrape_game_lines(ctx, &mut w).await,
     };
     ctx.check("files-written", true, Some(w.files), None, vec![]);
     ctx.check("bytes-written", true, Some(w.bytes), None, vec![]);
     r
+}
+
+/// `scrape-schedule`.
+pub async fn schedule(ctx: &mut Ctx) -> Result<(), Failure> {
+    scraping(ctx, Scraper::Schedule).await
+}
+
+/// `scrape-boxscores`.
+pub async fn boxscores(ctx: &mut Ctx) -> Result<(), Failure> {
+    scraping(ctx, Scraper::Boxscores).await
+}
+
+/// `scrape-play-by-play`.
+pub async fn play_by_play(ctx: &mut Ctx) -> Result<(), Failure> {
+    scraping(ctx, Scraper::PlayByPlay).await
+}
+
+/// `scrape-injury-report`.
+pub async fn injury_report(ctx: &mut Ctx) -> Result<(), Failure> {
+    scraping(ctx, Scraper::InjuryReport).await
+}
+
+/// `scrape-player-props`.
+pub async fn player_props(ctx: &mut Ctx) -> Result<(), Failure> {
+    scraping(ctx, Scraper::PlayerProps).await
+}
+
+/// `scrape-game-lines`.
+pub async fn game_lines(ctx: &mut Ctx) -> Result<(), Failure> {
+    scraping(ctx, Scraper::GameLines).await
 }
 
 fn unexpected(path: &str, status: u16, body: &[u8]) -> Failure {

@@ -278,3 +278,95 @@ pub fn bigquery_url() -> String {
         ),
     }
 }
+
+/// The ten tables of phases 3 and 4.
+pub fn analytics_tables() -> Vec<TableRef> {
+    [
+        ("nba_analytics", "player_game_summary"),
+        ("nba_analytics", "team_offense_game_summary"),
+        ("nba_analytics", "team_defense_game_summary"),
+        ("nba_analytics", "upcoming_player_game_context"),
+        ("nba_analytics", "upcoming_team_game_context"),
+        ("nba_precompute", "team_defense_zone_analysis"),
+        ("nba_precompute", "player_shot_zone_analysis"),
+        ("nba_precompute", "player_daily_cache"),
+        ("nba_precompute", "player_composite_factors"),
+        ("nba_predictions", "ml_feature_store_v2"),
+    ]
+    .iter()
+    .map(|(d, t)| TableRef::new(*d, *t))
+    .collect()
+}
+
+/// The registered processors of a phase, in catalog order.
+pub fn phase(n: u8) -> Vec<&'static str> {
+    tipoff_processors::registry::names_in_phase(n)
+}
+
+/// The season's game dates from `first` on, `n` of them.
+pub fn game_dates_from(first: Date, n: usize) -> Vec<Date> {
+    season()
+        .by_date
+        .keys()
+        .filter(|d| **d >= first)
+        .take(n)
+        .copied()
+        .collect()
+}
+
+impl World {
+    /// Runs every processor of `phases` for `date`, each asserted to exit 0; the results by
+    /// processor.
+    pub async fn phases(
+        &self,
+        date: Date,
+        mode: Mode,
+        phases: &[u8],
+    ) -> BTreeMap<&'static str, ProcessorResult> {
+        let mut out = BTreeMap::new();
+        for n in phases {
+            for p in phase(*n) {
+                out.insert(p, self.ok(p, date, mode).await);
+            }
+        }
+        out
+    }
+
+    /// Phases 1-4 in Production for each date, in order (the history later dates read).
+    pub async fn history(&self, dates: &[Date]) {
+        for d in dates {
+            self.phases(*d, Mode::Production, &[1, 2, 3, 4]).await;
+        }
+    }
+
+    /// The lake.
+    pub async fn lake(&self) -> Arc<dyn Warehouse> {
+        tipoff_warehouse::open(&self.warehouse_url).await.unwrap()
+    }
+}
+
+/// Processor name -> the gates `config/pipeline.yaml` attaches to it, in catalog order.
+pub fn catalog_gates() -> Vec<(String, Vec<String>)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml");
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for phase in doc["phases"].as_sequence().unwrap() {
+        for p in phase["processors"].as_sequence().unwrap() {
+            let gates = p["gates"]
+                .as_sequence()
+                .map(|gs| {
+                    gs.iter()
+                        .map(|g| match g.as_str() {
+                            Some(name) => name.to_owned(),
+                            None => g["name"].as_str().unwrap().to_owned(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((p["name"].as_str().unwrap().to_owned(), gates));
+        }
+    }
+    assert_eq!(out.len(), tipoff_processors::registry::PROCESSORS.len());
+    out
+}
