@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+use tipoff_warehouse::TableRef;
 
 fn demo(scenario: Option<&str>, dir: &Path) -> (i32, Value, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tipoff"));
@@ -79,6 +80,128 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
     // Progress went to stderr, phase by phase.
     assert!(stderr.contains("phase 1 scrape: Succeeded"), "{stderr}");
     assert!(stderr.contains("phase 2 raw: Succeeded"), "{stderr}");
+    assert!(stderr.contains("phase 4 precompute: Succeeded"), "{stderr}");
+
+    // The season before the date was loaded first, so rolling features are real.
+    let history = &s["history"];
+    assert!(history["dates"].as_u64().unwrap() > 60, "{history}");
+    assert_eq!(history["to"], "2026-01-13");
+    // All ten tables of phases 3 and 4 hold the date, in the lake.
+    for t in [
+        "nba_analytics.player_game_summary",
+        "nba_analytics.team_offense_game_summary",
+        "nba_analytics.team_defense_game_summary",
+        "nba_analytics.upcoming_player_game_context",
+        "nba_analytics.upcoming_team_game_context",
+        "nba_precompute.team_defense_zone_analysis",
+        "nba_precompute.player_shot_zone_analysis",
+        "nba_precompute.player_daily_cache",
+        "nba_precompute.player_composite_factors",
+        "nba_predictions.ml_feature_store_v2",
+    ] {
+        assert!(
+            tables[t]["reported"].as_i64().unwrap() > 0,
+            "{t}: {tables:#?}"
+        );
+        assert_eq!(tables[t]["lakeFiles"], 1, "{t}");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lake_url = format!("file://{}", lake.display());
+    let date = jiff::civil::date(2026, 1, 14);
+    rt.block_on(async {
+        let wh = tipoff_warehouse::open(&lake_url).await.unwrap();
+        // player_game_summary's points and minutes equal the raw box scores, player by player.
+        let raw = wh
+            .read_range(
+                &TableRef::new("nba_raw", "bdl_player_boxscores"),
+                date,
+                date,
+                None,
+            )
+            .await
+            .unwrap();
+        let pgs = wh
+            .read_range(
+                &TableRef::new("nba_analytics", "player_game_summary"),
+                date,
+                date,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(raw.len(), pgs.len());
+        let key =
+            |r: &tipoff_warehouse::Row| format!("{:?} {:?}", r["game_id"], r["player_lookup"]);
+        for r in &raw {
+            let p = pgs
+                .iter()
+                .find(|p| key(p) == key(r))
+                .unwrap_or_else(|| panic!("no summary row for {r:?}"));
+            assert_eq!(p["points"], r["points"], "{r:?}");
+            assert_eq!(p["minutes_played"], r["minutes"], "{r:?}");
+        }
+    });
+
+    // `tipoff validate` recomputes rolling averages and usage from the raw box scores: it
+    // passes on the demo's date ...
+    let validate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tipoff"))
+            .args([
+                "validate",
+                "2026-01-14",
+                "--sample",
+                "5",
+                "--warehouse",
+                &lake_url,
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = validate(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = text.lines().last().unwrap_or_default();
+    let counts: Vec<&str> = last.split(" of ").collect();
+    assert_eq!(counts.len(), 2, "{text}");
+    assert_eq!(format!("{} match", counts[0]), counts[1], "{text}");
+    assert!(counts[0].parse::<usize>().unwrap() >= 30, "{text}");
+    // ... and fails, naming the value, once a stored row is altered.
+    let out = validate(&["-o", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let player = report["players"][0].as_str().unwrap().to_owned();
+    rt.block_on(async {
+        let wh = tipoff_warehouse::open(&lake_url).await.unwrap();
+        let t = TableRef::new("nba_precompute", "player_daily_cache");
+        let mut rows = wh.read_range(&t, date, date, None).await.unwrap();
+        for r in &mut rows {
+            if r["player_lookup"] == tipoff_warehouse::Value::String(player.clone()) {
+                if let tipoff_warehouse::Value::Float(v) = r["points_avg_last_10"] {
+                    r.insert(
+                        "points_avg_last_10".into(),
+                        tipoff_warehouse::Value::Float(v + 0.5),
+                    );
+                }
+            }
+        }
+        wh.replace_partition(&t, date, &rows).await.unwrap();
+    });
+    let out = validate(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(8), "{text}");
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("FAIL"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{text}");
+    assert!(
+        failed[0].contains(&player) && failed[0].contains("player_daily_cache.points_avg_last_10")
+    );
 }
 
 #[test]
