@@ -595,3 +595,63 @@ pub fn by_key<T, F: Fn(&T) -> &str>(rows: Vec<T>, key: F) -> BTreeMap<String, Ve
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_malformed_row_fails_naming_the_table_the_dates_and_the_column() {
+        // A table written by an older schema: `minutes` as INT64. The read must fail loudly,
+        // not skip the row or read 0 minutes.
+        let dir = tempfile::tempdir().unwrap();
+        let wh = tipoff_warehouse::LakeWarehouse::new(dir.path());
+        let mut schema = TableSchema::from_json(
+            include_str!("../../config/schemas/nba_raw/bdl_player_boxscores.json"),
+            "box",
+        )
+        .unwrap();
+        for f in &mut schema.fields {
+            if f.name == "minutes" {
+                f.field_type = tipoff_warehouse::FieldType::Int64;
+            }
+        }
+        wh.ensure_table(&schema).await.unwrap();
+        let d = jiff::civil::date(2026, 1, 14);
+        let mut r = Row::new();
+        for f in &schema.fields {
+            let v = match f.field_type {
+                tipoff_warehouse::FieldType::String => Value::from("x"),
+                tipoff_warehouse::FieldType::Int64 => Value::Int(3),
+                tipoff_warehouse::FieldType::Float64 => Value::Float(1.0),
+                tipoff_warehouse::FieldType::Bool => Value::Bool(true),
+                tipoff_warehouse::FieldType::Date => Value::Date(d),
+                tipoff_warehouse::FieldType::Timestamp => Value::timestamp(jiff::Timestamp::now()),
+            };
+            r.insert(f.name.clone(), v);
+        }
+        wh.replace_partition(&schema.table_ref(), d, &[r])
+            .await
+            .unwrap();
+        let err = read::<BoxLine>(&wh, d, d).await.unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.exit_code(), tipoff_crds::EXIT_PERMANENT);
+        assert!(
+            text.contains("nba_raw.bdl_player_boxscores 2026-01-14..2026-01-14")
+                && text.contains("column minutes is Int(3), expected a FLOAT64"),
+            "{text}"
+        );
+        // An empty partition is no error for `read`, but `read_required` names what to run.
+        let next = d.tomorrow().unwrap();
+        assert!(read::<BoxLine>(&wh, next, next).await.unwrap().is_empty());
+        let err = read_required::<BoxLine>(&wh, next, "raw-boxscores")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("run raw-boxscores for 2026-01-15 first"),
+            "{err}"
+        );
+    }
+}
