@@ -76,14 +76,6 @@ impl<'r> Cells<'r> {
         }
     }
 
-    /// A STRING or NULL.
-    pub fn opt_str(&self, col: &str) -> Result<Option<String>, String> {
-        match self.get(col) {
-            Value::Null => Ok(None),
-            _ => self.str(col).map(Some),
-        }
-    }
-
     /// A non-NULL INT64.
     pub fn int(&self, col: &str) -> Result<i64, String> {
         match self.get(col) {
@@ -92,27 +84,11 @@ impl<'r> Cells<'r> {
         }
     }
 
-    /// An INT64 or NULL.
-    pub fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
-        match self.get(col) {
-            Value::Null => Ok(None),
-            _ => self.int(col).map(Some),
-        }
-    }
-
     /// A non-NULL FLOAT64.
     pub fn float(&self, col: &str) -> Result<f64, String> {
         match self.get(col) {
             Value::Float(f) => Ok(*f),
             v => Err(Self::bad(col, "a FLOAT64", v)),
-        }
-    }
-
-    /// A FLOAT64 or NULL.
-    pub fn opt_float(&self, col: &str) -> Result<Option<f64>, String> {
-        match self.get(col) {
-            Value::Null => Ok(None),
-            _ => self.float(col).map(Some),
         }
     }
 
@@ -130,6 +106,33 @@ impl<'r> Cells<'r> {
             Value::Date(d) => Ok(*d),
             v => Err(Self::bad(col, "a DATE", v)),
         }
+    }
+
+    /// NULL as `None`, anything else through `read`.
+    fn nullable<T>(
+        &self,
+        col: &str,
+        read: impl Fn(&Self, &str) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
+        match self.get(col) {
+            Value::Null => Ok(None),
+            _ => read(self, col).map(Some),
+        }
+    }
+
+    /// A STRING or NULL.
+    pub fn opt_str(&self, col: &str) -> Result<Option<String>, String> {
+        self.nullable(col, Self::str)
+    }
+
+    /// An INT64 or NULL.
+    pub fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
+        self.nullable(col, Self::int)
+    }
+
+    /// A FLOAT64 or NULL.
+    pub fn opt_float(&self, col: &str) -> Result<Option<f64>, String> {
+        self.nullable(col, Self::float)
     }
 }
 

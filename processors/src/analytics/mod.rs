@@ -106,34 +106,39 @@ pub async fn player_game_summary(ctx: &mut Ctx) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `team-offense-game-summary`: per team per game, points, shooting, estimated possessions
-/// and offensive rating.
-pub async fn team_offense_game_summary(ctx: &mut Ctx) -> Result<(), Failure> {
+/// The builder of a team summary's rows from D's box-score lines.
+type TeamRows = fn(&[BoxLine], jiff::civil::Date, jiff::Timestamp) -> Vec<tipoff_warehouse::Row>;
+
+/// A team summary: D's box scores, one row per team per game, into `schema`'s table.
+async fn team_summary(
+    ctx: &mut Ctx,
+    schema: &str,
+    table: &str,
+    build: TeamRows,
+) -> Result<(), Failure> {
     let wh = ctx.warehouse().await?;
     let cal = Calendar::load(ctx).await?;
-    let table = "nba_analytics.team_offense_game_summary";
     let Some(lines) = post_game_inputs(ctx, wh.as_ref(), &cal, table).await? else {
         return Ok(());
     };
-    let rows = summary::team_offense_rows(&lines, ctx.args.date, ctx.processed_at());
-    let n = tables::write_partition(ctx, wh.as_ref(), TEAM_OFFENSE, &rows).await?;
+    let rows = build(&lines, ctx.args.date, ctx.processed_at());
+    let n = tables::write_partition(ctx, wh.as_ref(), schema, &rows).await?;
     asof::rows_written_check(ctx, table, n, true);
     Ok(())
+}
+
+/// `team-offense-game-summary`: per team per game, points, shooting, estimated possessions
+/// and offensive rating.
+pub async fn team_offense_game_summary(ctx: &mut Ctx) -> Result<(), Failure> {
+    let table = "nba_analytics.team_offense_game_summary";
+    team_summary(ctx, TEAM_OFFENSE, table, summary::team_offense_rows).await
 }
 
 /// `team-defense-game-summary`: per team per game, what the opponent scored and shot, and the
 /// defensive rating.
 pub async fn team_defense_game_summary(ctx: &mut Ctx) -> Result<(), Failure> {
-    let wh = ctx.warehouse().await?;
-    let cal = Calendar::load(ctx).await?;
     let table = "nba_analytics.team_defense_game_summary";
-    let Some(lines) = post_game_inputs(ctx, wh.as_ref(), &cal, table).await? else {
-        return Ok(());
-    };
-    let rows = summary::team_defense_rows(&lines, ctx.args.date, ctx.processed_at());
-    let n = tables::write_partition(ctx, wh.as_ref(), TEAM_DEFENSE, &rows).await?;
-    asof::rows_written_check(ctx, table, n, true);
-    Ok(())
+    team_summary(ctx, TEAM_DEFENSE, table, summary::team_defense_rows).await
 }
 
 /// `upcoming-player-game-context`: one row per player expected on D (Backfill: per player who
