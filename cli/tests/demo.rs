@@ -174,19 +174,27 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
     // ... and fails, naming the value, once a stored row is altered.
     let out = validate(&["-o", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let player = report["players"][0].as_str().unwrap().to_owned();
+    let player = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metric"] == "player_daily_cache.points_avg_last_10" && c["stored"].is_number())
+        .expect("a sampled player with a last-10 average")["player"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     rt.block_on(async {
         let wh = tipoff_warehouse::open(&lake_url).await.unwrap();
         let t = TableRef::new("nba_precompute", "player_daily_cache");
         let mut rows = wh.read_range(&t, date, date, None).await.unwrap();
         for r in &mut rows {
-            if r["player_lookup"] == tipoff_warehouse::Value::String(player.clone()) {
-                if let tipoff_warehouse::Value::Float(v) = r["points_avg_last_10"] {
-                    r.insert(
-                        "points_avg_last_10".into(),
-                        tipoff_warehouse::Value::Float(v + 0.5),
-                    );
-                }
+            if r["player_lookup"] == tipoff_warehouse::Value::String(player.clone())
+                && let tipoff_warehouse::Value::Float(v) = r["points_avg_last_10"]
+            {
+                r.insert(
+                    "points_avg_last_10".into(),
+                    tipoff_warehouse::Value::Float(v + 0.5),
+                );
             }
         }
         wh.replace_partition(&t, date, &rows).await.unwrap();

@@ -994,7 +994,7 @@ async fn report(
     let reported: BTreeSet<&String> = s.rows_per_table.keys().collect();
     for (table, rows) in &s.rows_per_table {
         println!(
-            "  {table:<40} {:>7} rows  ({} parquet file(s) in game_date={})",
+            "  {table:<40} {:>7} rows  ({} parquet file(s) in the {} partition)",
             rows.reported, rows.lake_files, s.date
         );
     }
