@@ -97,9 +97,12 @@ impl Stack {
         )
         .await
         .unwrap();
-        let catalog =
+        // Phases 1 and 2 of the production catalog: these tests are about the commands, and
+        // phases 3-4 would need the season before the date (cli/tests/demo.rs runs them all).
+        let mut catalog =
             Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml"))
                 .unwrap();
+        catalog.phases.retain(|p| p.number <= 2);
         let operator = (!opts.no_operator).then(|| Operator::start(client.clone(), catalog));
         let release_file = dir.path().join("release.yaml");
         std::fs::write(
