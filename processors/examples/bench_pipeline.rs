@@ -60,6 +60,7 @@ struct Stage {
     rows: i64,
     rows_by_table: BTreeMap<String, i64>,
     failed_checks: BTreeMap<String, usize>,
+    per_processor: BTreeMap<String, Duration>,
     requests: i64,
     retries: i64,
     bytes: i64,
@@ -83,43 +84,79 @@ impl Stage {
     }
 
     /// Runs `names` for `date` with `config`, adding to the stage; returns the date's rows per
-    /// table.
+    /// table. Like the operator's Jobs, processors run side by side once the processors of
+    /// `names` they depend on (the catalog's `dependsOn` in Production) have finished.
     async fn run(&mut self, names: &[&str], date: Date, config: &Config) -> BTreeMap<String, i64> {
         let t = Instant::now();
         let mut date_rows = BTreeMap::new();
-        for p in names {
-            let args = RunArgs {
-                processor: (*p).into(),
-                date,
-                mode: Mode::Production,
-            };
-            let out = runner::run(args, config.clone()).await;
-            if let Some(f) = &out.failure {
-                eprintln!("{p} {date}: {f}");
-                self.failures.push(format!("{p} {date}: {f}"));
+        let deps = same_phase_deps();
+        let mut done: Vec<&str> = Vec::new();
+        let mut left: Vec<&str> = names.to_vec();
+        while !left.is_empty() {
+            let (ready, rest): (Vec<&str>, Vec<&str>) = left.iter().partition(|p| {
+                deps.get(**p)
+                    .into_iter()
+                    .flatten()
+                    .all(|d| !names.contains(&d.as_str()) || done.contains(&d.as_str()))
+            });
+            assert!(!ready.is_empty(), "a dependency cycle among {left:?}");
+            let mut set = tokio::task::JoinSet::new();
+            for p in &ready {
+                let args = RunArgs {
+                    processor: (*p).into(),
+                    date,
+                    mode: Mode::Production,
+                };
+                let config = config.clone();
+                set.spawn(async move {
+                    let started = Instant::now();
+                    let out = runner::run(args, config).await;
+                    (started.elapsed(), out)
+                });
             }
-            for (table, n) in &out.result.rows {
-                self.rows += n;
-                *self.rows_by_table.entry(table.clone()).or_default() += n;
-                *date_rows.entry(table.clone()).or_default() += n;
+            while let Some(joined) = set.join_next().await {
+                let (elapsed, out) = joined.unwrap();
+                self.record(date, elapsed, &out, &mut date_rows);
             }
-            for c in &out.result.checks {
-                if !c.passed {
-                    *self
-                        .failed_checks
-                        .entry(format!("{p}/{}", c.name))
-                        .or_default() += 1;
-                }
-                match c.name.as_str() {
-                    "upstream-requests" => self.requests += c.observed.unwrap_or(0),
-                    "upstream-retries" => self.retries += c.observed.unwrap_or(0),
-                    "bytes-written" => self.bytes += c.observed.unwrap_or(0),
-                    _ => {}
-                }
-            }
+            done.extend(ready);
+            left = rest;
         }
         self.per_date.push(t.elapsed());
         date_rows
+    }
+
+    fn record(
+        &mut self,
+        date: Date,
+        elapsed: Duration,
+        out: &runner::Outcome,
+        date_rows: &mut BTreeMap<String, i64>,
+    ) {
+        let p = out.result.processor.as_str();
+        *self.per_processor.entry(p.to_owned()).or_default() += elapsed;
+        if let Some(f) = &out.failure {
+            eprintln!("{p} {date}: {f}");
+            self.failures.push(format!("{p} {date}: {f}"));
+        }
+        for (table, n) in &out.result.rows {
+            self.rows += n;
+            *self.rows_by_table.entry(table.clone()).or_default() += n;
+            *date_rows.entry(table.clone()).or_default() += n;
+        }
+        for c in &out.result.checks {
+            if !c.passed {
+                *self
+                    .failed_checks
+                    .entry(format!("{p}/{}", c.name))
+                    .or_default() += 1;
+            }
+            match c.name.as_str() {
+                "upstream-requests" => self.requests += c.observed.unwrap_or(0),
+                "upstream-retries" => self.retries += c.observed.unwrap_or(0),
+                "bytes-written" => self.bytes += c.observed.unwrap_or(0),
+                _ => {}
+            }
+        }
     }
 
     fn print_times(&self) {
@@ -155,6 +192,17 @@ impl Stage {
         for (t, n) in &self.rows_by_table {
             println!("    {t}: {n}");
         }
+        let mut slow: Vec<(&String, &Duration)> = self.per_processor.iter().collect();
+        slow.sort_by(|a, b| b.1.cmp(a.1));
+        let total: f64 = self.per_processor.values().map(Duration::as_secs_f64).sum();
+        let shares: Vec<String> = slow
+            .iter()
+            .map(|(p, d)| format!("{p} {:.0}%", 100.0 * d.as_secs_f64() / total))
+            .collect();
+        println!(
+            "  processor time (summed over the processors that ran side by side): {total:.2} s: {}",
+            shares.join(", ")
+        );
         self.print_checks();
     }
 
@@ -166,6 +214,37 @@ impl Stage {
             println!("  failed check {c}: {n} dates");
         }
     }
+}
+
+/// Each processor's dependencies in Production, from `config/pipeline.yaml`.
+fn same_phase_deps() -> &'static BTreeMap<String, Vec<String>> {
+    static DEPS: std::sync::OnceLock<BTreeMap<String, Vec<String>>> = std::sync::OnceLock::new();
+    DEPS.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml");
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut out = BTreeMap::new();
+        for phase in doc["phases"].as_sequence().unwrap() {
+            for p in phase["processors"].as_sequence().unwrap() {
+                let deps = p["dependsOn"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| match d.as_str() {
+                        Some(name) => Some(name.to_owned()),
+                        None => {
+                            let modes = d["modes"].as_sequence();
+                            let in_production = modes
+                                .is_none_or(|m| m.iter().any(|x| x.as_str() == Some("Production")));
+                            in_production.then(|| d["processor"].as_str().unwrap().to_owned())
+                        }
+                    })
+                    .collect();
+                out.insert(p["name"].as_str().unwrap().to_owned(), deps);
+            }
+        }
+        out
+    })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -251,32 +330,81 @@ async fn main() {
         .map_or(dates.len(), |d| d.parse().unwrap())
         .min(dates.len());
 
-    let mut scrape = Stage::default();
-    // Per backend, per phase 2..=through.
-    let phases: Vec<u8> = (2..=through).collect();
-    let mut lake_stages: Vec<Stage> = phases.iter().map(|_| Stage::default()).collect();
-    let mut bq_stages: Vec<Stage> = phases.iter().map(|_| Stage::default()).collect();
+    // The lake: two lanes, as a cluster would run the dates. Lane A loads each date (phases 1
+    // and 2 and the post-game summaries of phase 3); lane B, one date behind it, builds the
+    // date's as-of tables (the contexts of phase 3 and phase 4), which read only what lane A
+    // finished for earlier dates and the date's own phase 2.
+    let post_game: Vec<&'static str> = tipoff_processors::analytics::POST_GAME_PROCESSORS.to_vec();
+    let as_of_3: Vec<&'static str> = registry::names_in_phase(3)
+        .into_iter()
+        .filter(|p| !post_game.contains(p))
+        .collect();
     let started = Instant::now();
-    for (i, date) in dates.iter().enumerate() {
-        // The scrapers write object storage only; the payloads are shared by both loads.
-        scrape
-            .run(&registry::names_in_phase(1), *date, &lake_config)
-            .await;
-        for (k, phase) in phases.iter().enumerate() {
-            let names = registry::names_in_phase(*phase);
-            if lake {
-                lake_stages[k].run(&names, *date, &lake_config).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Date>();
+    let lane_a = {
+        let (dates, config, post_game) = (dates.clone(), lake_config.clone(), post_game.clone());
+        tokio::spawn(async move {
+            let (mut scrape, mut raw, mut post) =
+                (Stage::default(), Stage::default(), Stage::default());
+            for (i, date) in dates.iter().enumerate() {
+                // The scrapers write object storage only; the payloads serve both backends.
+                scrape
+                    .run(&registry::names_in_phase(1), *date, &config)
+                    .await;
+                if lake && through >= 2 {
+                    raw.run(&registry::names_in_phase(2), *date, &config).await;
+                }
+                if lake && through >= 4 {
+                    post.run(&post_game, *date, &config).await;
+                }
+                let _ = tx.send(*date);
+                if (i + 1).is_multiple_of(20) {
+                    eprintln!(
+                        "{} dates loaded ({:.0} s)",
+                        i + 1,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
             }
-            if bigquery && i < emulator_dates {
-                bq_stages[k].run(&names, *date, &bq_config).await;
-            }
+            (scrape, raw, post)
+        })
+    };
+    let (mut contexts, mut precompute) = (Stage::default(), Stage::default());
+    while let Some(date) = rx.recv().await {
+        if lake && through >= 4 {
+            contexts.run(&as_of_3, date, &lake_config).await;
+            precompute
+                .run(&registry::names_in_phase(4), date, &lake_config)
+                .await;
         }
-        if (i + 1).is_multiple_of(20) {
-            eprintln!(
-                "{} dates done ({:.0} s)",
-                i + 1,
-                started.elapsed().as_secs_f64()
-            );
+    }
+    let (scrape, raw, post) = lane_a.await.unwrap();
+    let lake_wall = started.elapsed();
+    let lake_stages: Vec<(String, Stage)> = [
+        ("raw load (phase 2, 6 processors)", raw),
+        ("post-game summaries (phase 3, 3 processors)", post),
+        ("contexts (phase 3, 2 processors)", contexts),
+        (
+            "precompute and the feature store (phase 4, 5 processors)",
+            precompute,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, s)| !s.per_date.is_empty())
+    .map(|(l, s)| (l.to_owned(), s))
+    .collect();
+
+    // The emulator subset: every phase of each date in turn.
+    let phases: Vec<u8> = (2..=through).collect();
+    let mut bq_stages: Vec<Stage> = phases.iter().map(|_| Stage::default()).collect();
+    if bigquery {
+        for (i, date) in dates.iter().take(emulator_dates).enumerate() {
+            for (k, phase) in phases.iter().enumerate() {
+                bq_stages[k]
+                    .run(&registry::names_in_phase(*phase), *date, &bq_config)
+                    .await;
+            }
+            eprintln!("emulator: {} of {emulator_dates} dates", i + 1);
         }
     }
     let wall = started.elapsed().as_secs_f64();
@@ -304,17 +432,15 @@ async fn main() {
         _ => "precompute and the feature store (phase 4, 5 processors)",
     };
     if lake {
-        for (k, p) in phases.iter().enumerate() {
-            lake_stages[k].print_load(&format!("{} into the local lake", label(*p)));
+        for (l, stage) in &lake_stages {
+            stage.print_load(&format!("{l} into the local lake"));
         }
-        let total: Duration =
-            scrape.total() + lake_stages.iter().map(Stage::total).sum::<Duration>();
-        let rows: i64 = lake_stages.iter().map(|s| s.rows).sum();
+        let rows: i64 = lake_stages.iter().map(|(_, s)| s.rows).sum();
         println!(
-            "phases 1-{through} into the local lake: {:.2} s for {} dates, {rows} rows, {:.0} rows/s (target: under 60 s for the season)",
-            total.as_secs_f64(),
+            "phases 1-{through} into the local lake: {:.2} s wall for {} dates, {rows} rows, {:.0} rows/s (target: under 60 s for the season)",
+            lake_wall.as_secs_f64(),
             dates.len(),
-            rows as f64 / total.as_secs_f64()
+            rows as f64 / lake_wall.as_secs_f64()
         );
     }
     if bigquery {
@@ -338,7 +464,7 @@ async fn main() {
             // Same dates on both backends: compare time, then every row of every table.
             let lake_same: Duration = lake_stages
                 .iter()
-                .map(|s| s.per_date[..emulator_dates].iter().sum::<Duration>())
+                .map(|(_, s)| s.per_date[..emulator_dates].iter().sum::<Duration>())
                 .sum();
             let bq_total: Duration = bq_stages.iter().map(Stage::total).sum();
             println!(
@@ -356,7 +482,7 @@ async fn main() {
             let (first, last) = (dates[0], dates[emulator_dates - 1]);
             let tables: std::collections::BTreeSet<String> = lake_stages
                 .iter()
-                .flat_map(|s| s.rows_by_table.keys().cloned())
+                .flat_map(|(_, s)| s.rows_by_table.keys().cloned())
                 .collect();
             let mut differ = Vec::new();
             let mut compared = 0usize;
@@ -384,9 +510,9 @@ async fn main() {
     let failures = scrape.failures.len()
         + lake_stages
             .iter()
-            .chain(&bq_stages)
-            .map(|s| s.failures.len())
-            .sum::<usize>();
+            .map(|(_, s)| s.failures.len())
+            .sum::<usize>()
+        + bq_stages.iter().map(|s| s.failures.len()).sum::<usize>();
     if failures > 0 {
         eprintln!("{failures} processor runs failed (listed above)");
         std::process::exit(1);

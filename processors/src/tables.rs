@@ -142,6 +142,10 @@ pub trait Record: Sized {
     const TABLE: (&'static str, &'static str);
     /// The columns the record needs (the read asks only for these).
     const COLUMNS: &'static [&'static str];
+    /// Whether reads put the rows in one canonical order first. Needed wherever floats are
+    /// summed (the sum depends on the order, and backends return rows in different orders);
+    /// a record that is only counted can skip the sort, which costs time on large reads.
+    const CANONICAL_ORDER: bool = true;
     /// The record from one row.
     fn from_cells(c: &Cells<'_>) -> Result<Self, String>;
 }
@@ -162,7 +166,9 @@ pub async fn read<T: Record>(wh: &dyn Warehouse, from: Date, to: Date) -> Result
     // Backends return rows in no particular order (BigQuery's differs from the lake's), and
     // sums of floats depend on order: one canonical order makes every result the same bytes
     // on either backend.
-    rows.sort_by_cached_key(|r| serde_json::to_string(r).unwrap_or_default());
+    if T::CANONICAL_ORDER {
+        rows.sort_by(cmp_rows);
+    }
     rows.iter()
         .enumerate()
         .map(|(i, row)| {
@@ -171,6 +177,39 @@ pub async fn read<T: Record>(wh: &dyn Warehouse, from: Date, to: Date) -> Result
             })
         })
         .collect()
+}
+
+/// A total order on values: by type, then by value (floats by `total_cmp`).
+fn cmp_values(a: &Value, b: &Value) -> std::cmp::Ordering {
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) => 2,
+            Value::Float(_) => 3,
+            Value::String(_) => 4,
+            Value::Date(_) => 5,
+            Value::Timestamp(_) => 6,
+        }
+    }
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Date(x), Value::Date(y)) => x.cmp(y),
+        (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// A total order on rows: column by column in name order.
+fn cmp_rows(a: &Row, b: &Row) -> std::cmp::Ordering {
+    a.iter()
+        .zip(b.iter())
+        .map(|((ka, va), (kb, vb))| ka.cmp(kb).then_with(|| cmp_values(va, vb)))
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| a.len().cmp(&b.len()))
 }
 
 /// Reads `T`'s rows of `date` and fails, naming the table and the processor that writes it,
@@ -367,6 +406,8 @@ impl Record for Shot {
         "shot_made",
         "points",
     ];
+    // Shots are only counted (attempts and makes per zone): their order cannot change a result.
+    const CANONICAL_ORDER: bool = false;
     fn from_cells(c: &Cells<'_>) -> Result<Self, String> {
         Ok(Self {
             game_id: c.str("game_id")?,
@@ -502,6 +543,9 @@ impl Record for Summary {
         "usage_rate",
         "is_active",
     ];
+    // Every use sorts a player's games by date first (`asof::rolling`), so the read order
+    // cannot change a sum; a season of summaries is the largest read after play-by-play.
+    const CANONICAL_ORDER: bool = false;
     fn from_cells(c: &Cells<'_>) -> Result<Self, String> {
         Ok(Self {
             player_lookup: c.str("player_lookup")?,

@@ -36,8 +36,8 @@ use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 
 use crate::error::{Result, WarehouseError};
 use crate::schema::{FieldMode, FieldType, TableRef, TableSchema};
@@ -350,8 +350,19 @@ fn read_parquet(
         backend: "lake",
         detail: format!("{}: {e}", path.display()),
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| parquet_err(e.to_string()))?
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| parquet_err(e.to_string()))?;
+    // Decode only the columns asked for: a phase 4 read of five weeks of play-by-play needs
+    // 7 of its 15 columns, and decoding the rest was most of the read's time.
+    let mask = ProjectionMask::columns(
+        builder.parquet_schema(),
+        columns
+            .iter()
+            .filter(|c| **c != schema.partition.field)
+            .map(String::as_str),
+    );
+    let reader = builder
+        .with_projection(mask)
         .build()
         .map_err(|e| parquet_err(e.to_string()))?;
     for batch in reader {

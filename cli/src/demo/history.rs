@@ -21,12 +21,7 @@ use tipoff_season::server::FaultConfig;
 use super::stack::{self, Paths};
 use crate::error::{CliError, Result};
 
-/// The phase 3 processors whose tables later dates read (the post-game summaries).
-pub const POST_GAME: [&str; 3] = [
-    "player-game-summary",
-    "team-offense-game-summary",
-    "team-defense-game-summary",
-];
+use tipoff_processors::analytics::POST_GAME_PROCESSORS as POST_GAME;
 
 /// Dates loaded at once.
 const CONCURRENT_DATES: usize = 3;

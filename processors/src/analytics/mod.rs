@@ -25,6 +25,15 @@ use crate::tables::{
 
 use self::asof::{Calendar, PlayerSource, day_before, days_before};
 
+/// The processors of phase 3 that summarise D's own results. Later dates read their tables;
+/// they read nothing of earlier dates (the demo loads history with them, and the benchmark
+/// runs them a date ahead of the as-of processors).
+pub const POST_GAME_PROCESSORS: [&str; 3] = [
+    "player-game-summary",
+    "team-offense-game-summary",
+    "team-defense-game-summary",
+];
+
 const PLAYER_GAME_SUMMARY: &str =
     include_str!("../../../config/schemas/nba_analytics/player_game_summary.json");
 const TEAM_OFFENSE: &str =

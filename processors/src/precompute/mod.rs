@@ -34,8 +34,9 @@ const COMPOSITE_FACTORS: &str =
 const FEATURE_STORE: &str =
     include_str!("../../../config/schemas/nba_predictions/ml_feature_store_v2.json");
 
-/// Days of play-by-play the zone analyses read (enough for each team's last 15 games).
-pub const ZONE_WINDOW_DAYS: i64 = 35;
+/// Days of play-by-play the zone analyses read: enough for a team's last 10 games (teams play
+/// three or four a week) and a player's last 10, the samples of [`zones`].
+pub const ZONE_WINDOW_DAYS: i64 = 24;
 
 /// D's player list (phase 3's `upcoming_player_game_context`): required, unless nobody can be
 /// known for D yet (opening night, [`asof::players_knowable`]), when it is empty and the
@@ -89,7 +90,7 @@ async fn zone_window(
     Ok((shots, expected))
 }
 
-/// `team-defense-zone-analysis`: each team's defence by shot zone over its last 15 games.
+/// `team-defense-zone-analysis`: each team's defence by shot zone over its last 10 games.
 pub async fn team_defense_zone_analysis(ctx: &mut Ctx) -> Result<(), Failure> {
     let wh = ctx.warehouse().await?;
     let cal = Calendar::load(ctx).await?;

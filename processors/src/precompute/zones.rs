@@ -14,8 +14,8 @@ use crate::tables::{Shot, TeamDefense, row};
 /// The three zones, in column order.
 pub const ZONES: [&str; 3] = ["paint", "mid_range", "three"];
 
-/// Team games (or player games) in a zone sample.
-pub const SAMPLE_GAMES: usize = 15;
+/// Team games in a team's zone sample.
+pub const SAMPLE_GAMES: usize = 10;
 
 /// Player games in a shot-zone sample.
 pub const PLAYER_SAMPLE_GAMES: usize = 10;
@@ -96,28 +96,43 @@ pub fn team_defense_rows(
     processed_at: Timestamp,
 ) -> Vec<Row> {
     let league = league_pct(shots);
+    // One pass over the shots: attempts and makes per (game, shooting team), and game dates.
+    let mut by_side: BTreeMap<(&str, &str), ZoneCounts> = BTreeMap::new();
+    let mut game_dates: BTreeMap<&str, Date> = BTreeMap::new();
+    for s in shots {
+        if let Some(z) = zone_of(s.zone.as_deref()) {
+            by_side
+                .entry((s.game_id.as_str(), s.team.as_str()))
+                .or_default()
+                .add(z, s.made);
+        }
+        game_dates.insert(s.game_id.as_str(), s.game_date);
+    }
     // Games each team defended, with their dates.
     let mut games_of: BTreeMap<&str, BTreeSet<(&str, Date)>> = BTreeMap::new();
-    for s in shots {
-        if let Some((home, away)) = teams_of.get(s.game_id.as_str()) {
+    for (game, date) in &game_dates {
+        if let Some((home, away)) = teams_of.get(game) {
             for t in [*home, *away] {
-                games_of
-                    .entry(t)
-                    .or_default()
-                    .insert((s.game_id.as_str(), s.game_date));
+                games_of.entry(t).or_default().insert((game, *date));
             }
         }
     }
     let mut out = Vec::new();
     for (team, games) in &games_of {
         let sample = last_games(games.iter().copied(), SAMPLE_GAMES);
+        // The opponents' shots in the sample's games.
         let mut c = ZoneCounts::default();
-        for s in shots {
-            if !sample.contains(s.game_id.as_str()) || s.team == *team {
-                continue;
-            }
-            if let Some(z) = zone_of(s.zone.as_deref()) {
-                c.add(z, s.made);
+        for game in &sample {
+            for ((_, shooter), counts) in by_side
+                .range((*game, "")..)
+                .take_while(|((g, _), _)| g == game)
+            {
+                if shooter != team {
+                    for z in 0..3 {
+                        c.attempts[z] += counts.attempts[z];
+                        c.makes[z] += counts.makes[z];
+                    }
+                }
             }
         }
         let def: Vec<&TeamDefense> = defense
