@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::contract::{self, RunArgs};
 use crate::registry;
 use crate::runner::{self, Config};
+use crate::upstream::redact;
 use clap::Parser;
 use tipoff_crds::{EXIT_PERMANENT, EXIT_USAGE};
 
@@ -48,7 +49,7 @@ where
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("tipoff-processor: {e}");
+            eprintln!("tipoff-processor: {}", redact(&e.to_string()));
             let result = contract::result_for(&args);
             if let Err(w) = contract::write_result(&result) {
                 eprintln!("tipoff-processor: {w}");
@@ -76,7 +77,7 @@ where
     );
     let outcome = rt.block_on(runner::run(args.clone(), config));
     if let Err(e) = contract::write_result(&outcome.result) {
-        eprintln!("tipoff-processor: {e}");
+        eprintln!("tipoff-processor: {}", redact(&e.to_string()));
         return ExitCode::from(EXIT_PERMANENT as u8);
     }
     match &outcome.failure {
@@ -85,7 +86,7 @@ where
             ExitCode::SUCCESS
         }
         Some(f) => {
-            eprintln!("tipoff-processor: {f}");
+            eprintln!("tipoff-processor: {}", redact(&f.to_string()));
             ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1))
         }
     }

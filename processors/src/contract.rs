@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::upstream::redact;
 use tipoff_crds::{EXIT_PERMANENT, EXIT_TRANSIENT, Mode, ProcessorResult, ResultError};
 
 /// The service name processors report in their result.
@@ -105,9 +106,19 @@ pub enum WriteError {
     },
 }
 
-/// Writes the result to the result path, refusing one over the 4 KiB limit.
+/// Writes the result to the result path, refusing one over the 4 KiB limit. Warnings and
+/// missing names pass through [`redact`] first: a result is printed in Pod status.
 pub fn write_result(result: &ProcessorResult) -> Result<PathBuf, WriteError> {
     let path = result_path();
+    let mut result = result.clone();
+    for w in &mut result.warnings {
+        *w = redact(w);
+    }
+    for c in &mut result.checks {
+        for m in &mut c.missing {
+            *m = redact(m);
+        }
+    }
     let text = result.to_message()?;
     std::fs::write(&path, text).map_err(|source| WriteError::Io {
         path: path.clone(),

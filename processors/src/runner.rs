@@ -213,7 +213,7 @@ impl Ctx {
 
     /// Adds a warning (kept short).
     pub fn warn(&mut self, msg: impl Into<String>) {
-        let mut m: String = msg.into();
+        let mut m = crate::upstream::redact(&msg.into());
         if m.len() > 200 {
             let mut cut = 200;
             while !m.is_char_boundary(cut) {

@@ -1,11 +1,15 @@
 //! The HTTP client every scraper uses to call the upstream APIs: timeouts, retries with jittered
 //! exponential backoff on 5xx, 429 (honouring `Retry-After`) and network errors, and an API-key
 //! refresh on 401 (the key is re-read from its file, which a Secret rotation updates).
+//!
+//! API keys never leave the process: errors are built without the request URL (The Odds API
+//! takes its key as `?apiKey=`), and every message a processor prints or returns passes
+//! through [`redact`], which blanks each key this process has read and any `apiKey=` value.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -97,7 +101,70 @@ pub struct Upstream {
 }
 
 fn transient(msg: String) -> Failure {
-    Failure::Transient(msg)
+    Failure::Transient(redact(&msg))
+}
+
+/// What [`redact`] puts in place of a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// The API keys this process has read; [`redact`] blanks each of them.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn register_secret(secret: &str) {
+    if let Ok(mut s) = SECRETS.lock()
+        && !s.iter().any(|k| k == secret)
+    {
+        s.push(secret.to_owned());
+    }
+}
+
+/// `text` with every API key this process has read, and the value of every `apiKey=` query
+/// parameter (in any letter case), replaced by [`REDACTED`]. Apply it to anything that is
+/// printed or written to a result.
+pub fn redact(text: &str) -> String {
+    let mut out = text.to_owned();
+    if let Ok(secrets) = SECRETS.lock() {
+        for k in secrets.iter().filter(|k| !k.is_empty()) {
+            out = out.replace(k.as_str(), REDACTED);
+        }
+    }
+    // `apiKey=<value>` up to the end of the query parameter. ASCII lowercasing keeps byte
+    // offsets, so positions found in `lower` are valid in `out`.
+    const PARAM: &str = "apikey=";
+    let mut from = 0;
+    while let Some(pos) = out.to_ascii_lowercase()[from..].find(PARAM) {
+        let start = from + pos + PARAM.len();
+        let end = out[start..]
+            .find(|c: char| matches!(c, '&' | '#' | ')' | '"' | '\'' | ' ' | '\n' | '\t'))
+            .map_or(out.len(), |n| start + n);
+        out.replace_range(start..end, REDACTED);
+        from = start + REDACTED.len();
+    }
+    out
+}
+
+/// A reqwest error as text without its URL (which may carry the key), with its causes.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    redact(&text)
+}
+
+/// How long a `Retry-After` value asks to wait: delay-seconds, or an HTTP date (any of the
+/// three RFC 9110 formats) judged against `now`; a date in the past means no wait.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 impl Upstream {
@@ -134,6 +201,7 @@ impl Upstream {
             Failure::Permanent(format!("reading the API key file {}: {e}", path.display()))
         })?;
         let key = text.trim().to_owned();
+        register_secret(&key);
         if key.is_empty() {
             return Err(Failure::Permanent(format!(
                 "the API key file {} is empty",
@@ -226,6 +294,7 @@ impl Upstream {
             let outcome = req.send().await;
             let wait = match outcome {
                 Err(e) => {
+                    let e = describe(e);
                     tracing_like(&format!("GET {path}: {e}"));
                     if attempt >= self.policy.max_attempts {
                         return Err(transient(format!(
@@ -240,7 +309,7 @@ impl Upstream {
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
+                        .and_then(|v| retry_after(v, SystemTime::now()));
                     match status {
                         401 => {
                             let stale = key.unwrap_or_default();
@@ -265,10 +334,7 @@ impl Upstream {
                                 )));
                             }
                             match retry_after {
-                                Some(s) => {
-                                    Duration::from_secs(s).min(self.policy.max_retry_after)
-                                        + self.backoff(1) / 4
-                                }
+                                Some(d) => d.min(self.policy.max_retry_after) + self.backoff(1) / 4,
                                 None => self.backoff(attempt),
                             }
                         }
@@ -278,7 +344,8 @@ impl Upstream {
                                 Err(e) => {
                                     if attempt >= self.policy.max_attempts {
                                         return Err(transient(format!(
-                                            "GET {path}: reading the body: {e}"
+                                            "GET {path}: reading the body: {}",
+                                            describe(e)
                                         )));
                                     }
                                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -298,13 +365,37 @@ impl Upstream {
 }
 
 fn tracing_like(msg: &str) {
-    eprintln!("tipoff-processor: upstream: {msg}");
+    eprintln!("tipoff-processor: upstream: {}", redact(msg));
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_blanks_read_keys_and_api_key_parameters() {
+        register_secret("k-123-secret");
+        assert_eq!(
+            redact("error for url (http://h/odds?apiKey=whatever&markets=x) k-123-secret"),
+            "error for url (http://h/odds?apiKey=[REDACTED]&markets=x) [REDACTED]"
+        );
+        assert_eq!(redact("a?APIKEY=zz"), "a?APIKEY=[REDACTED]");
+        assert_eq!(redact("apiKey="), "apiKey=[REDACTED]");
+        assert_eq!(redact("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_all_http_date_formats() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:00 GMT").unwrap();
+        let secs = |v: &str| retry_after(v, now).map(|d| d.as_secs());
+        assert_eq!(secs(" 7 "), Some(7));
+        assert_eq!(secs("Sun, 06 Nov 1994 08:49:37 GMT"), Some(37));
+        assert_eq!(secs("Sunday, 06-Nov-94 08:49:37 GMT"), Some(37));
+        assert_eq!(secs("Sun Nov  6 08:49:37 1994"), Some(37));
+        assert_eq!(secs("Sun, 06 Nov 1994 08:48:00 GMT"), Some(0));
+        assert_eq!(secs("soon"), None);
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
