@@ -2,7 +2,9 @@
 //! them into typed rows (strict shapes), and replaces the date's partition of its `nba_raw`
 //! table. A payload that does not parse is moved to `quarantine/<source>/<date>/<name>` with a
 //! `<name>.reason.txt` beside it and reported as a failed `payloads-valid` check; the other
-//! payloads of the date still load.
+//! payloads of the date still load. A later valid payload under the same key (a re-scrape)
+//! supersedes its quarantine entry, which moves to `quarantine/superseded/<source>/<date>/`
+//! for audit and stops failing the check.
 
 pub mod parse;
 
@@ -125,6 +127,70 @@ async fn quarantine(
         .map_err(|e| crate::runner::storage_failure(&format!("deleting {k}"), &e))
 }
 
+/// Moves a quarantine entry that a valid payload of the same name superseded to
+/// `quarantine/superseded/<source>/<date>/`, its reason file noting when and by what.
+async fn supersede(ctx: &Ctx, source: &str, q: &ObjectKey) -> Result<(), Failure> {
+    let date = ctx.args.date.to_string();
+    let name = file_name(q);
+    let reason_name = format!("{name}.reason.txt");
+    let why = key_of(&["quarantine", source, &date, &reason_name])?;
+    let to = key_of(&["quarantine", "superseded", source, &date, &name])?;
+    let to_why = key_of(&["quarantine", "superseded", source, &date, &reason_name])?;
+    if let Some(payload) = ctx.get(q).await? {
+        ctx.put(&to, payload).await?;
+    }
+    let mut text = ctx
+        .get(&why)
+        .await?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    text.push_str(&format!(
+        "superseded_at: {}\nsuperseded_by: raw/{source}/{date}/{name} (valid, loaded by {})\n",
+        jiff::Timestamp::now(),
+        ctx.args.processor
+    ));
+    ctx.put(&to_why, Bytes::from(text)).await?;
+    for k in [q, &why] {
+        ctx.storage
+            .delete(k)
+            .await
+            .map_err(|e| crate::runner::storage_failure(&format!("deleting {k}"), &e))?;
+    }
+    Ok(())
+}
+
+/// How much of the date a `source` payload holds as phase 2 would load it: (games, rows),
+/// or `None` if it does not parse. Scrapers use it to keep a smaller payload from replacing
+/// a stored one.
+pub fn extent(
+    source: &str,
+    name: &str,
+    payload: &[u8],
+    date: jiff::civil::Date,
+    games: &[Game],
+) -> Option<(usize, usize)> {
+    let parser = [
+        &SCHEDULE,
+        &BOXSCORES,
+        &PLAY_BY_PLAY,
+        &INJURY_REPORT,
+        &PLAYER_PROPS,
+        &GAME_LINES,
+    ]
+    .into_iter()
+    .find(|s| s.source == source)?
+    .parser;
+    let inp = parse::Input {
+        key: "",
+        name,
+        date,
+        games,
+        processed_at: jiff::Timestamp::UNIX_EPOCH,
+    };
+    let rows = parser(payload, &inp).ok()?;
+    Some((ids_in(&rows).len(), rows.len()))
+}
+
 /// Loads the date's payloads of `spec`'s source into its table.
 async fn load(ctx: &mut Ctx, spec: &Spec) -> Result<(), Failure> {
     let schema = TableSchema::from_json(spec.schema, spec.source)
@@ -149,6 +215,7 @@ async fn load(ctx: &mut Ctx, spec: &Spec) -> Result<(), Failure> {
     let processed_at = jiff::Timestamp::now();
     let mut rows: Vec<Row> = Vec::new();
     let mut loaded = 0i64;
+    let mut loaded_names: BTreeSet<String> = BTreeSet::new();
     let mut bad: Vec<String> = Vec::new();
     for k in &keys {
         let name = file_name(k);
@@ -169,6 +236,7 @@ async fn load(ctx: &mut Ctx, spec: &Spec) -> Result<(), Failure> {
         match (spec.parser)(&payload, &inp) {
             Ok(mut r) => {
                 loaded += 1;
+                loaded_names.insert(name);
                 rows.append(&mut r);
             }
             Err(reason) => {
@@ -178,13 +246,22 @@ async fn load(ctx: &mut Ctx, spec: &Spec) -> Result<(), Failure> {
             }
         }
     }
-    // Payloads quarantined by an earlier run of this date stay reported until resolved.
+    // Payloads quarantined by an earlier run of this date stay reported until a valid payload
+    // of the same name (a re-scrape) supersedes them.
     let earlier = ctx
         .list(&key_of(&["quarantine", spec.source, &date_s])?)
         .await?;
     for k in earlier {
         let name = file_name(&k);
-        if !name.ends_with(".reason.txt") && !bad.contains(&name) {
+        if name.ends_with(".reason.txt") || bad.contains(&name) {
+            continue;
+        }
+        if loaded_names.contains(&name) {
+            supersede(ctx, spec.source, &k).await?;
+            ctx.warn(format!(
+                "{k} superseded by a valid re-scrape; kept under quarantine/superseded/"
+            ));
+        } else {
             bad.push(name);
         }
     }

@@ -1,6 +1,11 @@
 //! Phase 1: the scrapers. Each calls the upstream over HTTP and stores every payload verbatim
 //! at a deterministic key `raw/<source>/<date>/<name>`, so a re-run overwrites rather than
 //! duplicates. Validation of the payloads is phase 2's job: a scraper keeps what it was given.
+//!
+//! A re-run never makes a date's raw data smaller: a payload that holds fewer of the date's
+//! games or rows than the stored one (as phase 2 would load them; one that does not parse
+//! holds none) is kept beside it at `held/<source>/<date>/<name>`, not over it, and the
+//! `payloads-not-smaller` check fails naming it.
 
 use std::collections::BTreeSet;
 
@@ -90,17 +95,66 @@ pub fn games_expected_final(mode: Mode, games: &[Game]) -> Vec<&Game> {
         .collect()
 }
 
+#[derive(Default)]
 struct Written {
     files: i64,
     bytes: i64,
+    /// Payloads kept under `held/` because they were smaller than the stored ones.
+    held: Vec<String>,
+    /// The date's games from the stored schedule, read once for the size comparison.
+    games: Option<Vec<Game>>,
 }
 
 impl Written {
+    /// Stores a payload at `k` (`raw/<source>/<date>/<name>`), unless a stored payload there
+    /// holds more of the date: then the new one goes to `held/<source>/<date>/<name>`.
     async fn store(&mut self, ctx: &Ctx, k: &ObjectKey, body: Bytes) -> Result<(), Failure> {
+        let key_s = k.to_string();
+        let segments: Vec<&str> = key_s.split('/').collect();
+        if let [_, source, date, name] = segments.as_slice()
+            && let Some(stored) = ctx.get(k).await?
+        {
+            let games = match (&self.games, *source == source::SCHEDULE) {
+                (_, true) => Vec::new(),
+                (Some(g), false) => g.clone(),
+                (None, false) => {
+                    let g = stored_games(ctx).await?;
+                    self.games = Some(g.clone());
+                    g
+                }
+            };
+            let size = |b: &[u8]| crate::raw::extent(source, name, b, ctx.args.date, &games);
+            let (old, new) = (size(&stored), size(&body));
+            if smaller(new, old) {
+                let held = key_of_held(source, date, name)?;
+                let show = |e: Option<(usize, usize)>| match e {
+                    Some((g, r)) => format!("{g} games, {r} rows"),
+                    None => "unparseable".to_owned(),
+                };
+                self.held
+                    .push(format!("{name} ({} < stored {})", show(new), show(old)));
+                return ctx.put(&held, body).await;
+            }
+        }
         self.files += 1;
         self.bytes += i64::try_from(body.len()).unwrap_or(i64::MAX);
         ctx.put(k, body).await
     }
+}
+
+/// Whether a payload of extent `new` would lose data over a stored one of extent `old`: fewer
+/// games or fewer rows, or it does not parse while the stored one does.
+fn smaller(new: Option<(usize, usize)>, old: Option<(usize, usize)>) -> bool {
+    match (new, old) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some((ng, nr)), Some((og, or))) => ng < og || nr < or,
+    }
+}
+
+fn key_of_held(source: &str, date: &str, name: &str) -> Result<ObjectKey, Failure> {
+    ObjectKey::from_segments(["held", source, date, name])
+        .map_err(|e| Failure::Permanent(format!("object key held/{source}/{name}: {e}")))
 }
 
 /// The scrapers, one per upstream source.
@@ -117,7 +171,7 @@ enum Scraper {
 /// Runs one scraper with what every scraper shares: the `TIPOFF_GAME` warning and the
 /// `files-written` / `bytes-written` checks.
 async fn scraping(ctx: &mut Ctx, scraper: Scraper) -> Result<(), Failure> {
-    let mut w = Written { files: 0, bytes: 0 };
+    let mut w = Written::default();
     if let Some(game) = ctx.config.game.clone() {
         if scraper == Scraper::Schedule {
             ctx.warn(format!(
@@ -137,6 +191,20 @@ async fn scraping(ctx: &mut Ctx, scraper: Scraper) -> Result<(), Failure> {
     };
     ctx.check("files-written", true, Some(w.files), None, vec![]);
     ctx.check("bytes-written", true, Some(w.bytes), None, vec![]);
+    let held = i64::try_from(w.held.len()).unwrap_or(i64::MAX);
+    if held > 0 {
+        ctx.warn(format!(
+            "{held} payloads smaller than the stored ones kept under held/, not over them: {}",
+            w.held.join(", ")
+        ));
+    }
+    ctx.check(
+        "payloads-not-smaller",
+        held == 0,
+        Some(held),
+        Some(0),
+        w.held,
+    );
     r
 }
 
