@@ -1,9 +1,10 @@
 //! The processor result contract: the JSON a processor writes to `$TIPOFF_RESULT_PATH`
 //! (default `/dev/termination-log`), which Kubernetes copies into the Pod's status.
 //!
-//! Kubernetes keeps at most 4096 bytes of a termination message, so a result that does not fit
-//! is an error at the writer, and a result the operator cannot parse is a processor failure
-//! with reason `MalformedResult`, never a crash of the operator.
+//! Kubernetes keeps at most the last 4096 bytes of a termination message, so a result that does
+//! not fit is an error at the writer (tipoff's processors trim theirs to fit before writing),
+//! and a result the operator cannot parse is a processor failure with reason
+//! `MalformedResult` (`ResultTooLarge` when it was cut off), never a crash of the operator.
 
 use std::collections::BTreeMap;
 
@@ -106,7 +107,7 @@ pub enum ResultError {
         size: usize,
     },
     /// The message fills the termination-message limit and does not parse: Kubernetes cut it
-    /// off at the limit (the kubelet keeps the first 4096 bytes), so the processor wrote more.
+    /// off at the limit (the kubelet keeps the last 4096 bytes), so the processor wrote more.
     #[error(
         "processor result was cut off at the {TERMINATION_MESSAGE_LIMIT}-byte termination-message limit, so the processor wrote more than the limit allows; report fewer missing entities or warnings"
     )]
@@ -224,8 +225,8 @@ mod tests {
             .map(|i| format!("warning number {i} with some padding text"))
             .collect();
         let full = serde_json::to_string(&r).unwrap();
-        // What the kubelet keeps of it.
-        let cut = &full[..TERMINATION_MESSAGE_LIMIT];
+        // What the kubelet keeps of it: the last 4096 bytes.
+        let cut = &full[full.len() - TERMINATION_MESSAGE_LIMIT..];
         let err = ProcessorResult::parse(cut).unwrap_err();
         assert_eq!(err, ResultError::Truncated);
         assert_eq!(err.category(), "ResultTooLarge");

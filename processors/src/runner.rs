@@ -310,17 +310,24 @@ pub async fn run(args: RunArgs, config: Config) -> Outcome {
     }
 }
 
-/// Keeps the result under the 4 KiB termination-message limit: drops warnings first, then
-/// shortens `missing` lists (the counts in observed/expected stay exact).
+/// Keeps the result under the 4 KiB termination-message limit, so it is never cut off (the
+/// kubelet keeps the last 4096 bytes) nor refused at the writer: drops warnings first, then
+/// shortens `missing` lists down to none (the counts in observed/expected stay exact), then
+/// drops checks from the end (a gate that needs one fails as "not reported"), then rows. What
+/// remains is the identity, which always fits.
 fn fit_result(result: &mut ProcessorResult) {
     let too_large = |r: &ProcessorResult| r.to_message().is_err();
     while too_large(result) && result.warnings.pop().is_some() {}
     let mut keep = MAX_MISSING;
-    while too_large(result) && keep > 1 {
+    while too_large(result) && keep > 0 {
         keep /= 2;
         for c in &mut result.checks {
             c.missing.truncate(keep);
         }
+    }
+    while too_large(result) && result.checks.pop().is_some() {}
+    if too_large(result) {
+        result.rows.clear();
     }
 }
 
@@ -359,5 +366,37 @@ mod tests {
         assert!(r.to_message().is_ok());
         assert_eq!(r.checks.len(), 20);
         assert!(r.checks.iter().all(|c| !c.missing.is_empty()));
+    }
+
+    #[test]
+    fn any_result_fits_after_trimming() {
+        let args = RunArgs {
+            processor: "raw-play-by-play".into(),
+            date: jiff::civil::date(2026, 1, 10),
+            mode: Mode::Production,
+        };
+        let long = |i: usize| format!("{i}-{}", "n".repeat(120));
+        // Too many checks and tables to fit even with every list cut down.
+        let mut r = contract::result_for(&args);
+        r.checks = (0..60)
+            .map(|i| Check {
+                name: long(i),
+                passed: i % 2 == 0,
+                observed: Some(1),
+                expected: Some(2),
+                missing: vec![long(i)],
+            })
+            .collect();
+        r.rows = (0..10).map(|i| (long(i), 1)).collect();
+        fit_result(&mut r);
+        assert!(r.to_message().is_ok());
+        assert!(!r.checks.is_empty(), "only as many checks as needed go");
+        assert_eq!(r.rows.len(), 10);
+        // Rows alone over the limit: they go too, and the identity still fits.
+        let mut r = contract::result_for(&args);
+        r.rows = (0..200).map(|i| (long(i), 1)).collect();
+        fit_result(&mut r);
+        assert!(r.to_message().is_ok());
+        assert_eq!(r.processor, "raw-play-by-play");
     }
 }

@@ -247,12 +247,14 @@ async fn indexed_job_completes_four_indexes() {
 }
 
 #[tokio::test]
-async fn termination_message_is_truncated_at_4096_bytes() {
+async fn termination_message_keeps_the_last_4096_bytes() {
     let cluster = start_with_runner(RUNNER).await;
     let c = client(&cluster);
     let jobs: Api<Job> = Api::namespaced(c.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(c, "default");
-    let script = "head -c 5000 /dev/zero | tr '\\0' x > \"$RESULT_PATH\"";
+    // HEAD, 5000 x, TAIL: the kubelet keeps the end of an oversized message, not its start.
+    let script =
+        "{ printf HEAD; head -c 5000 /dev/zero | tr '\\0' x; printf TAIL; } > \"$RESULT_PATH\"";
     jobs.create(&PostParams::default(), &job("big", script, json!({})))
         .await
         .unwrap();
@@ -261,7 +263,8 @@ async fn termination_message_is_truncated_at_4096_bytes() {
         .message
         .unwrap_or_default();
     assert_eq!(message.len(), 4096);
-    assert!(message.chars().all(|c| c == 'x'));
+    assert!(message.ends_with("TAIL"), "{message}");
+    assert!(message[..4092].chars().all(|c| c == 'x'));
     cluster.shutdown().await;
 }
 

@@ -14,7 +14,7 @@ use super::Processes;
 use super::config::RunnerConfig;
 use crate::store::{Store, Subresource, now_rfc3339};
 
-/// Largest termination message kept, like the kubelet.
+/// Largest termination message kept, like the kubelet (which keeps the last bytes).
 pub const MAX_TERMINATION_MESSAGE: usize = 4096;
 
 /// Why a process was stopped from outside.
@@ -232,10 +232,12 @@ fn waiting_status(container: &Value, reason: &str, message: &str) -> Value {
     })
 }
 
+/// The last [`MAX_TERMINATION_MESSAGE`] bytes of the file, as the kubelet keeps them
+/// (`tail.ReadAtMost` in `kuberuntime_container.go`): an oversized message loses its start.
 async fn read_termination_message(path: &Path) -> String {
     let bytes = tokio::fs::read(path).await.unwrap_or_default();
-    let cut = bytes.len().min(MAX_TERMINATION_MESSAGE);
-    String::from_utf8_lossy(&bytes[..cut]).into_owned()
+    let start = bytes.len().saturating_sub(MAX_TERMINATION_MESSAGE);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
 async fn log_tail(path: &Path) -> String {
