@@ -13,6 +13,7 @@ use clap::Parser;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use tipoff_operator::catalog::Catalog;
+use tipoff_operator::controller::backoff::ErrorBackoff;
 use tipoff_operator::controller::{self, Context, Scope};
 use tipoff_operator::jobs::JobSettings;
 use tipoff_operator::leader::{LeaderElector, LeaseConfig};
@@ -55,6 +56,10 @@ struct Args {
     /// Seconds between renewals (and candidate retries).
     #[arg(long, default_value_t = 4)]
     lease_renew_seconds: u64,
+    /// Seconds the leader keeps leading without a successful renewal (below the lease
+    /// duration, so it stops before a standby may take over; default: two thirds of it).
+    #[arg(long)]
+    lease_renew_deadline_seconds: Option<u64>,
     /// Pod retries inside one processor attempt (the operator's own retries are new attempts).
     #[arg(long, default_value_t = 1)]
     job_backoff_limit: i32,
@@ -74,6 +79,17 @@ struct Args {
     /// Reconciles running at once (0: unbounded; one run is never reconciled twice at once).
     #[arg(long, default_value_t = 16)]
     max_concurrent_reconciles: u16,
+    /// Milliseconds before a run whose reconcile failed is tried again; each further failure
+    /// in a row doubles it, up to `--reconcile-error-backoff-max-seconds`.
+    #[arg(long, default_value_t = 5000)]
+    reconcile_error_backoff_ms: u64,
+    /// Longest wait between two tries of a run whose reconciles keep failing.
+    #[arg(long, default_value_t = 300)]
+    reconcile_error_backoff_max_seconds: u64,
+    /// Seconds a leader with runs may go without finishing a reconcile before /healthz
+    /// fails (every run is reconciled at least every 300 s; an idle operator stays live).
+    #[arg(long, default_value_t = 900)]
+    liveness_stall_seconds: u64,
     /// Log format: `json` (in-cluster) or `text`.
     #[arg(long, env = "TIPOFF_LOG_FORMAT", default_value = "json")]
     log_format: String,
@@ -130,6 +146,9 @@ async fn main() -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
+    let _ = health
+        .stall_after
+        .set(Duration::from_secs(args.liveness_stall_seconds));
     {
         let (health, metrics, addr) = (health.clone(), metrics.clone(), args.listen);
         tokio::spawn(async move {
@@ -148,15 +167,23 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("HOSTNAME")
             .unwrap_or_else(|_| format!("tipoff-operator-{}", std::process::id()))
     });
+    let lease = LeaseConfig {
+        name: args.lease_name.clone(),
+        identity: identity.clone(),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        renew_deadline: args.lease_renew_deadline_seconds.map_or(
+            Duration::from_secs(args.lease_duration_seconds) * 2 / 3,
+            Duration::from_secs,
+        ),
+        renew_period: Duration::from_secs(args.lease_renew_seconds),
+    };
+    if args.leader_elect {
+        lease.validate().map_err(|e| anyhow::anyhow!(e))?;
+    }
     let elector = args.leader_elect.then(|| {
         LeaderElector::new(
             Api::namespaced(client.clone(), &args.lease_namespace),
-            LeaseConfig {
-                name: args.lease_name.clone(),
-                identity: identity.clone(),
-                lease_duration: Duration::from_secs(args.lease_duration_seconds),
-                renew_period: Duration::from_secs(args.lease_renew_seconds),
-            },
+            lease,
         )
     });
     if let Some(elector) = &elector {
@@ -177,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.max_concurrent_reconciles,
     };
     let (ctrl, stores) = controller::controller(client.clone(), &scope, tuning);
+    let _ = health.runs.set(stores.runs.clone());
     let ctx = Arc::new(Context {
         client: client.clone(),
         catalog,
@@ -192,6 +220,10 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
         expectations: Default::default(),
         written: Default::default(),
+        backoff: ErrorBackoff::new(
+            Duration::from_millis(args.reconcile_error_backoff_ms),
+            Duration::from_secs(args.reconcile_error_backoff_max_seconds),
+        ),
     });
     {
         let health = health.clone();

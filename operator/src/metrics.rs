@@ -76,6 +76,8 @@ pub struct Metrics {
     pub last_successful_reconcile: Gauge<f64, AtomicU64>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// When a reconcile last finished, successfully or not (monotonic clock; for liveness).
+    last_finished: Mutex<Option<std::time::Instant>>,
     tracked: Mutex<Tracked>,
 }
 
@@ -110,6 +112,7 @@ impl Metrics {
             drift_findings: Family::default(),
             last_successful_reconcile: Gauge::default(),
             leader: Gauge::default(),
+            last_finished: Mutex::new(None),
             tracked: Mutex::new(Tracked::default()),
             registry: Registry::default(),
         };
@@ -168,8 +171,20 @@ impl Metrics {
         Self { registry, ..m }
     }
 
-    /// Counts an error.
+    /// When a reconcile last finished, successfully or not.
+    pub fn last_finished(&self) -> Option<std::time::Instant> {
+        self.last_finished.lock().ok().and_then(|t| *t)
+    }
+
+    fn finished(&self) {
+        if let Ok(mut t) = self.last_finished.lock() {
+            *t = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Counts an error (a finished reconcile, for liveness).
     pub fn reconcile_error(&self, category: &str) {
+        self.finished();
         self.reconcile_errors
             .get_or_create(&CategoryLabel {
                 category: category.to_owned(),
@@ -187,6 +202,7 @@ impl Metrics {
         applied_jobs: &[JobIntent],
         took: Duration,
     ) {
+        self.finished();
         self.reconciles.inc();
         self.reconcile_duration.observe(took.as_secs_f64());
         let now = jiff::Timestamp::now();

@@ -301,6 +301,7 @@ impl Operator {
                 metrics: Arc::new(Metrics::new()),
                 expectations: Default::default(),
                 written: Default::default(),
+                backoff: Default::default(),
             });
             controller::run(ctrl, ctx, async move {
                 let _ = rx.await;

@@ -49,8 +49,38 @@ impl Publisher {
             .map(|_| ())
     }
 
+    /// Creates one Warning Event about `run` with a fixed `reason` (an error category).
+    pub async fn publish_warning(
+        &self,
+        run: &PipelineRun,
+        reason: &str,
+        note: &str,
+    ) -> kube::Result<()> {
+        let event = self.build(run, "Warning", reason, note, jiff::Timestamp::now());
+        let ns = event.metadata.namespace.clone().unwrap_or_default();
+        Api::<Event>::namespaced(self.client.clone(), &ns)
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
+    }
+
     /// The Event for `intent` about `run` at `now`.
     fn event(&self, run: &PipelineRun, intent: &EventIntent, now: jiff::Timestamp) -> Event {
+        let type_ = match intent.type_ {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        };
+        self.build(run, type_, intent.reason.as_str(), &intent.message, now)
+    }
+
+    fn build(
+        &self,
+        run: &PipelineRun,
+        type_: &str,
+        reason: &str,
+        note: &str,
+        now: jiff::Timestamp,
+    ) -> Event {
         let regarding: ObjectReference = run.object_ref(&());
         let run_name = regarding.name.clone().unwrap_or_default();
         Event {
@@ -61,16 +91,10 @@ impl Publisher {
                 ..ObjectMeta::default()
             },
             event_time: Some(MicroTime(now)),
-            type_: Some(
-                match intent.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .to_owned(),
-            ),
-            reason: Some(intent.reason.as_str().to_owned()),
+            type_: Some(type_.to_owned()),
+            reason: Some(reason.to_owned()),
             action: Some("Reconcile".to_owned()),
-            note: Some(truncate(&intent.message, MAX_NOTE)),
+            note: Some(truncate(note, MAX_NOTE)),
             reporting_controller: Some(self.controller.clone()),
             reporting_instance: Some(self.instance.clone()),
             regarding: Some(regarding),

@@ -9,6 +9,7 @@
 //! API server's answer to their creation ([`unseen`]).
 
 pub mod apply;
+pub mod backoff;
 pub mod cache;
 pub mod error;
 pub mod events;
@@ -96,6 +97,8 @@ pub struct Context {
     pub expectations: expectations::Expectations,
     /// Statuses written but not yet observed.
     pub written: written::Memo,
+    /// Consecutive reconcile failures per run, for the retry delay.
+    pub backoff: backoff::ErrorBackoff,
 }
 
 /// Where the controller looks.

@@ -26,8 +26,14 @@ const RESYNC: Duration = Duration::from_secs(300);
 #[instrument(skip_all, fields(run = %cached.name_any(), namespace = cached.namespace().unwrap_or_default(), date = %cached.spec.date))]
 pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let key = format!(
+        "{}/{}",
+        cached.namespace().unwrap_or_default(),
+        cached.name_any()
+    );
     if cached.metadata.deletion_timestamp.is_some() {
         // Children go with the run through owner references.
+        ctx.backoff.succeeded(&key);
         return Ok(Action::await_change());
     }
     let run = Arc::new(cached.to_pipeline_run());
@@ -91,6 +97,7 @@ pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Res
         stores.index.forget(&ns, &format!("pod/{label}"), pods);
         debug!(job = %job, "settled: the ledger records its result");
     }
+    ctx.backoff.succeeded(&key);
     let state = plan.run_status.state;
     ctx.metrics
         .observe_reconcile(&run, state, plan, &first.jobs, started.elapsed());
@@ -243,9 +250,103 @@ fn older_runs_for_date(run: &PipelineRun, all: &[Arc<CachedPipelineRun>]) -> Vec
     older
 }
 
-/// What to do after a failed reconcile: transient API errors back off and retry.
+/// What to do after a failed reconcile: count it by category, say so in a Warning Event whose
+/// reason is the category, and retry after this run's next backoff delay (doubling per
+/// consecutive failure up to a cap; see [`super::backoff`]).
 pub fn error_policy(run: Arc<CachedPipelineRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(run = %run.name_any(), category = error.category(), error = %error, "reconcile failed");
-    ctx.metrics.reconcile_error(error.category());
-    Action::requeue(Duration::from_secs(5))
+    let category = error.category();
+    let key = format!("{}/{}", run.namespace().unwrap_or_default(), run.name_any());
+    let (failures, after) = ctx.backoff.failed(&key);
+    warn!(
+        run = %run.name_any(),
+        category,
+        error = %error,
+        failures,
+        retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        "reconcile failed"
+    );
+    ctx.metrics.reconcile_error(category);
+    let note = format!(
+        "reconcile failed ({failures} in a row; next try in {}s): {error}",
+        after.as_secs_f64().ceil()
+    );
+    let (events, run) = (ctx.events.clone(), run.to_pipeline_run());
+    // error_policy is synchronous; the Event must not hold up the requeue.
+    tokio::spawn(async move {
+        if let Err(e) = events.publish_warning(&run, category, &note).await {
+            debug!(error = %e, "could not publish the reconcile-failure Event");
+        }
+    });
+    Action::requeue(after)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::controller::{self, Tuning, backoff::ErrorBackoff};
+
+    /// A context whose client points nowhere: error_policy's Event publish fails quietly.
+    fn context() -> Arc<Context> {
+        crate::install_crypto_provider();
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let catalog = crate::catalog::Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/test/pipeline.yaml"),
+        )
+        .unwrap();
+        let (_, stores) = controller::controller(
+            client.clone(),
+            &controller::Scope::default(),
+            Tuning::default(),
+        );
+        Arc::new(Context {
+            client: client.clone(),
+            catalog,
+            job_settings: Default::default(),
+            stores,
+            events: controller::events(client, "op-test"),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            expectations: Default::default(),
+            written: Default::default(),
+            backoff: ErrorBackoff::new(Duration::from_secs(5), Duration::from_secs(60)),
+        })
+    }
+
+    fn run(name: &str) -> Arc<CachedPipelineRun> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun",
+                "metadata": {"name": name, "namespace": "ns", "uid": "u1"},
+                "spec": {"date": "2026-01-29", "mode": "Production",
+                         "release": {"image": "img@sha256:1", "commit": "abc1234"}}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_run_that_keeps_failing_backs_off_exponentially_to_a_cap() {
+        let ctx = context();
+        let err = Error::MissingMetadata("namespace");
+        let after: Vec<Action> = (0..6)
+            .map(|_| error_policy(run("a"), &err, Arc::clone(&ctx)))
+            .collect();
+        let expected: Vec<Action> = [5, 10, 20, 40, 60, 60]
+            .into_iter()
+            .map(|s| Action::requeue(Duration::from_secs(s)))
+            .collect();
+        assert_eq!(after, expected);
+        // Another run is not slowed down by the first.
+        assert_eq!(
+            error_policy(run("b"), &err, Arc::clone(&ctx)),
+            Action::requeue(Duration::from_secs(5))
+        );
+        // Every failure is counted under its category.
+        let text = ctx.metrics.encode();
+        assert!(
+            text.contains("tipoff_reconcile_errors_total{category=\"InvalidObject\"} 7"),
+            "{text}"
+        );
+    }
 }

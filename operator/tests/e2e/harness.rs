@@ -150,9 +150,22 @@ impl Env {
 
     /// Starts a `tipoff-operator` process on the catalog at `catalog`.
     pub fn operator_on(&self, name: &str, leader_elect: bool, catalog: &Path) -> Operator {
-        let args = [
+        self.operator_with(name, leader_elect, catalog, &[])
+    }
+
+    /// Starts a `tipoff-operator` process on the catalog at `catalog` with `extra` arguments
+    /// after the usual ones.
+    pub fn operator_with(
+        &self,
+        name: &str,
+        leader_elect: bool,
+        catalog: &Path,
+        extra: &[&str],
+    ) -> Operator {
+        let catalog = catalog.display().to_string();
+        let mut args = vec![
             "--catalog",
-            &catalog.display().to_string(),
+            &catalog,
             "--namespace",
             NS,
             "--listen",
@@ -169,7 +182,14 @@ impl Env {
             name,
             "--log-format",
             "json",
+            // Failed reconciles retry after 0.5 s doubling to 5 s (production: 5 s to 300 s),
+            // so tests with injected API errors stay short.
+            "--reconcile-error-backoff-ms",
+            "500",
+            "--reconcile-error-backoff-max-seconds",
+            "5",
         ];
+        args.extend_from_slice(extra);
         self.spawn_operator(name, &args, [("RUST_LOG", "info,kube=warn")])
     }
 
