@@ -1045,6 +1045,50 @@ fn a_newer_run_for_the_same_date_waits_for_the_older_one() {
 }
 
 #[test]
+fn a_run_waiting_on_a_blocked_or_suspended_older_run_names_it_and_the_command_that_releases_it() {
+    use tipoff_operator::planner::observe::OlderRun;
+    let mut c = Cluster::new(run("rerun", Mode::Production));
+    // The older run waits on a person (a failed gate): it would hold the date forever.
+    c.observed.older_runs_for_date = vec![OlderRun {
+        name: "first".into(),
+        state: Some(RunState::Blocked),
+    }];
+    let plan = c.step();
+    assert!(plan.jobs.is_empty());
+    let blocked = condition(&c, "Blocked");
+    assert_eq!(blocked.reason, "ConcurrentRunForDate");
+    assert!(
+        blocked.message.contains("first (Blocked)")
+            && blocked
+                .message
+                .contains("`kubectl delete pipelinerun first -n nba`"),
+        "{}",
+        blocked.message
+    );
+    // Suspended holds the date the same way.
+    c.observed.older_runs_for_date[0].state = Some(RunState::Suspended);
+    c.step();
+    let message = condition(&c, "Blocked").message;
+    assert!(message.contains("first (Suspended)"), "{message}");
+    assert!(
+        message.contains("kubectl delete pipelinerun first"),
+        "{message}"
+    );
+    // An older run that is running ends by itself: no command, it just waits.
+    c.observed.older_runs_for_date[0].state = Some(RunState::Running);
+    c.step();
+    let message = condition(&c, "Blocked").message;
+    assert!(
+        message.contains("first (Running); this run starts when it ends"),
+        "{message}"
+    );
+    assert!(!message.contains("kubectl"), "{message}");
+    // Released (the older run deleted): this run starts.
+    c.observed.older_runs_for_date.clear();
+    assert_eq!(planned(&c.step()), ["schedule-scraper"]);
+}
+
+#[test]
 fn a_happy_run_reports_its_transitions_in_one_event_per_step() {
     let mut c = Cluster::new(run("r", Mode::Production));
     let phases = c.catalog.phases.len();

@@ -16,6 +16,7 @@ use super::apply::{self, Created};
 use super::cache::{CachedJob, CachedPipelineRun};
 use super::error::Error;
 use crate::planner::naming::{LABEL_RUN, run_label};
+use crate::planner::observe::OlderRun;
 use crate::planner::{self, Observed};
 
 /// How long to wait before looking at a run again when nothing else wakes it: a safety net,
@@ -230,7 +231,7 @@ fn with_created(mut observed: Observed, created: Created) -> Observed {
 }
 
 /// Runs for the same date in the same namespace, created before `run`, that have not ended.
-fn older_runs_for_date(run: &PipelineRun, all: &[Arc<CachedPipelineRun>]) -> Vec<String> {
+fn older_runs_for_date(run: &PipelineRun, all: &[Arc<CachedPipelineRun>]) -> Vec<OlderRun> {
     let key = |meta: &ObjectMeta| {
         (
             meta.creation_timestamp.clone().map(|t| t.0),
@@ -238,15 +239,18 @@ fn older_runs_for_date(run: &PipelineRun, all: &[Arc<CachedPipelineRun>]) -> Vec
         )
     };
     let mine = key(&run.metadata);
-    let mut older: Vec<String> = all
+    let mut older: Vec<OlderRun> = all
         .iter()
         .filter(|r| r.namespace() == run.namespace() && r.spec.date == run.spec.date)
         .filter(|r| r.name_any() != run.name_any() && r.metadata.deletion_timestamp.is_none())
         .filter(|r| !r.state().is_some_and(|s| s.is_terminal()))
         .filter(|r| key(&r.metadata) < mine)
-        .map(|r| r.name_any())
+        .map(|r| OlderRun {
+            name: r.name_any(),
+            state: r.state(),
+        })
         .collect();
-    older.sort();
+    older.sort_by(|a, b| a.name.cmp(&b.name));
     older
 }
 

@@ -321,7 +321,12 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     // older ones to end.
     let waiting_for = (!observed.older_runs_for_date.is_empty()
         && views.values().all(|v| v.attempt() == 0))
-    .then(|| observed.older_runs_for_date.join(", "));
+    .then(|| {
+        observe::waiting_for_older(
+            &observed.older_runs_for_date,
+            run.metadata.namespace.as_deref().unwrap_or("default"),
+        )
+    });
 
     // Children to create. A processor with a rerun due gets the rerun, not a retry.
     let may_start =

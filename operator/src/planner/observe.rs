@@ -40,7 +40,62 @@ pub struct Observed {
     /// Other runs for the same date in the same namespace that were created before this one
     /// and have not ended. While any exists and this run has no Job yet, it creates none: two
     /// runs for one date never write at once.
-    pub older_runs_for_date: Vec<String>,
+    pub older_runs_for_date: Vec<OlderRun>,
+}
+
+/// An unfinished older run of the same date.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OlderRun {
+    /// Its name.
+    pub name: String,
+    /// Its state as last reconciled (`None` before its first status).
+    pub state: Option<tipoff_crds::RunState>,
+}
+
+impl From<&str> for OlderRun {
+    fn from(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            state: None,
+        }
+    }
+}
+
+impl OlderRun {
+    /// Whether it waits for a person (`Blocked`, `Suspended`) rather than for its Jobs: it
+    /// would hold the date indefinitely, so the waiting run says how to release it.
+    pub fn waits_for_a_person(&self) -> bool {
+        matches!(
+            self.state,
+            Some(tipoff_crds::RunState::Blocked | tipoff_crds::RunState::Suspended)
+        )
+    }
+}
+
+/// Why a run waits for `older` runs of its date in namespace `ns`, and what releases it: an
+/// older run that waits for a person would hold the date until someone acts, so the clause
+/// names it with its state and the command that releases the date.
+pub fn waiting_for_older(older: &[OlderRun], ns: &str) -> String {
+    let names: Vec<String> = older
+        .iter()
+        .map(|o| match o.state {
+            Some(s) => format!("{} ({})", o.name, s.as_str()),
+            None => o.name.clone(),
+        })
+        .collect();
+    let stuck: Vec<&str> = older
+        .iter()
+        .filter(|o| o.waits_for_a_person())
+        .map(|o| o.name.as_str())
+        .collect();
+    if stuck.is_empty() {
+        return format!("{}; this run starts when it ends", names.join(", "));
+    }
+    format!(
+        "{}; a Blocked or Suspended run holds the date until it ends, so resolve it or release the date with `kubectl delete pipelinerun {} -n {ns}` (its Jobs go with it; the rows it wrote stay) and this run starts",
+        names.join(", "),
+        stuck.join(" ")
+    )
 }
 
 /// What the code that ran says about itself, for drift checks.

@@ -619,7 +619,7 @@ fn run_state(d: &Derived<'_>) -> (RunState, Option<String>) {
         return (
             RunState::Blocked,
             Some(format!(
-                "another run for {} is still writing ({older}); this run starts when it ends",
+                "another run for {} is unfinished: {older}",
                 d.run.spec.date
             )),
         );
