@@ -31,7 +31,14 @@ pub struct RetryPolicy {
     /// How many times a 401 re-reads the key file (waiting `base_backoff * n` when the key
     /// has not changed yet) before the run fails.
     pub key_refresh_attempts: u32,
+    /// The largest response body read; a larger one fails the run as bad input (exit 65)
+    /// instead of filling the Pod's memory.
+    pub max_body_bytes: usize,
 }
+
+/// The default [`RetryPolicy::max_body_bytes`]: 64 MiB, far above any upstream payload (the
+/// largest, a league schedule, is about 10 MiB).
+pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -42,6 +49,7 @@ impl Default for RetryPolicy {
             max_retry_after: Duration::from_secs(120),
             timeout: Duration::from_secs(30),
             key_refresh_attempts: 8,
+            max_body_bytes: MAX_BODY_BYTES,
         }
     }
 }
@@ -154,6 +162,33 @@ fn describe(e: reqwest::Error) -> String {
         source = s.source();
     }
     redact(&text)
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    /// The connection failed mid-body (worth a retry).
+    Read(reqwest::Error),
+    /// The body is larger than the limit.
+    TooLarge,
+}
+
+/// Reads a response body, refusing one over `limit` bytes (by its `Content-Length`, or as it
+/// arrives) without reading the rest.
+async fn read_body(mut resp: reqwest::Response, limit: usize) -> Result<Bytes, BodyError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit))
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// How long a `Retry-After` value asks to wait: delay-seconds, or an HTTP date (any of the
@@ -339,9 +374,15 @@ impl Upstream {
                             }
                         }
                         _ => {
-                            let body = match resp.bytes().await {
+                            let limit = self.policy.max_body_bytes;
+                            let body = match read_body(resp, limit).await {
                                 Ok(b) => b,
-                                Err(e) => {
+                                Err(BodyError::TooLarge) => {
+                                    return Err(Failure::Permanent(redact(&format!(
+                                        "GET {path}: HTTP {status} with a body over the {limit}-byte limit"
+                                    ))));
+                                }
+                                Err(BodyError::Read(e)) => {
                                     if attempt >= self.policy.max_attempts {
                                         return Err(transient(format!(
                                             "GET {path}: reading the body: {}",

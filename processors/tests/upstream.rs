@@ -181,3 +181,31 @@ async fn retry_after_in_seconds_and_dates_in_the_past_still_work() {
     assert_eq!(up.get("/x", Auth::None).await.unwrap().status, 200);
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_size_limit_is_refused_as_bad_input() {
+    let app = axum::Router::new()
+        .route("/big", axum::routing::get(|| async { vec![b'x'; 2 << 20] }))
+        .route(
+            "/fits",
+            axum::routing::get(|| async { vec![b'x'; 1 << 20] }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let policy = RetryPolicy {
+        max_body_bytes: 1 << 20,
+        ..quick_policy()
+    };
+    let up = Upstream::new(&base, None, policy).unwrap();
+    assert_eq!(
+        up.get("/fits", Auth::None).await.unwrap().body.len(),
+        1 << 20
+    );
+    match up.get("/big", Auth::None).await {
+        Err(tipoff_processors::contract::Failure::Permanent(m)) => {
+            assert!(m.contains("over the 1048576-byte limit"), "{m}");
+        }
+        other => panic!("a 2 MiB body passed a 1 MiB limit: {other:?}"),
+    }
+}
