@@ -7,6 +7,8 @@
 //! the planner's new attempts) and a Pod security context that passes the Kubernetes
 //! `restricted` Pod Security Standard. It never talks to the cluster.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
 };
@@ -20,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 use tipoff_crds::{EXIT_TRANSIENT, PipelineRun};
 
+use crate::catalog::Resources;
 use crate::planner::{JobIntent, PlayerSource};
 
 /// The label marking Jobs and Pods that tipoff manages (the operator watches only those).
@@ -45,8 +48,10 @@ pub struct JobSettings {
     pub service_account: Option<String>,
     /// A ConfigMap with the processors' environment (warehouse and object-store URLs).
     pub env_config_map: Option<String>,
-    /// CPU and memory requests and limits for the processor container.
-    pub resources: Option<ResourceRequirements>,
+    /// CPU and memory requests and limits for the processor container, by resource name; a
+    /// catalog processor's own values replace these per resource. Never empty by default, so
+    /// processor Pods are never BestEffort and fit a namespace with a ResourceQuota.
+    pub resources: Resources,
     /// The user and group processors run as (non-root).
     pub run_as_user: i64,
 }
@@ -58,9 +63,37 @@ impl Default for JobSettings {
             ttl_seconds_after_finished: 7 * 24 * 3600,
             service_account: None,
             env_config_map: None,
-            resources: None,
+            resources: Resources {
+                requests: [("cpu", "250m"), ("memory", "256Mi")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                limits: [("memory", "1Gi")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            },
             run_as_user: 65532,
         }
+    }
+}
+
+/// The container's resources: the deployment defaults, each resource replaced by the
+/// processor's own value from the catalog.
+fn resources(defaults: &Resources, processor: &Resources) -> ResourceRequirements {
+    let merge = |d: &BTreeMap<String, String>, p: &BTreeMap<String, String>| {
+        let mut all = d.clone();
+        all.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
+        (!all.is_empty()).then(|| {
+            all.into_iter()
+                .map(|(k, v)| (k, Quantity(v)))
+                .collect::<BTreeMap<String, Quantity>>()
+        })
+    };
+    ResourceRequirements {
+        requests: merge(&defaults.requests, &processor.requests),
+        limits: merge(&defaults.limits, &processor.limits),
+        ..ResourceRequirements::default()
     }
 }
 
@@ -125,7 +158,7 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
                 ..EnvFromSource::default()
             }]
         }),
-        resources: settings.resources.clone(),
+        resources: Some(resources(&settings.resources, &intent.resources)),
         termination_message_path: Some(TERMINATION_MESSAGE_PATH.to_owned()),
         termination_message_policy: Some("File".to_owned()),
         security_context: Some(SecurityContext {
@@ -282,7 +315,31 @@ mod tests {
             },
             rerun: None,
             game: None,
+            resources: Resources {
+                requests: BTreeMap::from([("memory".to_owned(), "2Gi".to_owned())]),
+                limits: BTreeMap::from([("memory".to_owned(), "4Gi".to_owned())]),
+            },
         }
+    }
+
+    #[test]
+    fn every_processor_has_requests_and_limits_and_the_catalog_overrides_them_per_resource() {
+        let job = build(1);
+        let r = container(&job).resources.clone().unwrap();
+        let q = |m: &Option<BTreeMap<String, Quantity>>, k: &str| {
+            m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone())
+        };
+        // The default CPU request stays; memory comes from the catalog.
+        assert_eq!(q(&r.requests, "cpu").as_deref(), Some("250m"));
+        assert_eq!(q(&r.requests, "memory").as_deref(), Some("2Gi"));
+        assert_eq!(q(&r.limits, "memory").as_deref(), Some("4Gi"));
+        // Without catalog values: the operator's defaults, never BestEffort.
+        let mut plain = intent(1);
+        plain.resources = Resources::default();
+        let job = build_job(&run(), &plain, &JobSettings::default());
+        let r = container(&job).resources.clone().unwrap();
+        assert_eq!(q(&r.requests, "memory").as_deref(), Some("256Mi"));
+        assert_eq!(q(&r.limits, "memory").as_deref(), Some("1Gi"));
     }
 
     fn build(parallelism: u32) -> Job {

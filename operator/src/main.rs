@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
-use tipoff_operator::catalog::Catalog;
+use tipoff_operator::catalog::{Catalog, Resources, check_resource};
 use tipoff_operator::controller::backoff::ErrorBackoff;
 use tipoff_operator::controller::{self, Context, Scope};
 use tipoff_operator::jobs::JobSettings;
@@ -72,6 +72,24 @@ struct Args {
     /// ConfigMap with the processors' environment (warehouse, object store, upstream URLs).
     #[arg(long, env = "TIPOFF_PROCESSOR_ENV_CONFIGMAP")]
     processor_env_configmap: Option<String>,
+    /// An image repository runs may pin (repeat the flag, or separate with commas); an entry
+    /// ending in `/` allows every repository under it. A run pinning another image is
+    /// Blocked (`ImageNotAllowed`) and never runs. None given: every repository (a warning).
+    #[arg(long, env = "TIPOFF_ALLOWED_IMAGE_REPOSITORIES", value_delimiter = ',')]
+    allowed_image_repository: Vec<String>,
+    /// CPU request of every processor container (a catalog processor's `resources` replace
+    /// these per resource; an empty value sets none).
+    #[arg(long, default_value = "250m")]
+    processor_cpu_request: String,
+    /// Memory request of every processor container.
+    #[arg(long, default_value = "256Mi")]
+    processor_memory_request: String,
+    /// CPU limit of every processor container (none by default: a CPU limit throttles).
+    #[arg(long, default_value = "")]
+    processor_cpu_limit: String,
+    /// Memory limit of every processor container.
+    #[arg(long, default_value = "1Gi")]
+    processor_memory_limit: String,
     /// Milliseconds a run's reconcile waits for more changes before it runs, so a burst of
     /// watch events becomes one reconcile (adds as much to the trigger latency).
     #[arg(long, default_value_t = 200)]
@@ -132,13 +150,48 @@ async fn shutdown_signal() {
     }
 }
 
+/// The processor containers' default requests and limits from the flags, each checked.
+fn processor_resources(args: &Args) -> anyhow::Result<Resources> {
+    let mut r = Resources::default();
+    for (limit, name, value) in [
+        (false, "cpu", &args.processor_cpu_request),
+        (false, "memory", &args.processor_memory_request),
+        (true, "cpu", &args.processor_cpu_limit),
+        (true, "memory", &args.processor_memory_limit),
+    ] {
+        if value.is_empty() {
+            continue;
+        }
+        check_resource(name, value).map_err(|e| anyhow::anyhow!("processor resources: {e}"))?;
+        let map = if limit {
+            &mut r.limits
+        } else {
+            &mut r.requests
+        };
+        map.insert(name.to_owned(), value.clone());
+    }
+    Ok(r)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_tracing(&args.log_format);
     tipoff_operator::install_crypto_provider();
-    let catalog = Catalog::load(&args.catalog)
+    let resources = processor_resources(&args)?;
+    let mut catalog = Catalog::load(&args.catalog)
         .with_context(|| format!("loading the catalog {}", args.catalog.display()))?;
+    catalog.allowed_image_repositories = args
+        .allowed_image_repository
+        .iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if catalog.allowed_image_repositories.is_empty() {
+        tracing::warn!(
+            "no --allowed-image-repository: runs may pin any image and run it with the processors' identity"
+        );
+    }
     info!(catalog = %args.catalog.display(), phases = catalog.phases.len(), "catalog loaded");
     let client = Client::try_default()
         .await
@@ -213,6 +266,7 @@ async fn main() -> anyhow::Result<()> {
             ttl_seconds_after_finished: args.job_ttl_seconds,
             service_account: args.processor_service_account.clone(),
             env_config_map: args.processor_env_configmap.clone(),
+            resources,
             ..JobSettings::default()
         },
         stores: stores.clone(),

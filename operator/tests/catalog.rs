@@ -65,6 +65,26 @@ fn every_valid_fixture_loads() {
 }
 
 #[test]
+fn a_processor_sets_its_own_resources() {
+    let catalog = Catalog::from_yaml(
+        "phases:\n  - number: 1\n    name: scrape\n    processors:\n      - {name: a, resources: {requests: {cpu: 500m, memory: 1.5Gi}, limits: {memory: 2Gi}}}\n      - {name: b}\n",
+    )
+    .unwrap();
+    let a = catalog.processor("a").unwrap();
+    assert_eq!(a.resources.requests["cpu"], "500m");
+    assert_eq!(a.resources.requests["memory"], "1.5Gi");
+    assert_eq!(a.resources.limits["memory"], "2Gi");
+    assert!(
+        catalog
+            .processor("b")
+            .unwrap()
+            .resources
+            .requests
+            .is_empty()
+    );
+}
+
+#[test]
 fn production_catalog_loads_and_lists_only_existing_processors() {
     let catalog = Catalog::load(&repo_file("config/pipeline.yaml")).unwrap();
     // Only processors tipoff-processor runs (phases 1 to 4 so far); each issue that builds

@@ -1089,6 +1089,39 @@ fn a_run_waiting_on_a_blocked_or_suspended_older_run_names_it_and_the_command_th
 }
 
 #[test]
+fn a_run_pinning_an_image_outside_the_allowlist_is_blocked_and_never_runs() {
+    use tipoff_operator::catalog::image_repository;
+    let mut c = Cluster::new(run("r", Mode::Production));
+    c.catalog.allowed_image_repositories = vec!["registry.example/trusted/processor".into()];
+    let plan = c.step();
+    assert!(plan.jobs.is_empty(), "an image outside the allowlist ran");
+    assert_eq!(state(&c), RunState::Blocked);
+    let blocked = condition(&c, "Blocked");
+    assert_eq!(blocked.reason, "ImageNotAllowed");
+    assert!(
+        blocked.message.contains(IMAGE) && blocked.message.contains("registry.example/trusted"),
+        "{}",
+        blocked.message
+    );
+    // Its repository (digest and tag aside) allowed, exactly or under a `/` prefix: it runs.
+    let repository = image_repository(IMAGE).to_owned();
+    let parent = format!("{}/", repository.rsplit_once('/').unwrap().0);
+    for allowed in [repository, parent] {
+        let mut c = Cluster::new(run("r", Mode::Production));
+        c.catalog.allowed_image_repositories = vec![allowed.clone()];
+        assert_eq!(planned(&c.step()), ["schedule-scraper"], "{allowed}");
+    }
+    assert_eq!(
+        image_repository("registry:5000/team/proc:v1@sha256:ab"),
+        "registry:5000/team/proc"
+    );
+    assert_eq!(
+        image_repository("registry:5000/team/proc"),
+        "registry:5000/team/proc"
+    );
+}
+
+#[test]
 fn a_happy_run_reports_its_transitions_in_one_event_per_step() {
     let mut c = Cluster::new(run("r", Mode::Production));
     let phases = c.catalog.phases.len();

@@ -17,6 +17,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use error::CatalogError;
+pub use validate::check_resource;
 
 pub use tipoff_crds::Mode;
 
@@ -149,6 +150,19 @@ pub struct Processor {
     pub depends_on: Vec<Dependency>,
     /// The checks it reports that the catalog enforces.
     pub gates: Vec<ProcessorGate>,
+    /// Its container's resource requests and limits, each over the operator's default for
+    /// the same resource (`--processor-cpu-request` and the like).
+    pub resources: Resources,
+}
+
+/// Resource requests and limits by resource name (`cpu`, `memory`, `ephemeral-storage`) as
+/// Kubernetes quantities.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Requests.
+    pub requests: BTreeMap<String, String>,
+    /// Limits.
+    pub limits: BTreeMap<String, String>,
 }
 
 impl Processor {
@@ -191,9 +205,33 @@ pub struct Catalog {
     pub gates: BTreeMap<String, Gate>,
     /// How code drift is enforced in each mode.
     pub drift: ModeMap<Enforcement>,
+    /// The image repositories a run may pin (the operator's `--allowed-image-repository`,
+    /// not part of the catalog file). Empty allows every repository.
+    pub allowed_image_repositories: Vec<String>,
+}
+
+/// The repository of an image reference: without its digest (`@sha256:...`) and tag.
+pub fn image_repository(image: &str) -> &str {
+    let name = image.split_once('@').map_or(image, |(name, _)| name);
+    match name.rfind(':') {
+        // A colon after the last slash is a tag (one before it is a registry port).
+        Some(i) if !name[i..].contains('/') => &name[..i],
+        _ => name,
+    }
 }
 
 impl Catalog {
+    /// Whether a run may pin `image`: its repository is on the allowlist (an entry ending in
+    /// `/` allows every repository under it), or the allowlist is empty.
+    pub fn image_allowed(&self, image: &str) -> bool {
+        let repository = image_repository(image);
+        self.allowed_image_repositories.is_empty()
+            || self.allowed_image_repositories.iter().any(|allowed| {
+                repository == allowed
+                    || (allowed.ends_with('/') && repository.starts_with(allowed.as_str()))
+            })
+    }
+
     /// Parses and validates a catalog from YAML text.
     pub fn from_yaml(text: &str) -> Result<Self, CatalogError> {
         let raw: raw::RawCatalog = if text.trim().is_empty() {

@@ -79,6 +79,18 @@ pub(super) struct RawProcessor {
     pub depends_on: Vec<RawDependency>,
     #[serde(default)]
     pub gates: Vec<RawGateRef>,
+    #[serde(default)]
+    pub resources: RawResources,
+}
+
+/// `resources: {requests: {cpu: 500m}, limits: {memory: 2Gi}}`, over the operator's defaults.
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct RawResources {
+    #[serde(default)]
+    pub requests: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, String>,
 }
 
 /// `- other-processor` or `- {processor: other, modes: [Backfill]}`.

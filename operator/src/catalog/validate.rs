@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::raw::{PerMode, RawCatalog, RawDependency, RawGateRef, RawRetry};
 use super::{
     Catalog, CatalogError, DEFAULT_DRIFT, Dependency, Gate, MODES, Mode, ModeMap, Phase, Processor,
-    ProcessorGate, Retry,
+    ProcessorGate, Resources, Retry,
 };
 
 const DEFAULT_DEADLINE_SECONDS: i64 = 1800;
@@ -202,6 +202,10 @@ pub(super) fn validate(raw: RawCatalog) -> Result<Catalog, CatalogError> {
                 });
             }
 
+            for (name, quantity) in rp.resources.requests.iter().chain(&rp.resources.limits) {
+                check_resource(name, quantity).map_err(invalid)?;
+            }
+
             processors.push(Processor {
                 name: rp.name,
                 description: rp.description,
@@ -213,6 +217,10 @@ pub(super) fn validate(raw: RawCatalog) -> Result<Catalog, CatalogError> {
                 outputs: rp.outputs,
                 depends_on,
                 gates: proc_gates,
+                resources: Resources {
+                    requests: rp.resources.requests,
+                    limits: rp.resources.limits,
+                },
             });
         }
         phases.push(Phase {
@@ -231,6 +239,7 @@ pub(super) fn validate(raw: RawCatalog) -> Result<Catalog, CatalogError> {
         phases,
         gates,
         drift: raw.drift.map(ModeMap::from).unwrap_or(DEFAULT_DRIFT),
+        allowed_image_repositories: Vec::new(),
     })
 }
 
@@ -355,6 +364,28 @@ fn check_parallelism(parallelism: u32) -> Result<(), String> {
             "parallelism is {parallelism}; it must be between 1 and {MAX_PARALLELISM}"
         ))
     }
+}
+
+/// A resource a processor may ask for, with a quantity Kubernetes accepts (a decimal number
+/// with an optional suffix: `500m`, `2`, `1.5Gi`, `512M`).
+pub fn check_resource(name: &str, quantity: &str) -> Result<(), String> {
+    if !matches!(name, "cpu" | "memory" | "ephemeral-storage") {
+        return Err(format!(
+            "resource {name:?} is not one of cpu, memory, ephemeral-storage"
+        ));
+    }
+    let suffixes = [
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", "",
+    ];
+    let number = suffixes
+        .iter()
+        .find_map(|s| quantity.strip_suffix(s).filter(|n| !n.is_empty()))
+        .unwrap_or_default();
+    let digits = number.replacen('.', "", 1);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("{name}: {quantity:?} is not a Kubernetes quantity"));
+    }
+    Ok(())
 }
 
 fn check_output(output: &str) -> Result<(), String> {

@@ -117,6 +117,8 @@ pub struct JobIntent {
     pub rerun: Option<String>,
     /// The one game the attempt is limited to (a rerun's `game`).
     pub game: Option<String>,
+    /// The processor's resource requests and limits from the catalog (over the defaults).
+    pub resources: crate::catalog::Resources,
 }
 
 /// A PhaseCompletion to create.
@@ -192,6 +194,9 @@ pub struct Derived<'a> {
     pub applied: &'a [Applied],
     /// Why the spec cannot be run against the catalog, if so.
     pub invalid: Option<String>,
+    /// Which pinned images are outside the operator's image allowlist, if any: such a run
+    /// never runs.
+    pub image_not_allowed: Option<String>,
     /// Older runs for the same date this run waits for, if any.
     pub waiting_for: Option<String>,
     /// When the run's deadline passed, if it did.
@@ -213,6 +218,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     let run_name = run.metadata.name.clone().unwrap_or_default();
     let run_label = naming::run_label(&run_name);
     let invalid = validate_spec(run, catalog);
+    let image_not_allowed = images_not_allowed(run, catalog);
     let scope = scope_of(run, catalog);
 
     let pin = |p: &str| pinned(run, p);
@@ -329,8 +335,11 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     });
 
     // Children to create. A processor with a rerun due gets the rerun, not a retry.
-    let may_start =
-        invalid.is_none() && waiting_for.is_none() && deadline_passed.is_none() && !spec.suspend;
+    let may_start = invalid.is_none()
+        && image_not_allowed.is_none()
+        && waiting_for.is_none()
+        && deadline_passed.is_none()
+        && !spec.suspend;
     let reruns_started = reruns::started(run, &views);
     let reruns_invalid = reruns::invalid(run, catalog, &scope);
     let mut jobs = Vec::new();
@@ -395,6 +404,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         eval: &eval,
         applied: &applied,
         invalid,
+        image_not_allowed,
         waiting_for,
         deadline_passed,
         now,
@@ -498,6 +508,24 @@ fn validate_spec(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
+/// The run's pinned images that are outside the allowlist, described for the `Blocked`
+/// condition; `None` when every image is allowed.
+fn images_not_allowed(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
+    let release = &run.spec.release;
+    let mut bad: Vec<&str> = std::iter::once(release.image.as_str())
+        .chain(release.processors.iter().map(|p| p.image.as_str()))
+        .filter(|image| !catalog.image_allowed(image))
+        .collect();
+    bad.dedup();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "{} not from an allowed image repository (the operator allows {}); pin an image from one of them",
+            bad.join(", "),
+            catalog.allowed_image_repositories.join(", ")
+        )
+    })
+}
+
 fn labels(run_label: &str, date: &str, phase: u8) -> BTreeMap<String, String> {
     BTreeMap::from([
         (naming::LABEL_RUN.to_owned(), run_label.to_owned()),
@@ -531,6 +559,7 @@ fn job_intent(
         mode: spec.mode,
         deadline_seconds: processor.deadline_seconds,
         parallelism: processor.parallelism,
+        resources: processor.resources.clone(),
         flags: ProcessorFlags {
             player_source: if spec.mode == Mode::Backfill {
                 PlayerSource::WhoPlayed

@@ -615,6 +615,9 @@ fn run_state(d: &Derived<'_>) -> (RunState, Option<String>) {
             Some(format!("the spec does not match the catalog: {why}")),
         );
     }
+    if let Some(why) = &d.image_not_allowed {
+        return (RunState::Blocked, Some(format!("never run: {why}")));
+    }
     if let Some(older) = &d.waiting_for {
         return (
             RunState::Blocked,
@@ -707,6 +710,9 @@ fn run_state(d: &Derived<'_>) -> (RunState, Option<String>) {
 fn blocked_category(d: &Derived<'_>) -> &'static str {
     if d.invalid.is_some() {
         return "InvalidSpec";
+    }
+    if d.image_not_allowed.is_some() {
+        return "ImageNotAllowed";
     }
     if d.waiting_for.is_some() {
         return "ConcurrentRunForDate";
