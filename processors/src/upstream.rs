@@ -143,7 +143,7 @@ pub fn redact(text: &str) -> String {
     while let Some(pos) = out.to_ascii_lowercase()[from..].find(PARAM) {
         let start = from + pos + PARAM.len();
         let end = out[start..]
-            .find(|c: char| matches!(c, '&' | '#' | ')' | '"' | '\'' | ' ' | '\n' | '\t'))
+            .find(['&', '#', ')', '"', '\'', ' ', '\n', '\t'])
             .map_or(out.len(), |n| start + n);
         out.replace_range(start..end, REDACTED);
         from = start + REDACTED.len();
