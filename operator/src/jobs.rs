@@ -14,8 +14,9 @@ use k8s_openapi::api::batch::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar,
-    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
-    SecurityContext, Volume, VolumeMount,
+    KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, ProjectedVolumeSource,
+    ResourceRequirements, SeccompProfile, SecretProjection, SecurityContext, Volume, VolumeMount,
+    VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -54,6 +55,61 @@ pub struct JobSettings {
     pub resources: Resources,
     /// The user and group processors run as (non-root).
     pub run_as_user: i64,
+    /// One API key per upstream service, each from its own Secret, mounted into every
+    /// processor Pod (`--upstream-secret`).
+    pub upstream_secrets: Vec<UpstreamSecret>,
+}
+
+/// Where processor Pods find the upstream API keys: one file per service, named after it
+/// (`/var/run/secrets/tipoff/upstream/<service>`), in one projected volume. The directory is
+/// `TIPOFF_UPSTREAM_API_KEY_FILE`, which the processors read per service.
+pub const UPSTREAM_KEYS_DIR: &str = "/var/run/secrets/tipoff/upstream";
+
+/// One upstream service's API key in a Secret: `SERVICE=SECRET/KEY` on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamSecret {
+    /// The service (`balldontlie`, `odds`): the key's file name in the Pod.
+    pub service: String,
+    /// The Secret in the run's namespace.
+    pub secret: String,
+    /// The key in the Secret that holds the API key.
+    pub key: String,
+}
+
+impl std::str::FromStr for UpstreamSecret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parsed = s.split_once('=').and_then(|(service, rest)| {
+            let (secret, key) = rest.split_once('/')?;
+            Some((service.trim(), secret.trim(), key.trim()))
+        });
+        let dns_label = |v: &str| {
+            !v.is_empty()
+                && v.len() <= 63
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        match parsed {
+            Some((service, secret, key))
+                if dns_label(service)
+                    && dns_label(secret)
+                    && !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+            {
+                Ok(Self {
+                    service: service.to_owned(),
+                    secret: secret.to_owned(),
+                    key: key.to_owned(),
+                })
+            }
+            _ => Err(format!(
+                "{s:?} is not SERVICE=SECRET/KEY (a lowercase service and Secret name, a Secret key)"
+            )),
+        }
+    }
 }
 
 impl Default for JobSettings {
@@ -74,6 +130,7 @@ impl Default for JobSettings {
                     .collect(),
             },
             run_as_user: 65532,
+            upstream_secrets: Vec::new(),
         }
     }
 }
@@ -95,6 +152,36 @@ fn resources(defaults: &Resources, processor: &Resources) -> ResourceRequirement
         limits: merge(&defaults.limits, &processor.limits),
         ..ResourceRequirements::default()
     }
+}
+
+/// One projected volume holding each service's key as a file named after the service
+/// (readable by the processors' group only), or none without upstream Secrets.
+fn upstream_keys_volume(secrets: &[UpstreamSecret]) -> Option<Volume> {
+    (!secrets.is_empty()).then(|| Volume {
+        name: "upstream-keys".to_owned(),
+        projected: Some(ProjectedVolumeSource {
+            default_mode: Some(0o440),
+            sources: Some(
+                secrets
+                    .iter()
+                    .map(|s| VolumeProjection {
+                        secret: Some(SecretProjection {
+                            name: s.secret.clone(),
+                            items: Some(vec![KeyToPath {
+                                key: s.key.clone(),
+                                path: s.service.clone(),
+                                ..KeyToPath::default()
+                            }]),
+                            optional: Some(false),
+                        }),
+                        ..VolumeProjection::default()
+                    })
+                    .collect(),
+            ),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
+    })
 }
 
 /// Exit codes that mean bad input: the Job fails at once instead of retrying the Pod.
@@ -127,6 +214,10 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
         ("TMPDIR", "/tmp".to_owned()),
     ]
     .into_iter()
+    .chain(
+        (!settings.upstream_secrets.is_empty())
+            .then(|| ("TIPOFF_UPSTREAM_API_KEY_FILE", UPSTREAM_KEYS_DIR.to_owned())),
+    )
     .chain(intent.rerun.clone().map(|r| ("TIPOFF_RERUN", r)))
     .chain(intent.game.clone().map(|g| ("TIPOFF_GAME", g)))
     .map(|(name, value)| EnvVar {
@@ -176,11 +267,22 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
             }),
             ..SecurityContext::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            })
+            .chain(
+                (!settings.upstream_secrets.is_empty()).then(|| VolumeMount {
+                    name: "upstream-keys".to_owned(),
+                    mount_path: UPSTREAM_KEYS_DIR.to_owned(),
+                    read_only: Some(true),
+                    ..VolumeMount::default()
+                }),
+            )
+            .collect(),
+        ),
         ..Container::default()
     };
 
@@ -200,14 +302,18 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
             ..PodSecurityContext::default()
         }),
         containers: vec![container],
-        volumes: Some(vec![Volume {
-            name: "tmp".to_owned(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                size_limit: Some(Quantity("1Gi".to_owned())),
-                ..EmptyDirVolumeSource::default()
-            }),
-            ..Volume::default()
-        }]),
+        volumes: Some(
+            std::iter::once(Volume {
+                name: "tmp".to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(Quantity("1Gi".to_owned())),
+                    ..EmptyDirVolumeSource::default()
+                }),
+                ..Volume::default()
+            })
+            .chain(upstream_keys_volume(&settings.upstream_secrets))
+            .collect(),
+        ),
         ..PodSpec::default()
     };
 
@@ -320,6 +426,70 @@ mod tests {
                 limits: BTreeMap::from([("memory".to_owned(), "4Gi".to_owned())]),
             },
         }
+    }
+
+    #[test]
+    fn upstream_secrets_are_one_projected_volume_with_a_file_per_service() {
+        let settings = JobSettings {
+            upstream_secrets: vec![
+                "balldontlie=upstream-keys/bdl".parse().unwrap(),
+                "odds=odds-api/key".parse().unwrap(),
+            ],
+            ..JobSettings::default()
+        };
+        let job = build_job(&run(), &intent(1), &settings);
+        let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "upstream-keys")
+            .unwrap();
+        let files: Vec<(String, String, String)> = volume
+            .projected
+            .as_ref()
+            .unwrap()
+            .sources
+            .iter()
+            .flatten()
+            .map(|s| {
+                let s = s.secret.as_ref().unwrap();
+                let item = &s.items.as_ref().unwrap()[0];
+                (s.name.clone(), item.key.clone(), item.path.clone())
+            })
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("upstream-keys".into(), "bdl".into(), "balldontlie".into()),
+                ("odds-api".into(), "key".into(), "odds".into())
+            ]
+        );
+        let c = container(&job);
+        let mount = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "upstream-keys")
+            .unwrap();
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            (UPSTREAM_KEYS_DIR, Some(true))
+        );
+        let env = c.env.as_ref().unwrap();
+        assert!(env.iter().any(|e| e.name == "TIPOFF_UPSTREAM_API_KEY_FILE"
+            && e.value.as_deref() == Some(UPSTREAM_KEYS_DIR)));
+        // Without Secrets: no volume, no variable (the ConfigMap may set a file).
+        let job = build(1);
+        let c = container(&job);
+        assert!(
+            !c.env
+                .iter()
+                .flatten()
+                .any(|e| e.name == "TIPOFF_UPSTREAM_API_KEY_FILE")
+        );
+        assert!("odds".parse::<UpstreamSecret>().is_err());
+        assert!("Odds=s/k".parse::<UpstreamSecret>().is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use kube::{Client, ResourceExt};
 use tipoff_operator::catalog::{Catalog, Resources, check_resource};
 use tipoff_operator::controller::backoff::ErrorBackoff;
 use tipoff_operator::controller::{self, Context, Scope};
-use tipoff_operator::jobs::JobSettings;
+use tipoff_operator::jobs::{JobSettings, UpstreamSecret};
 use tipoff_operator::leader::{LeaderElector, LeaseConfig};
 use tipoff_operator::metrics::Metrics;
 use tipoff_operator::server::{self, Health};
@@ -77,6 +77,11 @@ struct Args {
     /// Blocked (`ImageNotAllowed`) and never runs. None given: every repository (a warning).
     #[arg(long, env = "TIPOFF_ALLOWED_IMAGE_REPOSITORIES", value_delimiter = ',')]
     allowed_image_repository: Vec<String>,
+    /// An upstream service's API key, `SERVICE=SECRET/KEY` (repeat the flag, or separate with
+    /// commas): the key in that Secret is mounted in every processor Pod as
+    /// `/var/run/secrets/tipoff/upstream/SERVICE` (services: `balldontlie`, `odds`).
+    #[arg(long, env = "TIPOFF_UPSTREAM_SECRETS", value_delimiter = ',')]
+    upstream_secret: Vec<UpstreamSecret>,
     /// CPU request of every processor container (a catalog processor's `resources` replace
     /// these per resource; an empty value sets none).
     #[arg(long, default_value = "250m")]
@@ -267,6 +272,7 @@ async fn main() -> anyhow::Result<()> {
             service_account: args.processor_service_account.clone(),
             env_config_map: args.processor_env_configmap.clone(),
             resources,
+            upstream_secrets: args.upstream_secret.clone(),
             ..JobSettings::default()
         },
         stores: stores.clone(),

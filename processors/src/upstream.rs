@@ -65,6 +65,18 @@ pub enum Auth {
     Query,
 }
 
+impl Auth {
+    /// The upstream service whose key this request carries: its file name when the key file
+    /// is a directory of one key per service (a mounted projected Secret volume).
+    pub fn service(self) -> Option<&'static str> {
+        match self {
+            Auth::None => None,
+            Auth::Header => Some("balldontlie"),
+            Auth::Query => Some("odds"),
+        }
+    }
+}
+
 /// A response the caller must interpret: 200 with its body, or a 4xx other than 401 and 429
 /// (for example 404 "not available yet").
 #[derive(Debug, Clone)]
@@ -101,7 +113,8 @@ pub struct Upstream {
     http: reqwest::Client,
     base: String,
     key_file: Option<PathBuf>,
-    key: Mutex<Option<String>>,
+    /// The key in use per service.
+    keys: Mutex<std::collections::BTreeMap<&'static str, String>>,
     policy: RetryPolicy,
     jitter: Mutex<u64>,
     /// Counters for the result.
@@ -203,7 +216,9 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 impl Upstream {
-    /// A client for `base` (e.g. `http://127.0.0.1:8790`); the API key is read from `key_file`.
+    /// A client for `base` (e.g. `http://127.0.0.1:8790`); the API keys are read from
+    /// `key_file`: one key for every service, or, when it is a directory, the file named after
+    /// each service (`balldontlie`, `odds`), as the operator mounts them from their Secrets.
     pub fn new(
         base: &str,
         key_file: Option<PathBuf>,
@@ -219,18 +234,25 @@ impl Upstream {
             http,
             base: base.trim_end_matches('/').to_owned(),
             key_file,
-            key: Mutex::new(None),
+            keys: Mutex::new(std::collections::BTreeMap::new()),
             policy,
             jitter: Mutex::new(seed),
             stats: UpstreamStats::default(),
         })
     }
 
-    fn read_key_file(&self) -> Result<String, Failure> {
+    fn read_key_file(&self, service: &str) -> Result<String, Failure> {
         let Some(path) = &self.key_file else {
             return Err(Failure::Permanent(
                 "this endpoint needs an API key: set TIPOFF_UPSTREAM_API_KEY_FILE".into(),
             ));
+        };
+        let file;
+        let path = if path.is_dir() {
+            file = path.join(service);
+            &file
+        } else {
+            path
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::Permanent(format!("reading the API key file {}: {e}", path.display()))
@@ -246,26 +268,26 @@ impl Upstream {
         Ok(key)
     }
 
-    fn current_key(&self) -> Result<String, Failure> {
+    fn current_key(&self, service: &'static str) -> Result<String, Failure> {
         let mut guard = self
-            .key
+            .keys
             .lock()
             .map_err(|_| Failure::Permanent("key lock poisoned".into()))?;
-        if let Some(k) = guard.as_ref() {
+        if let Some(k) = guard.get(service) {
             return Ok(k.clone());
         }
-        let k = self.read_key_file()?;
-        *guard = Some(k.clone());
+        let k = self.read_key_file(service)?;
+        guard.insert(service, k.clone());
         Ok(k)
     }
 
-    /// Re-reads the key file until it holds a key other than `stale`.
-    async fn refresh_key(&self, stale: &str) -> Result<(), Failure> {
+    /// Re-reads the service's key file until it holds a key other than `stale`.
+    async fn refresh_key(&self, service: &'static str, stale: &str) -> Result<(), Failure> {
         for n in 0..self.policy.key_refresh_attempts {
-            let k = self.read_key_file()?;
+            let k = self.read_key_file(service)?;
             if k != stale {
-                if let Ok(mut g) = self.key.lock() {
-                    *g = Some(k);
+                if let Ok(mut g) = self.keys.lock() {
+                    g.insert(service, k);
                 }
                 self.stats.key_refreshes.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
@@ -308,9 +330,9 @@ impl Upstream {
         let mut refreshes = 0u32;
         loop {
             attempt += 1;
-            let key = match auth {
-                Auth::None => None,
-                Auth::Header | Auth::Query => Some(self.current_key()?),
+            let key = match auth.service() {
+                None => None,
+                Some(service) => Some(self.current_key(service)?),
             };
             let mut url = format!("{}{path}", self.base);
             let mut req = match (auth, &key) {
@@ -354,7 +376,8 @@ impl Upstream {
                                     "GET {path}: 401 after {refreshes} key refreshes"
                                 )));
                             }
-                            self.refresh_key(&stale).await?;
+                            let service = auth.service().unwrap_or_default();
+                            self.refresh_key(service, &stale).await?;
                             // A refreshed key is not a failed attempt.
                             attempt -= 1;
                             continue;

@@ -209,3 +209,39 @@ async fn a_body_over_the_size_limit_is_refused_as_bad_input() {
         other => panic!("a 2 MiB body passed a 1 MiB limit: {other:?}"),
     }
 }
+
+/// A key directory (the operator's mounted Secret volume) holds one key per service: box
+/// scores send the balldontlie key, odds requests the Odds API key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_service_sends_its_own_key_from_a_key_directory() {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    let app = axum::Router::new()
+        .route(
+            "/bdl",
+            axum::routing::get(|headers: HeaderMap| async move {
+                headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            }),
+        )
+        .route(
+            "/odds",
+            axum::routing::get(|Query(q): Query<HashMap<String, String>>| async move {
+                q.get("apiKey").cloned().unwrap_or_default()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("balldontlie"), "bdl-key\n").unwrap();
+    std::fs::write(dir.path().join("odds"), "odds-key\n").unwrap();
+    let up = Upstream::new(&base, Some(dir.path().to_owned()), quick_policy()).unwrap();
+    let bdl = up.get("/bdl", Auth::Header).await.unwrap();
+    let odds = up.get("/odds", Auth::Query).await.unwrap();
+    assert_eq!(&bdl.body[..], b"bdl-key");
+    assert_eq!(&odds.body[..], b"odds-key");
+}

@@ -118,6 +118,13 @@ impl AppState {
         }
     }
 
+    /// Accepts another API key (what `POST /admin/keys` does), e.g. one per upstream service.
+    pub fn add_key(&self, key: &str) {
+        if let Ok(mut k) = self.keys.write() {
+            k.push(key.to_owned());
+        }
+    }
+
     fn faults_for(&self, group: &str) -> EndpointFaults {
         let faults = self.faults.read().map(|f| f.clone()).unwrap_or_default();
         faults

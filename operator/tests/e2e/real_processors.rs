@@ -119,3 +119,116 @@ fn phases_one_and_two(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(&out, serde_yaml::to_string(&doc).unwrap()).unwrap();
     out
 }
+
+/// The API keys come from a Secret, one key per upstream service, mounted by the operator
+/// (`--upstream-secret`) as one file per service: the box-score and odds scrapers read theirs
+/// from the mounted files (the processors get no other key file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapers_read_their_api_keys_from_the_mounted_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, PostParams};
+
+    let season = Arc::new(Season::generate(2025));
+    let date = jiff::civil::date(2026, 1, 14);
+    let now = date
+        .tomorrow()
+        .unwrap()
+        .at(12, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp();
+    let state_ = AppState::new(Arc::clone(&season), now, "bdl-key-7c1", FaultConfig::new());
+    state_.add_key("odds-key-52e");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state_)).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let objects = dir.path().join("objects");
+    let bin = real_processor();
+    let commit = compiled_commit(&bin);
+    let mapping = ImageMapping {
+        image: REPO.into(),
+        command: vec![bin.display().to_string()],
+        args: vec![],
+        image_id: None,
+        // No TIPOFF_UPSTREAM_API_KEY_FILE: the keys can only come from the Secret.
+        env: BTreeMap::from([
+            (
+                "TIPOFF_WAREHOUSE_URL".to_owned(),
+                format!("file://{}", lake.display()),
+            ),
+            (
+                "TIPOFF_STORAGE_URL".to_owned(),
+                format!("file://{}", objects.display()),
+            ),
+            ("TIPOFF_UPSTREAM_URL".to_owned(), upstream),
+        ]),
+    };
+    let env = Env::start_mapping(dir, mapping).await;
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("upstream-keys".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([
+            ("bdl".to_owned(), "bdl-key-7c1".to_owned()),
+            ("odds-api".to_owned(), "odds-key-52e".to_owned()),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(env.client.clone(), "default")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let catalog = phases_one_and_two(env.dir.path());
+    let op = env.operator_with(
+        "op-real",
+        false,
+        &catalog,
+        &[
+            "--upstream-secret",
+            "balldontlie=upstream-keys/bdl",
+            "--upstream-secret",
+            "odds=upstream-keys/odds-api",
+        ],
+    );
+    env.create_run_with("nba-2026-01-14", Mode::Production, |spec| {
+        spec.date = "2026-01-14".into();
+        spec.release.commit = commit.clone();
+        spec.subset = Some(tipoff_crds::Subset {
+            phases: vec![1],
+            processors: vec![
+                "scrape-schedule".into(),
+                "scrape-boxscores".into(),
+                "scrape-player-props".into(),
+            ],
+        });
+    })
+    .await;
+    let run = env
+        .wait_for("nba-2026-01-14", Duration::from_secs(120), |r| {
+            matches!(
+                state(r),
+                Some(RunState::Succeeded | RunState::Failed | RunState::Blocked)
+            )
+        })
+        .await;
+    assert_eq!(
+        state(&run),
+        Some(RunState::Succeeded),
+        "{:#?}\noperator log:\n{}",
+        run.status,
+        op.log()
+    );
+    for payload in [
+        "boxscores/2026-01-14/box_scores.json",
+        "player-props/2026-01-14",
+    ] {
+        assert!(
+            objects.join("raw").join(payload).exists(),
+            "{payload} missing"
+        );
+    }
+}

@@ -151,6 +151,20 @@ fn environment(
         };
         env.insert(name.to_string(), value);
     }
+    // Projected Secret volumes: written under the Pod's directory, and every variable that
+    // names a path under a mount point is pointed at the copy (the real mount point, e.g.
+    // /var/run/secrets/..., must not be touched on a dev machine).
+    if let Some(pod_dir) = termination_path.parent() {
+        for (mount, local) in secret_volumes(store, pod, container, pod_dir)? {
+            for value in env.values_mut() {
+                if let Some(rest) = value.strip_prefix(mount.as_str())
+                    && (rest.is_empty() || rest.starts_with('/'))
+                {
+                    *value = format!("{}{rest}", local.display());
+                }
+            }
+        }
+    }
     if let Some(index) =
         pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"].as_str()
     {
@@ -165,6 +179,88 @@ fn environment(
     // back to /dev/termination-log, which must not be touched on a dev machine.
     env.entry("TIPOFF_RESULT_PATH".into()).or_insert(per_pod);
     Ok(env)
+}
+
+/// Materializes the container's mounts of `projected` volumes with `secret` sources (items or
+/// every key) under `<pod_dir>/volumes/<volume>/`, and returns each mount path with its local
+/// directory; a missing Secret that is not `optional` is the kubelet's error.
+fn secret_volumes(
+    store: &Store,
+    pod: &Value,
+    container: &Value,
+    pod_dir: &std::path::Path,
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let mut mounts = Vec::new();
+    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+        let (Some(volume), Some(path)) = (mount["name"].as_str(), mount["mountPath"].as_str())
+        else {
+            continue;
+        };
+        let Some(spec) = pod["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["name"] == volume)
+        else {
+            continue;
+        };
+        let sources = spec["projected"]["sources"].as_array();
+        if sources.is_none() {
+            continue;
+        }
+        let local = pod_dir.join("volumes").join(volume);
+        std::fs::create_dir_all(&local).map_err(|e| format!("volume {volume}: {e}"))?;
+        for source in sources.into_iter().flatten() {
+            let secret = &source["secret"];
+            let Some(name) = secret["name"].as_str() else {
+                continue;
+            };
+            let found = store
+                .resource("", "v1", "secrets")
+                .and_then(|info| store.get(&info, ns, name).ok());
+            let Some(object) = found else {
+                if secret["optional"].as_bool() == Some(true) {
+                    continue;
+                }
+                return Err(format!(
+                    "MountVolume.SetUp failed for volume \"{volume}\": secret \"{name}\" not found"
+                ));
+            };
+            let value_of = |key: &str| {
+                object["stringData"][key]
+                    .as_str()
+                    .map(String::from)
+                    .or_else(|| object["data"][key].as_str().and_then(decode_base64))
+            };
+            let items: Vec<(String, String)> = match secret["items"].as_array() {
+                Some(items) => items
+                    .iter()
+                    .filter_map(|i| {
+                        Some((
+                            i["key"].as_str()?.to_owned(),
+                            i["path"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect(),
+                None => object["data"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| (k.clone(), k.clone()))
+                    .collect(),
+            };
+            for (key, file) in items {
+                let Some(value) = value_of(&key) else {
+                    return Err(format!("secret \"{name}\" has no key \"{key}\""));
+                };
+                std::fs::write(local.join(&file), value)
+                    .map_err(|e| format!("volume {volume}: {file}: {e}"))?;
+            }
+        }
+        mounts.push((path.trim_end_matches('/').to_owned(), local));
+    }
+    Ok(mounts)
 }
 
 /// Variables from `envFrom` ConfigMaps and Secrets (with `prefix`), or the
