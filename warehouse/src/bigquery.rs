@@ -5,9 +5,13 @@
 //! be deleted for a while, which would break idempotent partition replacement. A partition
 //! replace is one multi-statement transaction (`BEGIN; DELETE the partition; INSERT the rows;
 //! COMMIT`), so readers see the old or the new partition and a rerun gives the same contents.
-//! Appends go in multi-row INSERTs of at most [`RUN_HISTORY_BATCH_ROWS`] rows. Values are sent as
-//! GoogleSQL literals built by [`sql_literal`], after the rows were validated against the
-//! table's schema as the server reports it.
+//! Appends go in multi-row INSERTs of at most [`RUN_HISTORY_BATCH_ROWS`] rows. No value is ever
+//! part of a statement's text: rows travel as one `ARRAY<STRUCT<...>>` query parameter per
+//! INSERT (`INSERT ... SELECT r.col, ... FROM UNNEST(@rows_n) AS r`) and dates as `DATE`
+//! parameters, so no string a processor writes can change a statement. Rows are validated
+//! against the table's schema as the server reports it first. (DDL, which takes no
+//! parameters, still quotes table and column descriptions with [`sql_string`]; they come from
+//! the compiled-in schemas.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +23,10 @@ use gcp_bigquery_client::Client;
 use gcp_bigquery_client::auth::Authenticator;
 use gcp_bigquery_client::error::BQError;
 use gcp_bigquery_client::model::get_query_results_parameters::GetQueryResultsParameters;
+use gcp_bigquery_client::model::query_parameter::QueryParameter;
+use gcp_bigquery_client::model::query_parameter_type::QueryParameterType;
+use gcp_bigquery_client::model::query_parameter_type_struct_types::QueryParameterTypeStructTypes;
+use gcp_bigquery_client::model::query_parameter_value::QueryParameterValue;
 use gcp_bigquery_client::model::query_request::QueryRequest;
 use gcp_bigquery_client::model::table::Table;
 use gcp_bigquery_client::model::table_row::TableRow;
@@ -154,8 +162,17 @@ impl BigQueryWarehouse {
 
     /// Runs one (possibly multi-statement) query to completion and returns all result rows.
     async fn query(&self, sql: String) -> Result<Vec<TableRow>> {
+        self.query_with(sql, Vec::new()).await
+    }
+
+    /// [`Self::query`] with named query parameters (`@name` in the text).
+    async fn query_with(&self, sql: String, params: Vec<QueryParameter>) -> Result<Vec<TableRow>> {
         let mut request = QueryRequest::new(sql);
         request.use_legacy_sql = false;
+        if !params.is_empty() {
+            request.parameter_mode = Some("NAMED".to_owned());
+            request.query_parameters = Some(params);
+        }
         request.timeout_ms = Some(60_000);
         self.jobs.fetch_add(1, Ordering::Relaxed);
         let response = self
@@ -386,23 +403,127 @@ pub fn sql_literal(v: &Value) -> String {
     }
 }
 
-fn insert_statement(target: &str, schema: &TableSchema, rows: &[Row]) -> String {
-    let columns: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
-    let mut sql = format!("INSERT INTO {target} ({}) VALUES ", columns.join(", "));
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
+/// A value as a query parameter's text (`None` for NULL), in the form the REST API takes for
+/// the column's type.
+fn parameter_text(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if f.is_nan() => "NaN".to_owned(),
+        Value::Float(f) if f.is_infinite() => {
+            if *f < 0.0 { "-Infinity" } else { "Infinity" }.to_owned()
         }
-        sql.push('(');
-        for (j, c) in columns.iter().enumerate() {
-            if j > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&sql_literal(row.get(*c).unwrap_or(&Value::Null)));
-        }
-        sql.push(')');
+        Value::Float(f) => format!("{f:?}"),
+        Value::String(s) => s.clone(),
+        Value::Date(d) => d.to_string(),
+        Value::Timestamp(t) => t.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00").to_string(),
+    })
+}
+
+fn scalar_type(t: &str) -> QueryParameterType {
+    QueryParameterType {
+        r#type: t.to_owned(),
+        ..QueryParameterType::default()
     }
-    sql
+}
+
+/// A `DATE` parameter.
+fn date_parameter(name: &str, d: Date) -> QueryParameter {
+    QueryParameter {
+        name: Some(name.to_owned()),
+        parameter_type: Some(scalar_type("DATE")),
+        parameter_value: Some(QueryParameterValue {
+            value: Some(d.to_string()),
+            ..QueryParameterValue::default()
+        }),
+    }
+}
+
+/// `rows` as one `ARRAY<STRUCT<column ...>>` parameter named `name`, in the schema's order.
+fn rows_parameter(name: &str, schema: &TableSchema, rows: &[Row]) -> QueryParameter {
+    let struct_types = schema
+        .fields
+        .iter()
+        .map(|f| QueryParameterTypeStructTypes {
+            name: Some(f.name.clone()),
+            r#type: Some(scalar_type(f.field_type.sql_name())),
+            description: None,
+        })
+        .collect();
+    let array_values = rows
+        .iter()
+        .map(|row| QueryParameterValue {
+            struct_values: Some(
+                schema
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let value = row.get(&f.name).and_then(parameter_text);
+                        (
+                            f.name.clone(),
+                            QueryParameterValue {
+                                value,
+                                ..QueryParameterValue::default()
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            ..QueryParameterValue::default()
+        })
+        .collect();
+    QueryParameter {
+        name: Some(name.to_owned()),
+        parameter_type: Some(QueryParameterType {
+            r#type: "ARRAY".to_owned(),
+            array_type: Some(Box::new(QueryParameterType {
+                r#type: "STRUCT".to_owned(),
+                struct_types: Some(struct_types),
+                ..QueryParameterType::default()
+            })),
+            ..QueryParameterType::default()
+        }),
+        parameter_value: Some(QueryParameterValue {
+            array_values: Some(array_values),
+            ..QueryParameterValue::default()
+        }),
+    }
+}
+
+/// `INSERT INTO target (...) SELECT r.... FROM UNNEST(@param) AS r`: the rows are the
+/// parameter's, never the statement's.
+fn insert_statement(target: &str, schema: &TableSchema, param: &str) -> String {
+    let columns: Vec<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
+    let selected: Vec<String> = columns.iter().map(|c| format!("r.{c}")).collect();
+    format!(
+        "INSERT INTO {target} ({}) SELECT {} FROM UNNEST(@{param}) AS r",
+        columns.join(", "),
+        selected.join(", ")
+    )
+}
+
+/// The partition replace as one transaction and its parameters: the text depends only on the
+/// table and the number of row chunks.
+fn replace_request(
+    target: &str,
+    schema: &TableSchema,
+    date: Date,
+    rows: &[Row],
+) -> (String, Vec<QueryParameter>) {
+    let mut sql = format!(
+        "BEGIN TRANSACTION;\nDELETE FROM {target} WHERE {} = @partition_date;\n",
+        schema.partition.field
+    );
+    let mut params = vec![date_parameter("partition_date", date)];
+    for (i, chunk) in rows.chunks(REPLACE_INSERT_ROWS).enumerate() {
+        let name = format!("rows_{i}");
+        sql.push_str(&insert_statement(target, schema, &name));
+        sql.push_str(";\n");
+        params.push(rows_parameter(&name, schema, chunk));
+    }
+    sql.push_str("COMMIT TRANSACTION;");
+    (sql, params)
 }
 
 /// Parses one REST cell (always a JSON string or null) as a value of type `t`.
@@ -535,18 +656,10 @@ impl Warehouse for BigQueryWarehouse {
         let schema = self.schema_of(table).await?;
         validate_rows(&schema, rows, Some(date))?;
         let target = self.qualified(table);
-        let mut sql = format!(
-            "BEGIN TRANSACTION;\nDELETE FROM {target} WHERE {} = DATE '{date}';\n",
-            schema.partition.field
-        );
-        for chunk in rows.chunks(REPLACE_INSERT_ROWS) {
-            sql.push_str(&insert_statement(&target, &schema, chunk));
-            sql.push_str(";\n");
-        }
-        sql.push_str("COMMIT TRANSACTION;");
+        let (sql, params) = replace_request(&target, &schema, date, rows);
         let mut attempt = 0;
         loop {
-            match self.query(sql.clone()).await {
+            match self.query_with(sql.clone(), params.clone()).await {
                 Ok(_) => return Ok(rows.len() as u64),
                 // The transaction rolled back as a whole, so running it again is safe.
                 Err(e) if is_concurrent_abort(&e) && attempt < CONFLICT_RETRIES => {
@@ -569,13 +682,17 @@ impl Warehouse for BigQueryWarehouse {
         let schema = self.schema_of(table).await?;
         let columns = resolve_columns(&schema, columns)?;
         let sql = format!(
-            "SELECT {} FROM {} WHERE {pf} BETWEEN DATE '{from}' AND DATE '{to}'",
+            "SELECT {} FROM {} WHERE {pf} BETWEEN @from_date AND @to_date",
             columns.join(", "),
             self.qualified(table),
             pf = schema.partition.field,
         );
+        let params = vec![
+            date_parameter("from_date", from),
+            date_parameter("to_date", to),
+        ];
         let rows = self
-            .query(sql)
+            .query_with(sql, params)
             .await
             .map_err(|e| self.map_missing(table, e))?;
         let types: Vec<FieldType> = columns
@@ -605,11 +722,15 @@ impl Warehouse for BigQueryWarehouse {
         let schema = self.schema_of(table).await?;
         let pf = &schema.partition.field;
         let sql = format!(
-            "SELECT {pf}, COUNT(*) FROM {} WHERE {pf} BETWEEN DATE '{from}' AND DATE '{to}' GROUP BY {pf}",
+            "SELECT {pf}, COUNT(*) FROM {} WHERE {pf} BETWEEN @from_date AND @to_date GROUP BY {pf}",
             self.qualified(table)
         );
+        let params = vec![
+            date_parameter("from_date", from),
+            date_parameter("to_date", to),
+        ];
         let rows = self
-            .query(sql)
+            .query_with(sql, params)
             .await
             .map_err(|e| self.map_missing(table, e))?;
         let mut out = BTreeMap::new();
@@ -635,7 +756,8 @@ impl Warehouse for BigQueryWarehouse {
         validate_rows(&schema, rows, None)?;
         let target = self.qualified(table);
         for chunk in rows.chunks(RUN_HISTORY_BATCH_ROWS) {
-            self.query(insert_statement(&target, &schema, chunk))
+            let sql = insert_statement(&target, &schema, "rows");
+            self.query_with(sql, vec![rows_parameter("rows", &schema, chunk)])
                 .await
                 .map_err(|e| self.map_missing(table, e))?;
         }
@@ -665,6 +787,52 @@ mod tests {
         assert!(!is_concurrent_abort(&WarehouseError::TableNotFound {
             table: "d.t".into()
         }));
+    }
+
+    #[test]
+    fn write_statements_carry_no_values_only_parameters() {
+        let schema = TableSchema {
+            dataset: "d".into(),
+            table: "t".into(),
+            description: String::new(),
+            partition: Partitioning {
+                field: "game_date".into(),
+                granularity: "DAY".into(),
+            },
+            clustering: vec![],
+            fields: ["game_date", "note"]
+                .iter()
+                .zip([FieldType::Date, FieldType::String])
+                .map(|(n, t)| FieldSchema {
+                    name: (*n).into(),
+                    field_type: t,
+                    mode: FieldMode::Nullable,
+                    description: String::new(),
+                })
+                .collect(),
+        };
+        let date = Date::constant(2026, 1, 29);
+        let rows = |note: &str| -> Vec<Row> {
+            vec![Row::from([
+                ("game_date".to_owned(), Value::Date(date)),
+                ("note".to_owned(), Value::String(note.to_owned())),
+            ])]
+        };
+        let hostile = "x'); DROP TABLE `d.t`; --";
+        let (a, params) = replace_request("`d.t`", &schema, date, &rows(hostile));
+        let (b, _) = replace_request("`d.t`", &schema, date, &rows("plain"));
+        // The text depends on the table and the row count only; the values are parameters.
+        assert_eq!(a, b);
+        assert!(!a.contains("DROP") && !a.contains("2026-01-29"), "{a}");
+        let sent = serde_json::to_string(&params).unwrap();
+        assert!(
+            sent.contains("DROP TABLE") && sent.contains("2026-01-29"),
+            "{sent}"
+        );
+        assert_eq!(
+            insert_statement("`d.t`", &schema, "rows"),
+            "INSERT INTO `d.t` (game_date, note) SELECT r.game_date, r.note FROM UNNEST(@rows) AS r"
+        );
     }
 
     #[test]

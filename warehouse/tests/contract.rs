@@ -336,6 +336,46 @@ async fn run_history_appends_in_batches(f: Fixture) {
     assert_eq!(counts.values().sum::<u64>(), records.len() as u64 + 10);
 }
 
+/// Strings that would change a statement built from literals: quotes, backslashes, newlines,
+/// control characters, unicode, SQL. Written by replace and append, read back unchanged.
+async fn hostile_strings_round_trip(f: Fixture) {
+    let schema = test_schema(&f.dataset("hostile"), "games");
+    let t = schema.table_ref();
+    f.wh.ensure_table(&schema).await.unwrap();
+    let hostile = [
+        "'); DROP TABLE games; --",
+        "it's \\'' \"double\" \\",
+        "line\nbreak\r\nand\ttab",
+        "nul-ish \u{1} \u{7f} bell \u{7}",
+        "Nikola Jokić 東京 🏀 \u{202e}rtl",
+        "\\x27; SELECT 1; --",
+        "@rows_0 @partition_date",
+        "",
+    ];
+    let mut rows = rows_for(D1, hostile.len(), "h");
+    for (r, s) in rows.iter_mut().zip(hostile) {
+        r.insert("note".into(), Value::String(s.to_owned()));
+        r.insert("game_id".into(), Value::String(format!("{s}|id")));
+    }
+    f.wh.replace_partition(&t, D1, &rows).await.unwrap();
+    assert_eq!(
+        sorted(f.wh.read_range(&t, D1, D1, None).await.unwrap()),
+        sorted(rows.clone())
+    );
+    let mut appended = rows_for(D2, hostile.len(), "a");
+    for (r, s) in appended.iter_mut().zip(hostile) {
+        r.insert("note".into(), Value::String(s.to_owned()));
+    }
+    f.wh.append_rows(&t, &appended).await.unwrap();
+    assert_eq!(
+        sorted(f.wh.read_range(&t, D2, D2, None).await.unwrap()),
+        sorted(appended)
+    );
+    // The table is still there with every row: nothing was executed.
+    let counts = f.wh.partition_row_counts(&t, D1, D2).await.unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 2 * hostile.len() as u64);
+}
+
 macro_rules! contract_suite {
     ($backend:ident, $fixture:path) => {
         mod $backend {
@@ -364,6 +404,10 @@ macro_rules! contract_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn missing_table_is_reported() {
                 super::missing_table_is_reported($fixture().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn hostile_strings_round_trip() {
+                super::hostile_strings_round_trip($fixture().await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn run_history_appends_in_batches() {
