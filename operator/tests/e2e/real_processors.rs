@@ -35,17 +35,7 @@ async fn production_phases_one_and_two_run_the_real_processors() {
     let date = jiff::civil::date(2026, 1, 14);
     let games = season.by_date[&date].clone();
     assert!(!games.is_empty());
-    let now = date
-        .tomorrow()
-        .unwrap()
-        .at(12, 0, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap()
-        .timestamp();
-    let state_ = AppState::new(Arc::clone(&season), now, "e2e-key", FaultConfig::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state_)).await });
+    let (upstream, _) = serve_upstream(&season, date, "e2e-key").await;
 
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("api-key");
@@ -59,21 +49,14 @@ async fn production_phases_one_and_two_run_the_real_processors() {
         command: vec![bin.display().to_string()],
         args: vec![],
         image_id: None,
-        env: BTreeMap::from([
-            (
-                "TIPOFF_WAREHOUSE_URL".to_owned(),
-                format!("file://{}", lake.display()),
-            ),
-            (
-                "TIPOFF_STORAGE_URL".to_owned(),
-                format!("file://{}", objects.display()),
-            ),
-            ("TIPOFF_UPSTREAM_URL".to_owned(), upstream),
-            (
+        env: {
+            let mut env = processor_env(&lake, &objects, upstream);
+            env.insert(
                 "TIPOFF_UPSTREAM_API_KEY_FILE".to_owned(),
                 key_file.display().to_string(),
-            ),
-        ]),
+            );
+            env
+        },
     };
     let env = Env::start_mapping(dir, mapping).await;
     let catalog = phases_one_and_two(env.dir.path());
@@ -130,18 +113,8 @@ async fn scrapers_read_their_api_keys_from_the_mounted_secret() {
 
     let season = Arc::new(Season::generate(2025));
     let date = jiff::civil::date(2026, 1, 14);
-    let now = date
-        .tomorrow()
-        .unwrap()
-        .at(12, 0, 0, 0)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap()
-        .timestamp();
-    let state_ = AppState::new(Arc::clone(&season), now, "bdl-key-7c1", FaultConfig::new());
+    let (upstream, state_) = serve_upstream(&season, date, "bdl-key-7c1").await;
     state_.add_key("odds-key-52e");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state_)).await });
 
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
@@ -154,17 +127,7 @@ async fn scrapers_read_their_api_keys_from_the_mounted_secret() {
         args: vec![],
         image_id: None,
         // No TIPOFF_UPSTREAM_API_KEY_FILE: the keys can only come from the Secret.
-        env: BTreeMap::from([
-            (
-                "TIPOFF_WAREHOUSE_URL".to_owned(),
-                format!("file://{}", lake.display()),
-            ),
-            (
-                "TIPOFF_STORAGE_URL".to_owned(),
-                format!("file://{}", objects.display()),
-            ),
-            ("TIPOFF_UPSTREAM_URL".to_owned(), upstream),
-        ]),
+        env: processor_env(&lake, &objects, upstream),
     };
     let env = Env::start_mapping(dir, mapping).await;
     let secret = Secret {
@@ -231,4 +194,45 @@ async fn scrapers_read_their_api_keys_from_the_mounted_secret() {
             "{payload} missing"
         );
     }
+}
+
+/// Serves the season's upstream on loopback at noon UTC the day after `date` (every game
+/// final), accepting `key`; its URL and state (to add keys).
+async fn serve_upstream(
+    season: &Arc<Season>,
+    date: jiff::civil::Date,
+    key: &str,
+) -> (String, Arc<AppState>) {
+    let now = date
+        .tomorrow()
+        .unwrap()
+        .at(12, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp();
+    let state = AppState::new(Arc::clone(season), now, key, FaultConfig::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::clone(&state);
+    tokio::spawn(async move { axum::serve(listener, router(served)).await });
+    (url, state)
+}
+
+/// The processors' environment: the lake, object storage and the upstream.
+fn processor_env(
+    lake: &std::path::Path,
+    objects: &std::path::Path,
+    upstream: String,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "TIPOFF_WAREHOUSE_URL".to_owned(),
+            format!("file://{}", lake.display()),
+        ),
+        (
+            "TIPOFF_STORAGE_URL".to_owned(),
+            format!("file://{}", objects.display()),
+        ),
+        ("TIPOFF_UPSTREAM_URL".to_owned(), upstream),
+    ])
 }

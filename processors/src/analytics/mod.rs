@@ -45,6 +45,15 @@ const UPCOMING_PLAYER: &str =
 const UPCOMING_TEAM: &str =
     include_str!("../../../config/schemas/nba_analytics/upcoming_team_game_context.json");
 
+/// Reports a date without games: a warning, and `rows-written` expecting no rows.
+fn nothing_to_write(ctx: &mut Ctx, table: &str) {
+    ctx.warn(format!(
+        "no games on {}: {table} has nothing to write",
+        ctx.args.date
+    ));
+    asof::rows_written_check(ctx, table, 0, false);
+}
+
 /// D's box scores for a post-game summary, or `None` when the mode has none to summarise
 /// (SameDay, or a date without games), after saying so in the result.
 async fn post_game_inputs(
@@ -55,8 +64,7 @@ async fn post_game_inputs(
 ) -> Result<Option<Vec<BoxLine>>, Failure> {
     let date = ctx.args.date;
     if cal.on(date).is_empty() {
-        ctx.warn(format!("no games on {date}: {table} has nothing to write"));
-        asof::rows_written_check(ctx, table, 0, false);
+        nothing_to_write(ctx, table);
         return Ok(None);
     }
     if ctx.args.mode == Mode::SameDay {
@@ -161,8 +169,7 @@ pub async fn upcoming_player_game_context(ctx: &mut Ctx) -> Result<(), Failure> 
     let games = cal.on(date);
     asof::history_gap_check(ctx, wh.as_ref(), &cal).await?;
     if games.is_empty() {
-        ctx.warn(format!("no games on {date}: {table} has nothing to write"));
-        asof::rows_written_check(ctx, table, 0, false);
+        nothing_to_write(ctx, table);
         return Ok(());
     }
     let history = asof::season_history(wh.as_ref(), &cal, date).await?;
@@ -234,8 +241,7 @@ pub async fn upcoming_team_game_context(ctx: &mut Ctx) -> Result<(), Failure> {
     let games = cal.on(date);
     asof::history_gap_check(ctx, wh.as_ref(), &cal).await?;
     if games.is_empty() {
-        ctx.warn(format!("no games on {date}: {table} has nothing to write"));
-        asof::rows_written_check(ctx, table, 0, false);
+        nothing_to_write(ctx, table);
         return Ok(());
     }
     let from = cal.season_start(date);
