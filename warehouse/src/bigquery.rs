@@ -36,7 +36,7 @@ use jiff::civil::Date;
 use crate::error::{Result, WarehouseError};
 use crate::schema::{FieldMode, FieldSchema, FieldType, Partitioning, TableRef, TableSchema};
 use crate::value::{Row, Value, complete_row, resolve_columns, validate_rows};
-use crate::warehouse::{EnsureOutcome, RUN_HISTORY_BATCH_ROWS, Warehouse};
+use crate::warehouse::{EnsureOutcome, RUN_HISTORY_BATCH_ROWS, RowRange, Warehouse};
 
 /// Environment variable with the REST base URL of an emulator (`.../bigquery/v2`).
 pub const BIGQUERY_URL_ENV: &str = "TIPOFF_BIGQUERY_URL";
@@ -53,12 +53,16 @@ const CONFLICT_RETRIES: u32 = 4;
 /// Retries of table creation that lost a race with another creator.
 const DDL_RETRIES: u32 = 4;
 
-/// Whether BigQuery aborted a transaction because another one mutated the same table (real
-/// BigQuery serializes mutating transactions per table; the emulator does not, so this path is
-/// only unit-tested).
+/// Whether a transaction was aborted because another one mutated the same table: real
+/// BigQuery says "Could not serialize access ... due to concurrent update"; the emulator's
+/// DuckLake store says "Failed to commit" when two transactions delete from one table (the
+/// shards of a sharded processor do, each over its own range). Either way the transaction
+/// rolled back as a whole, so running it again is safe.
 fn is_concurrent_abort(e: &WarehouseError) -> bool {
     matches!(e, WarehouseError::Backend { detail, .. }
-        if detail.contains("concurrent update") || detail.contains("Could not serialize access"))
+        if detail.contains("concurrent update")
+            || detail.contains("Could not serialize access")
+            || detail.contains("Failed to commit"))
 }
 
 /// Sends no credentials: for emulators only.
@@ -236,6 +240,30 @@ impl BigQueryWarehouse {
             Ok(t) => Ok(Some(t)),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(bq_err(e)),
+        }
+    }
+
+    /// Runs a replace transaction, again when a concurrent one aborted it: it rolled back as a
+    /// whole, so running it again is safe.
+    async fn run_replace(
+        &self,
+        table: &TableRef,
+        date: Date,
+        sql: String,
+        params: Vec<QueryParameter>,
+        rows: usize,
+    ) -> Result<u64> {
+        let mut attempt = 0;
+        loop {
+            match self.query_with(sql.clone(), params.clone()).await {
+                Ok(_) => return Ok(rows as u64),
+                Err(e) if is_concurrent_abort(&e) && attempt < CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(table = %table, %date, attempt, "replace aborted by a concurrent update; retrying");
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                Err(e) => return Err(self.map_missing(table, e)),
+            }
         }
     }
 
@@ -440,6 +468,18 @@ fn date_parameter(name: &str, d: Date) -> QueryParameter {
     }
 }
 
+/// An `INT64` parameter.
+fn int_parameter(name: &str, v: i64) -> QueryParameter {
+    QueryParameter {
+        name: Some(name.to_owned()),
+        parameter_type: Some(scalar_type("INT64")),
+        parameter_value: Some(QueryParameterValue {
+            value: Some(v.to_string()),
+            ..QueryParameterValue::default()
+        }),
+    }
+}
+
 /// `rows` as one `ARRAY<STRUCT<column ...>>` parameter named `name`, in the schema's order.
 fn rows_parameter(name: &str, schema: &TableSchema, rows: &[Row]) -> QueryParameter {
     let struct_types = schema
@@ -509,13 +549,24 @@ fn replace_request(
     target: &str,
     schema: &TableSchema,
     date: Date,
+    range: Option<&RowRange>,
     rows: &[Row],
 ) -> (String, Vec<QueryParameter>) {
     let mut sql = format!(
-        "BEGIN TRANSACTION;\nDELETE FROM {target} WHERE {} = @partition_date;\n",
+        "BEGIN TRANSACTION;\nDELETE FROM {target} WHERE {} = @partition_date",
         schema.partition.field
     );
     let mut params = vec![date_parameter("partition_date", date)];
+    if let Some(r) = range {
+        // The column is a schema identifier (`RowRange::validate`); the bounds are parameters.
+        sql.push_str(&format!(
+            " AND {c} >= @range_start AND {c} < @range_end",
+            c = r.column
+        ));
+        params.push(int_parameter("range_start", r.start));
+        params.push(int_parameter("range_end", r.end));
+    }
+    sql.push_str(";\n");
     for (i, chunk) in rows.chunks(REPLACE_INSERT_ROWS).enumerate() {
         let name = format!("rows_{i}");
         sql.push_str(&insert_statement(target, schema, &name));
@@ -656,20 +707,23 @@ impl Warehouse for BigQueryWarehouse {
         let schema = self.schema_of(table).await?;
         validate_rows(&schema, rows, Some(date))?;
         let target = self.qualified(table);
-        let (sql, params) = replace_request(&target, &schema, date, rows);
-        let mut attempt = 0;
-        loop {
-            match self.query_with(sql.clone(), params.clone()).await {
-                Ok(_) => return Ok(rows.len() as u64),
-                // The transaction rolled back as a whole, so running it again is safe.
-                Err(e) if is_concurrent_abort(&e) && attempt < CONFLICT_RETRIES => {
-                    attempt += 1;
-                    tracing::warn!(table = %table, %date, attempt, "replace aborted by a concurrent update; retrying");
-                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-                }
-                Err(e) => return Err(self.map_missing(table, e)),
-            }
-        }
+        let (sql, params) = replace_request(&target, &schema, date, None, rows);
+        self.run_replace(table, date, sql, params, rows.len()).await
+    }
+
+    async fn replace_range(
+        &self,
+        table: &TableRef,
+        date: Date,
+        range: &RowRange,
+        rows: &[Row],
+    ) -> Result<u64> {
+        let schema = self.schema_of(table).await?;
+        validate_rows(&schema, rows, Some(date))?;
+        range.validate(&schema, rows)?;
+        let target = self.qualified(table);
+        let (sql, params) = replace_request(&target, &schema, date, Some(range), rows);
+        self.run_replace(table, date, sql, params, rows.len()).await
     }
 
     async fn read_range(
@@ -819,8 +873,8 @@ mod tests {
             ])]
         };
         let hostile = "x'); DROP TABLE `d.t`; --";
-        let (a, params) = replace_request("`d.t`", &schema, date, &rows(hostile));
-        let (b, _) = replace_request("`d.t`", &schema, date, &rows("plain"));
+        let (a, params) = replace_request("`d.t`", &schema, date, None, &rows(hostile));
+        let (b, _) = replace_request("`d.t`", &schema, date, None, &rows("plain"));
         // The text depends on the table and the row count only; the values are parameters.
         assert_eq!(a, b);
         assert!(!a.contains("DROP") && !a.contains("2026-01-29"), "{a}");

@@ -16,6 +16,11 @@
 //! stored in the files; it comes from the directory name, as Hive readers (DuckDB, Spark,
 //! Polars) expect. Replacing a partition that also holds appended files removes those after the
 //! rename; that mix only happens on append-only tables, which are not replaced in practice.
+//!
+//! Replacing a range of a partition (`replace_range`, the shards of an Indexed Job) reads the
+//! partition, splices the range and installs the whole file again. Writers of one partition
+//! therefore queue on an exclusive lock (`flock` on `<pf>=YYYY-MM-DD/.lock`), so two shards
+//! never lose each other's rows; readers take no lock.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -42,7 +47,7 @@ use parquet::arrow::{ArrowWriter, ProjectionMask};
 use crate::error::{Result, WarehouseError};
 use crate::schema::{FieldMode, FieldType, TableRef, TableSchema};
 use crate::value::{Row, Value, complete_row, resolve_columns, validate_rows};
-use crate::warehouse::{EnsureOutcome, RUN_HISTORY_BATCH_ROWS, Warehouse};
+use crate::warehouse::{EnsureOutcome, RUN_HISTORY_BATCH_ROWS, RowRange, Warehouse};
 
 const SCHEMA_FILE: &str = "_schema.json";
 const PARTITION_FILE: &str = "part-00000.parquet";
@@ -122,6 +127,41 @@ fn write_atomic(dir: &Path, name: &str, write: impl FnOnce(&mut File) -> Result<
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Takes the partition's write lock (an exclusive `flock` on a hidden file in its directory,
+/// released when the returned file is dropped). Writers of one partition queue on it, across
+/// processes; readers never take it, since every file they open is complete.
+fn lock_partition(pdir: &Path) -> Result<File> {
+    std::fs::create_dir_all(pdir).map_err(|e| WarehouseError::io(pdir, e))?;
+    let path = pdir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| WarehouseError::io(&path, e))?;
+    file.lock().map_err(|e| WarehouseError::io(&path, e))?;
+    Ok(file)
+}
+
+/// Removes the partition's appended files (after a replace installed their successor).
+fn remove_appended(pdir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(pdir).map_err(|e| WarehouseError::io(pdir, e))? {
+        let path = entry.map_err(|e| WarehouseError::io(pdir, e))?.path();
+        let is_append = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("append-"));
+        if is_append {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(WarehouseError::io(&path, e)),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn partition_dir_name(schema: &TableSchema, date: Date) -> String {
@@ -499,21 +539,44 @@ impl Warehouse for LakeWarehouse {
             let schema = load_schema(&dir, &table)?;
             validate_rows(&schema, &rows, Some(date))?;
             let pdir = dir.join(partition_dir_name(&schema, date));
+            let _lock = lock_partition(&pdir)?;
             write_parquet(&pdir, PARTITION_FILE, &schema, &rows)?;
-            for entry in std::fs::read_dir(&pdir).map_err(|e| WarehouseError::io(&pdir, e))? {
-                let path = entry.map_err(|e| WarehouseError::io(&pdir, e))?.path();
-                let is_append = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("append-"));
-                if is_append {
-                    match std::fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(WarehouseError::io(&path, e)),
-                    }
+            remove_appended(&pdir)?;
+            Ok(rows.len() as u64)
+        })
+        .await
+    }
+
+    async fn replace_range(
+        &self,
+        table: &TableRef,
+        date: Date,
+        range: &RowRange,
+        rows: &[Row],
+    ) -> Result<u64> {
+        let dir = self.table_dir(table);
+        let table = table.clone();
+        let range = range.clone();
+        let rows = rows.to_vec();
+        Self::blocking(move || {
+            let schema = load_schema(&dir, &table)?;
+            validate_rows(&schema, &rows, Some(date))?;
+            range.validate(&schema, &rows)?;
+            let pdir = dir.join(partition_dir_name(&schema, date));
+            // Read, splice and rewrite under the partition's lock, so shards replacing
+            // disjoint ranges at once never lose each other's rows.
+            let _lock = lock_partition(&pdir)?;
+            let columns = resolve_columns(&schema, None)?;
+            let mut kept = Vec::new();
+            for (_, files) in partitions_in_range(&dir, &schema, date, date)? {
+                for f in files {
+                    read_parquet(&f, &schema, &columns, date, &mut kept)?;
                 }
             }
+            kept.retain(|r| !matches!(r.get(&range.column), Some(Value::Int(v)) if range.contains(*v)));
+            kept.extend(rows.iter().cloned());
+            write_parquet(&pdir, PARTITION_FILE, &schema, &kept)?;
+            remove_appended(&pdir)?;
             Ok(rows.len() as u64)
         })
         .await

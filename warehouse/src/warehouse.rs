@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::schema::{TableRef, TableSchema};
+use crate::error::{Result, WarehouseError};
+use crate::schema::{FieldMode, FieldType, TableRef, TableSchema};
 use crate::value::{Row, Value};
 
 /// Rows per INSERT statement (BigQuery) or per appended file (lake) for run history: one write
@@ -44,6 +44,19 @@ pub trait Warehouse: Send + Sync {
     /// contents. Returns the number of rows written.
     async fn replace_partition(&self, table: &TableRef, date: Date, rows: &[Row]) -> Result<u64>;
 
+    /// Atomically replaces the rows of partition `date` whose INT64 column `range.column` lies
+    /// in the range with `rows`, each of which must belong to the partition and the range; rows
+    /// outside the range are untouched. Writers of disjoint ranges of one partition may run at
+    /// once (the shards of an Indexed Job each replace their own range). Running it twice gives
+    /// the same contents. Returns the number of rows written.
+    async fn replace_range(
+        &self,
+        table: &TableRef,
+        date: Date,
+        range: &RowRange,
+        rows: &[Row],
+    ) -> Result<u64>;
+
     /// Rows whose partition date is in `from..=to`, with the given columns (all if `None`).
     /// Columns that are NULL are present as `Value::Null`. Order is unspecified.
     async fn read_range(
@@ -70,6 +83,54 @@ pub trait Warehouse: Send + Sync {
     async fn append_run_history(&self, records: &[RunHistoryRecord]) -> Result<u64> {
         let rows: Vec<Row> = records.iter().map(RunHistoryRecord::to_row).collect();
         self.append_rows(&RunHistoryRecord::table(), &rows).await
+    }
+}
+
+/// A slice of a partition: the rows whose INT64 `column` is in `start..end`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowRange {
+    /// The column (INT64, REQUIRED in the table's schema).
+    pub column: String,
+    /// The first value in the range.
+    pub start: i64,
+    /// The first value past the range.
+    pub end: i64,
+}
+
+impl RowRange {
+    /// Whether `v` is in the range.
+    pub fn contains(&self, v: i64) -> bool {
+        (self.start..self.end).contains(&v)
+    }
+
+    /// Checks the range against the table: the column is a REQUIRED INT64 (so its name is a
+    /// schema identifier, never a value) and every row's value lies in the range.
+    pub fn validate(&self, schema: &TableSchema, rows: &[Row]) -> Result<()> {
+        let ok = schema.field(&self.column).is_some_and(|f| {
+            f.field_type == FieldType::Int64 && f.mode == FieldMode::Required
+        });
+        if !ok {
+            return Err(WarehouseError::InvalidRequest(format!(
+                "{} has no REQUIRED INT64 column `{}` to replace a range of",
+                schema.table_ref(),
+                self.column
+            )));
+        }
+        for (i, row) in rows.iter().enumerate() {
+            match row.get(&self.column) {
+                Some(Value::Int(v)) if self.contains(*v) => {}
+                other => {
+                    return Err(WarehouseError::InvalidRequest(format!(
+                        "row {i} of {} has {} = {other:?}, outside the range {}..{} being replaced",
+                        schema.table_ref(),
+                        self.column,
+                        self.start,
+                        self.end
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

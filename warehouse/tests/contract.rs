@@ -376,6 +376,100 @@ async fn hostile_strings_round_trip(f: Fixture) {
     assert_eq!(counts.values().sum::<u64>(), 2 * hostile.len() as u64);
 }
 
+/// The shards of an Indexed Job: each replaces its own range of a partition, all at once.
+async fn shards_replace_their_own_ranges(f: Fixture) {
+    use tipoff_warehouse::{FieldMode, FieldSchema, FieldType, RowRange};
+    let mut schema = test_schema(&f.dataset("ranges"), "predictions");
+    schema.fields.push(FieldSchema {
+        name: "bucket".into(),
+        field_type: FieldType::Int64,
+        mode: FieldMode::Required,
+        description: "shard bucket".into(),
+    });
+    let t = schema.table_ref();
+    f.wh.ensure_table(&schema).await.unwrap();
+    let with_bucket = |rows: Vec<tipoff_warehouse::Row>| -> Vec<tipoff_warehouse::Row> {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, mut r)| {
+                r.insert("bucket".into(), Value::Int((i as i64 * 37) % 64));
+                r
+            })
+            .collect()
+    };
+    let range = |k: i64| RowRange {
+        column: "bucket".into(),
+        start: k * 16,
+        end: (k + 1) * 16,
+    };
+    let in_range = |rows: &[tipoff_warehouse::Row], k: i64| -> Vec<tipoff_warehouse::Row> {
+        rows.iter()
+            .filter(|r| matches!(r.get("bucket"), Some(Value::Int(b)) if range(k).contains(*b)))
+            .cloned()
+            .collect()
+    };
+    // D2 is a neighbour no range write may touch.
+    f.wh.replace_partition(&t, D2, &with_bucket(rows_for(D2, 5, "other")))
+        .await
+        .unwrap();
+    // An older write of the whole partition, then four shards at once over it.
+    let old = with_bucket(rows_for(D1, 40, "old"));
+    f.wh.replace_partition(&t, D1, &old).await.unwrap();
+    let new = with_bucket(rows_for(D1, 48, "new"));
+    let tasks: Vec<_> = (0..4)
+        .map(|k| {
+            let (wh, t, rows) = (Arc::clone(&f.wh), t.clone(), in_range(&new, k));
+            tokio::spawn(async move { wh.replace_range(&t, D1, &range(k), &rows).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sorted(f.wh.read_range(&t, D1, D1, None).await.unwrap()),
+        sorted(new.clone()),
+        "the four shards together replace the whole partition"
+    );
+    // A shard re-run with fewer rows replaces its range only.
+    let fewer: Vec<_> = in_range(&new, 1).into_iter().take(2).collect();
+    f.wh.replace_range(&t, D1, &range(1), &fewer).await.unwrap();
+    let mut expected: Vec<_> = new
+        .iter()
+        .filter(|r| !matches!(r.get("bucket"), Some(Value::Int(b)) if range(1).contains(*b)))
+        .cloned()
+        .collect();
+    expected.extend(fewer.clone());
+    assert_eq!(
+        sorted(f.wh.read_range(&t, D1, D1, None).await.unwrap()),
+        sorted(expected.clone())
+    );
+    f.wh.replace_range(&t, D1, &range(1), &fewer).await.unwrap();
+    assert_eq!(
+        sorted(f.wh.read_range(&t, D1, D1, None).await.unwrap()),
+        sorted(expected),
+        "running it twice gives the same contents"
+    );
+    assert_eq!(
+        f.wh.partition_row_counts(&t, D2, D2).await.unwrap()[&D2],
+        5
+    );
+    // A row outside the range, or a range over a column that is not a REQUIRED INT64, is
+    // refused before anything is written.
+    let err = f
+        .wh
+        .replace_range(&t, D1, &range(0), &in_range(&new, 2))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("outside the range 0..16"), "{err}");
+    let bad = RowRange {
+        column: "points".into(),
+        start: 0,
+        end: 1,
+    };
+    let err = f.wh.replace_range(&t, D1, &bad, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("no REQUIRED INT64 column `points`"), "{err}");
+}
+
 macro_rules! contract_suite {
     ($backend:ident, $fixture:path) => {
         mod $backend {
@@ -408,6 +502,10 @@ macro_rules! contract_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn hostile_strings_round_trip() {
                 super::hostile_strings_round_trip($fixture().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn shards_replace_their_own_ranges() {
+                super::shards_replace_their_own_ranges($fixture().await).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn run_history_appends_in_batches() {
