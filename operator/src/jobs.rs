@@ -211,6 +211,9 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
             flags.skip_dependency_check.to_string(),
         ),
         ("TIPOFF_DISABLED_CHECKS", flags.disabled_checks.join(",")),
+        // How many shards the Job has; each Pod learns its own from the Job controller's
+        // JOB_COMPLETION_INDEX (Indexed Jobs only).
+        ("TIPOFF_SHARDS", intent.parallelism.max(1).to_string()),
         ("TMPDIR", "/tmp".to_owned()),
     ]
     .into_iter()
@@ -614,6 +617,13 @@ mod tests {
         let spec = build(4).spec.unwrap();
         assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
         assert_eq!((spec.completions, spec.parallelism), (Some(4), Some(4)));
+        // Each shard learns the count from the Job and its index from JOB_COMPLETION_INDEX.
+        let env = spec.template.spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap();
+        let shards = env.iter().find(|e| e.name == "TIPOFF_SHARDS").unwrap();
+        assert_eq!(shards.value.as_deref(), Some("4"));
     }
 
     /// The checks of the Kubernetes `restricted` Pod Security Standard that apply to what the

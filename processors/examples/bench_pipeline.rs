@@ -309,6 +309,7 @@ async fn main() {
         },
         disabled_checks: Vec::new(),
         game: None,
+        ..Config::default()
     };
     let mut bq_config = lake_config.clone();
     bq_config.warehouse_url = Some(format!("bigquery://{project}"));

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use crate::contract::Failure;
 use crate::runner::Ctx;
-use crate::{analytics, precompute, raw, scrape};
+use crate::{analytics, precompute, predict, raw, scrape};
 
 /// A boxed processor future borrowing its context.
 pub type ProcessorFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
@@ -20,7 +20,7 @@ pub type RunFn = for<'a> fn(&'a mut Ctx) -> ProcessorFuture<'a>;
 pub struct ProcessorDef {
     /// The name the catalog (`config/pipeline.yaml`) and the command line use.
     pub name: &'static str,
-    /// The pipeline phase (1 scrape, 2 raw, 3 analytics, 4 precompute).
+    /// The pipeline phase (1 scrape, 2 raw, 3 analytics, 4 precompute, 5 predict, 6 publish).
     pub phase: u8,
     /// Runs it.
     pub run: RunFn,
@@ -101,6 +101,12 @@ pub const PROCESSORS: &[ProcessorDef] = &[
         precompute::player_composite_factors
     ),
     def!("ml-feature-store", 4, precompute::ml_feature_store),
+    def!("train-points-model", 5, predict::train::train_points_model),
+    def!(
+        "player-prop-predictions",
+        5,
+        predict::player_prop_predictions
+    ),
 ];
 
 /// The processor named `name`, if this binary runs it.

@@ -18,7 +18,7 @@ use crate::upstream::{RetryPolicy, Upstream};
 pub const MAX_MISSING: usize = 12;
 
 /// Configuration, normally from the environment.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     /// `TIPOFF_WAREHOUSE_URL`: `file:///path` or `bigquery://project`.
     pub warehouse_url: Option<String>,
@@ -37,7 +37,67 @@ pub struct Config {
     /// `TIPOFF_GAME`: limit a scraper to one game (an NBA game id or `AWY@HOM`), as a rerun
     /// asks. Raw processors ignore it: they replace the date's partition from every payload.
     pub game: Option<String>,
+    /// `TIPOFF_NOW` (RFC 3339): the instant the run acts as of, for demos and replays on a
+    /// simulated clock. Unset in production: the wall clock. It decides whether predictions are
+    /// written before the date's first tip-off.
+    pub now: Option<jiff::Timestamp>,
+    /// Which shard of an Indexed Job this Pod is: `JOB_COMPLETION_INDEX` (set by the Job
+    /// controller) of `TIPOFF_SHARDS` (set by the operator from the catalog's parallelism).
+    pub shard: Shard,
+    /// `TIPOFF_MODEL_MAX_AGE_DAYS`: `train-points-model` reuses the newest model trained on
+    /// games at most this many days before the date (default 7) and retrains otherwise.
+    pub model_max_age_days: Option<i64>,
+    /// `TIPOFF_MODEL_MIN_ROWS`: fewer training rows than this and `train-points-model` trains
+    /// nothing (default 1500, about two weeks of games).
+    pub model_min_rows: Option<usize>,
 }
+
+/// One shard of a sharded processor: `index` of `count` (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard.
+    pub index: u32,
+    /// How many shards the Job has.
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Reads and checks `JOB_COMPLETION_INDEX` and `TIPOFF_SHARDS`.
+    pub fn from_env() -> Result<Self, Failure> {
+        let num = |name: &str, default: u32| -> Result<u32, Failure> {
+            env(name).map_or(Ok(default), |v| {
+                v.parse::<u32>()
+                    .map_err(|e| Failure::Permanent(format!("{name}={v:?}: {e}")))
+            })
+        };
+        let shard = Self {
+            index: num("JOB_COMPLETION_INDEX", 0)?,
+            count: num("TIPOFF_SHARDS", 1)?,
+        };
+        shard.check().map(|()| shard)
+    }
+
+    /// An index below the count, and a count the processors can split players into.
+    pub fn check(&self) -> Result<(), Failure> {
+        if self.count == 0 || self.count > MAX_SHARDS || self.index >= self.count {
+            return Err(Failure::Permanent(format!(
+                "shard {} of {} is impossible: TIPOFF_SHARDS must be 1-{MAX_SHARDS} and \
+                 JOB_COMPLETION_INDEX below it",
+                self.index, self.count
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The most shards a processor splits into (its players fall in this many hash buckets).
+pub const MAX_SHARDS: u32 = 1024;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -80,6 +140,20 @@ impl Config {
                 })
                 .unwrap_or_default(),
             game: env("TIPOFF_GAME"),
+            now: env("TIPOFF_NOW")
+                .map(|v| {
+                    v.parse::<jiff::Timestamp>().map_err(|e| {
+                        Failure::Permanent(format!(
+                            "TIPOFF_NOW={v:?} is not an RFC 3339 instant: {e}"
+                        ))
+                    })
+                })
+                .transpose()?,
+            shard: Shard::from_env()?,
+            model_max_age_days: num("TIPOFF_MODEL_MAX_AGE_DAYS")?
+                .map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+            model_min_rows: num("TIPOFF_MODEL_MIN_ROWS")?
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         })
     }
 }
@@ -132,6 +206,11 @@ impl Ctx {
     /// The `processed_at` of every row this run writes (one instant per run).
     pub fn processed_at(&self) -> jiff::Timestamp {
         self.processed_at
+    }
+
+    /// The instant the run acts as of: `TIPOFF_NOW`, or the run's `processed_at`.
+    pub fn now(&self) -> jiff::Timestamp {
+        self.config.now.unwrap_or(self.processed_at)
     }
 
     /// The upstream client (created on first use).

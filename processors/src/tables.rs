@@ -47,6 +47,8 @@ pub mod name {
     pub const COMPOSITE_FACTORS: (&str, &str) = ("nba_precompute", "player_composite_factors");
     /// Phase 4.
     pub const FEATURE_STORE: (&str, &str) = ("nba_predictions", "ml_feature_store_v2");
+    /// Phase 5.
+    pub const PREDICTIONS: (&str, &str) = ("nba_predictions", "player_prop_predictions");
 }
 
 /// A [`TableRef`] from a [`name`] pair.
@@ -106,6 +108,19 @@ impl<'r> Cells<'r> {
             Value::Date(d) => Ok(*d),
             v => Err(Self::bad(col, "a DATE", v)),
         }
+    }
+
+    /// A non-NULL TIMESTAMP.
+    pub fn timestamp(&self, col: &str) -> Result<jiff::Timestamp, String> {
+        match self.get(col) {
+            Value::Timestamp(t) => Ok(*t),
+            v => Err(Self::bad(col, "a TIMESTAMP", v)),
+        }
+    }
+
+    /// A TIMESTAMP or NULL.
+    pub fn opt_timestamp(&self, col: &str) -> Result<Option<jiff::Timestamp>, String> {
+        self.nullable(col, Self::timestamp)
     }
 
     /// NULL as `None`, anything else through `read`.

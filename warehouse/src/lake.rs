@@ -573,7 +573,9 @@ impl Warehouse for LakeWarehouse {
                     read_parquet(&f, &schema, &columns, date, &mut kept)?;
                 }
             }
-            kept.retain(|r| !matches!(r.get(&range.column), Some(Value::Int(v)) if range.contains(*v)));
+            kept.retain(
+                |r| !matches!(r.get(&range.column), Some(Value::Int(v)) if range.contains(*v)),
+            );
             kept.extend(rows.iter().cloned());
             write_parquet(&pdir, PARTITION_FILE, &schema, &kept)?;
             remove_appended(&pdir)?;

@@ -26,4 +26,6 @@ pub use error::{Result, WarehouseError};
 pub use lake::LakeWarehouse;
 pub use schema::{FieldMode, FieldSchema, FieldType, Partitioning, TableRef, TableSchema};
 pub use value::{Row, Value};
-pub use warehouse::{EnsureOutcome, RUN_HISTORY_BATCH_ROWS, RowRange, RunHistoryRecord, Warehouse, open};
+pub use warehouse::{
+    EnsureOutcome, RUN_HISTORY_BATCH_ROWS, RowRange, RunHistoryRecord, Warehouse, open,
+};

@@ -106,9 +106,9 @@ impl RowRange {
     /// Checks the range against the table: the column is a REQUIRED INT64 (so its name is a
     /// schema identifier, never a value) and every row's value lies in the range.
     pub fn validate(&self, schema: &TableSchema, rows: &[Row]) -> Result<()> {
-        let ok = schema.field(&self.column).is_some_and(|f| {
-            f.field_type == FieldType::Int64 && f.mode == FieldMode::Required
-        });
+        let ok = schema
+            .field(&self.column)
+            .is_some_and(|f| f.field_type == FieldType::Int64 && f.mode == FieldMode::Required);
         if !ok {
             return Err(WarehouseError::InvalidRequest(format!(
                 "{} has no REQUIRED INT64 column `{}` to replace a range of",

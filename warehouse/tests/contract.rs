@@ -449,17 +449,13 @@ async fn shards_replace_their_own_ranges(f: Fixture) {
         sorted(expected),
         "running it twice gives the same contents"
     );
-    assert_eq!(
-        f.wh.partition_row_counts(&t, D2, D2).await.unwrap()[&D2],
-        5
-    );
+    assert_eq!(f.wh.partition_row_counts(&t, D2, D2).await.unwrap()[&D2], 5);
     // A row outside the range, or a range over a column that is not a REQUIRED INT64, is
     // refused before anything is written.
-    let err = f
-        .wh
-        .replace_range(&t, D1, &range(0), &in_range(&new, 2))
-        .await
-        .unwrap_err();
+    let err =
+        f.wh.replace_range(&t, D1, &range(0), &in_range(&new, 2))
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("outside the range 0..16"), "{err}");
     let bad = RowRange {
         column: "points".into(),
@@ -467,7 +463,11 @@ async fn shards_replace_their_own_ranges(f: Fixture) {
         end: 1,
     };
     let err = f.wh.replace_range(&t, D1, &bad, &[]).await.unwrap_err();
-    assert!(err.to_string().contains("no REQUIRED INT64 column `points`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no REQUIRED INT64 column `points`"),
+        "{err}"
+    );
 }
 
 macro_rules! contract_suite {

@@ -105,6 +105,7 @@ pub async fn load(
         },
         disabled_checks: Vec::new(),
         game: None,
+        ..Config::default()
     };
     progress(&format!(
         "history: loading the {} game dates before {date} ({} .. {}): phases 1-2 and the post-game summaries",

@@ -123,6 +123,7 @@ impl World {
             },
             disabled_checks: Vec::new(),
             game: None,
+            ..Config::default()
         }
     }
 
