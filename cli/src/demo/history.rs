@@ -1,7 +1,10 @@
 //! The season before the demo's date, loaded quickly and in-process so that the date's rolling
-//! features are real: for every earlier game date, phases 1 and 2 and the three post-game
-//! summaries of phase 3 (what the as-of features of the date read), run as the same processor
-//! code the Jobs run, against an upstream of its own (no injected faults, no latency).
+//! features are real and the points model has games to train on: for every earlier game date,
+//! phases 1 and 2 and the three post-game summaries of phase 3 (what the as-of features of the
+//! date read), then the rest of phases 3 and 4 (the feature store the model trains on), run as
+//! the same processor code the Jobs run, against an upstream of its own (no injected faults,
+//! no latency). The second stage starts once every date's summaries exist, since a date's
+//! features read the summaries of all the dates before it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,10 +55,24 @@ pub fn dates_before(season: &Season, date: Date) -> Vec<Date> {
         .collect()
 }
 
-async fn load_date(config: Config, date: Date) -> Result<usize> {
+/// The processors of the first stage: phases 1-2 and the post-game summaries.
+fn results_stage() -> Vec<&'static str> {
     let mut names: Vec<&str> = registry::names_in_phase(1);
     names.extend(registry::names_in_phase(2));
     names.extend(POST_GAME);
+    names
+}
+
+/// The processors of the second stage: the rest of phases 3 and 4.
+fn features_stage() -> Vec<&'static str> {
+    registry::names_in_phase(3)
+        .into_iter()
+        .filter(|p| !POST_GAME.contains(p))
+        .chain(registry::names_in_phase(4))
+        .collect()
+}
+
+async fn load_date(config: Config, date: Date, names: Vec<&'static str>) -> Result<usize> {
     for p in &names {
         let args = RunArgs {
             processor: (*p).to_owned(),
@@ -108,25 +125,27 @@ pub async fn load(
         ..Config::default()
     };
     progress(&format!(
-        "history: loading the {} game dates before {date} ({} .. {}): phases 1-2 and the post-game summaries",
+        "history: loading the {} game dates before {date} ({} .. {}): phases 1-4",
         dates.len(),
         dates[0],
         dates[dates.len() - 1]
     ));
     let total = dates.len();
-    let mut done = 0usize;
     let mut runs = 0usize;
-    let mut stream = futures::stream::iter(dates.iter().copied())
-        .map(|d| load_date(config.clone(), d))
-        .buffer_unordered(CONCURRENT_DATES);
-    while let Some(r) = stream.next().await {
-        runs += r?;
-        done += 1;
-        if done.is_multiple_of(10) || done == total {
-            progress(&format!(
-                "history: {done}/{total} dates ({:.1} s)",
-                started.elapsed().as_secs_f64()
-            ));
+    for (stage, names) in [("results", results_stage()), ("features", features_stage())] {
+        let mut done = 0usize;
+        let mut stream = futures::stream::iter(dates.iter().copied())
+            .map(|d| load_date(config.clone(), d, names.clone()))
+            .buffer_unordered(CONCURRENT_DATES);
+        while let Some(r) = stream.next().await {
+            runs += r?;
+            done += 1;
+            if done.is_multiple_of(20) || done == total {
+                progress(&format!(
+                    "history: {stage} {done}/{total} dates ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
         }
     }
     Ok(History {

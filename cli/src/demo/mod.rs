@@ -119,8 +119,8 @@ pub struct Summary {
     pub detection: Detection,
     /// Where things are.
     pub paths: BTreeMap<String, String>,
-    /// The season before the date, loaded before the run (phases 1-2 and the post-game
-    /// summaries), so the date's rolling features are real.
+    /// The season before the date, loaded before the run (phases 1-4), so the date's rolling
+    /// features are real and the points model has games to train on.
     pub history: history::History,
 }
 
