@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use tipoff_warehouse::schema::TableSchema;
 use tipoff_warehouse::{RowRange, Warehouse};
 
-use crate::analytics::asof::Calendar;
+use crate::analytics::asof::{self, Calendar};
 use crate::contract::Failure;
 use crate::features::FEATURE_VERSION;
 use crate::model::{self, Artifact, Dispersion, System};
@@ -231,6 +231,13 @@ pub async fn player_prop_predictions(ctx: &mut Ctx) -> Result<(), Failure> {
         .iter()
         .map(|g| (g.game_id.as_str(), g.tipoff))
         .collect();
+    if !asof::players_knowable(&cal, date, ctx.args.mode) {
+        ctx.warn(format!(
+            "no team of {date} has played yet this season: the feature store has no players, nothing to predict"
+        ));
+        ctx.check("predictions-written", true, Some(0), Some(0), vec![]);
+        return Ok(());
+    }
     let features: Vec<FeatureRow> =
         tables::read_required::<FeatureRow>(wh.as_ref(), date, "ml-feature-store")
             .await?
