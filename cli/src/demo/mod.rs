@@ -4,6 +4,7 @@
 //! the condition, Event or quarantine that caught the legacy incident it replays.
 
 pub mod history;
+pub mod outcome;
 pub mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,6 +64,11 @@ pub struct DemoArgs {
     /// The game date to simulate (a date of the synthetic 2025-26 season with games).
     #[arg(long, default_value = "2026-01-14")]
     pub date: String,
+    /// A range of game dates, `FROM..TO` (inclusive), run one after the other, each a
+    /// Production PipelineRun; the history before FROM is loaded first, and the summary gives
+    /// the last date's run and every system's accuracy over the range. Replaces `--date`.
+    #[arg(long, conflicts_with_all = ["date", "scenario"])]
+    pub dates: Option<String>,
     /// Leave the stack up after the run, for exploring with kubectl (Ctrl-C stops it).
     #[arg(long)]
     pub keep_running: bool,
@@ -122,6 +128,55 @@ pub struct Summary {
     /// The season before the date, loaded before the run (phases 1-4), so the date's rolling
     /// features are real and the points model has games to train on.
     pub history: history::History,
+    /// The date's predictions: active rows and calls per system, the most confident calls,
+    /// the export files.
+    pub predictions: outcome::Predictions,
+    /// Per system, the accuracy of the date's graded predictions (phase 6).
+    pub accuracy: BTreeMap<String, outcome::SystemAccuracy>,
+    /// With `--dates`: every date of the range and how its run ended (the last is `run`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub range: Vec<RangeDate>,
+}
+
+/// One date of a `--dates` range.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeDate {
+    /// The date.
+    pub date: String,
+    /// Its run.
+    pub run: String,
+    /// How it ended.
+    pub state: String,
+    /// Processors succeeded / expected.
+    pub progress: String,
+}
+
+/// The game dates of `FROM..TO` (inclusive) in the season.
+fn range_dates(season: &Season, text: &str) -> Result<Vec<jiff::civil::Date>> {
+    let (from, to) = text.split_once("..").ok_or_else(|| {
+        CliError::Usage(format!(
+            "--dates {text:?}: write FROM..TO, e.g. 2026-01-10..2026-01-14"
+        ))
+    })?;
+    let (from, to) = (parse_date(from)?, parse_date(to)?);
+    if from > to {
+        return Err(CliError::Usage(format!(
+            "--dates {text}: {from} is after {to}"
+        )));
+    }
+    let dates: Vec<_> = season
+        .by_date
+        .keys()
+        .filter(|d| (from..=to).contains(*d))
+        .copied()
+        .collect();
+    if dates.is_empty() {
+        return Err(CliError::Usage(format!(
+            "--dates {text}: no game dates in the synthetic season (21 Oct 2025 to 12 Apr 2026)"
+        )));
+    }
+    Ok(dates)
 }
 
 /// The run in the summary.
@@ -283,6 +338,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     let t = Instant::now();
     let season = Arc::new(Season::generate(SEED));
+    // With --dates, the range's earlier dates run first and `date` is its last.
+    let range = match &args.dates {
+        Some(text) => range_dates(&season, text)?,
+        None => vec![date],
+    };
+    let date = *range.last().unwrap_or(&date);
     let games = season.by_date.get(&date).cloned().unwrap_or_default();
     if games.is_empty() {
         return Err(CliError::Usage(format!(
@@ -367,7 +428,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         Some(Scenario::WrongCodeDeployed | Scenario::MissingGame | Scenario::MalformedPayload)
     );
     let history = if catalog.phases.iter().any(|p| p.number >= 3) && !stops_early {
-        history::load(Arc::clone(&season), date, &paths, &|l: &str| out.line(l)).await?
+        history::load(Arc::clone(&season), range[0], &paths, &|l: &str| {
+            out.line(l)
+        })
+        .await?
     } else {
         out.line("history: not loaded (the run stops before phase 3, which reads it)");
         history::History::default()
@@ -429,6 +493,40 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     ));
 
     let cluster = Cluster::from_client(client.clone(), "default");
+    // A range: each earlier date's run is applied once the one before it has finished (a
+    // Production run of D reads the results of every date before it), and followed quietly.
+    let mut range_runs = Vec::new();
+    for d in &range[..range.len() - 1] {
+        let name = run_name(&d.to_string(), Mode::Production);
+        let spec = json!({ "date": d.to_string(), "mode": Mode::Production, "release": Release {
+            image: image.clone(),
+            commit: commit.clone(),
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            processors: vec![],
+        } });
+        cluster
+            .apply_run(&name, &spec, FIELD_MANAGER)
+            .await
+            .map_err(|e| CliError::from_kube("applying the run", e))?;
+        let v = follow::follow(
+            &cluster,
+            &name,
+            Duration::from_secs(args.timeout),
+            &mut |_| {},
+            &mut |_| true,
+        )
+        .await?;
+        out.line(&format!(
+            "{d}: pipelinerun {name} {} ({})",
+            v.state, v.progress
+        ));
+        range_runs.push(RangeDate {
+            date: d.to_string(),
+            run: name,
+            state: v.state.clone(),
+            progress: v.progress.clone(),
+        });
+    }
     let name = run_name(&date.to_string(), Mode::Production);
     let release = Release {
         image: image.clone(),
@@ -516,6 +614,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 history,
             )
             .await?;
+            let mut summary = summary;
+            if range.len() > 1 {
+                let lake = tipoff_warehouse::open(&format!("file://{}", paths.lake.display()))
+                    .await
+                    .map_err(|e| CliError::Other(format!("opening the lake: {e}")))?;
+                summary.accuracy = outcome::accuracy(lake.as_ref(), range[0], date).await?;
+                range_runs.push(RangeDate {
+                    date: date.to_string(),
+                    run: v.name.clone(),
+                    state: v.state.clone(),
+                    progress: v.progress.clone(),
+                });
+                summary.range = range_runs;
+            }
             report(&out, &cluster, &summary, &v, args.keep_running).await?;
             if summary.detection.detected {
                 Ok(())
@@ -590,6 +702,13 @@ async fn summarize(
             .unwrap_or(0);
     }
 
+    let date = parse_date(&v.date)?;
+    let lake = tipoff_warehouse::open(&format!("file://{}", paths.lake.display()))
+        .await
+        .map_err(|e| CliError::Other(format!("opening the lake: {e}")))?;
+    let predictions = outcome::predictions(lake.as_ref(), &paths.objects, date).await?;
+    let accuracy = outcome::accuracy(lake.as_ref(), date, date).await?;
+
     let detection = detect(
         args.scenario,
         v,
@@ -652,6 +771,9 @@ async fn summarize(
             ),
         ]),
         history,
+        predictions,
+        accuracy,
+        range: Vec::new(),
     })
 }
 
@@ -1009,6 +1131,32 @@ async fn report(
         "  objects: {}",
         s.paths.get("objects").map_or("", String::as_str)
     );
+    if let (Some(first), Some(last)) = (s.range.first(), s.range.last()) {
+        println!(
+            "\nAccuracy over {} .. {} ({} dates, graded the day after each):",
+            first.date,
+            last.date,
+            s.range.len()
+        );
+        for (system, a) in &s.accuracy {
+            println!(
+                "  {system:<18} {:>5} graded  MAE {}  calls right {}  return {}",
+                a.count,
+                a.mae.map_or("-".to_owned(), |m| format!("{m:.2}")),
+                a.hit_rate.map_or("-".to_owned(), |h| format!(
+                    "{:.1}% of {}",
+                    100.0 * h,
+                    a.calls
+                )),
+                a.return_per_unit
+                    .map_or("-".to_owned(), |r| format!("{:+.1}%", 100.0 * r))
+            );
+        }
+    }
+    println!("\nPredictions for {}:", s.date);
+    for line in outcome::render(&s.predictions, &s.accuracy) {
+        println!("{line}");
+    }
     println!(
         "\nJobs: {} created for {} processors, {} retries, {} duplicates; run took {:.1}s",
         s.jobs.created, s.jobs.processors, s.jobs.retries, s.jobs.duplicates, s.run.seconds
