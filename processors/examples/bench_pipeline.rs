@@ -309,6 +309,8 @@ async fn main() {
         },
         disabled_checks: Vec::new(),
         game: None,
+        live_poll: tipoff_processors::publish::live::DEFAULT_POLL,
+        live_max: tipoff_processors::publish::live::DEFAULT_MAX,
     };
     let mut bq_config = lake_config.clone();
     bq_config.warehouse_url = Some(format!("bigquery://{project}"));

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use crate::contract::Failure;
 use crate::runner::Ctx;
-use crate::{analytics, precompute, raw, scrape};
+use crate::{analytics, precompute, publish, raw, scrape};
 
 /// A boxed processor future borrowing its context.
 pub type ProcessorFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
@@ -20,7 +20,8 @@ pub type RunFn = for<'a> fn(&'a mut Ctx) -> ProcessorFuture<'a>;
 pub struct ProcessorDef {
     /// The name the catalog (`config/pipeline.yaml`) and the command line use.
     pub name: &'static str,
-    /// The pipeline phase (1 scrape, 2 raw, 3 analytics, 4 precompute).
+    /// The pipeline phase (1 scrape, 2 raw, 3 analytics, 4 precompute, 5 predictions, 6
+    /// publish).
     pub phase: u8,
     /// Runs it.
     pub run: RunFn,
@@ -101,7 +102,15 @@ pub const PROCESSORS: &[ProcessorDef] = &[
         precompute::player_composite_factors
     ),
     def!("ml-feature-store", 4, precompute::ml_feature_store),
+    def!("grade-predictions", 6, publish::grade_predictions),
+    def!("export-predictions", 6, publish::export_predictions),
+    def!("export-live", 6, publish::export_live),
 ];
+
+/// Registered processors the daily catalog does not run: `export-live` follows the evening's
+/// games for hours, which no phase of a date's PipelineRun waits for (docs/processors.md);
+/// it is run on its own (`tipoff-processor run export-live`).
+pub const NOT_IN_CATALOG: &[&str] = &["export-live"];
 
 /// The processor named `name`, if this binary runs it.
 pub fn find(name: &str) -> Option<&'static ProcessorDef> {
@@ -135,7 +144,8 @@ mod tests {
     }
 
     /// The catalog may only name registered processors, and every registered processor is in
-    /// the production catalog under the same phase (nothing is registered but never run).
+    /// the production catalog under the same phase (nothing is registered but never run),
+    /// except the few [`NOT_IN_CATALOG`] names on purpose.
     #[test]
     fn every_catalog_processor_is_registered_in_its_phase() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml");
@@ -152,7 +162,18 @@ mod tests {
                 in_catalog.push(name.to_owned());
             }
         }
-        let registered: Vec<String> = PROCESSORS.iter().map(|p| p.name.to_owned()).collect();
+        let registered: Vec<String> = PROCESSORS
+            .iter()
+            .filter(|p| !NOT_IN_CATALOG.contains(&p.name))
+            .map(|p| p.name.to_owned())
+            .collect();
+        for name in NOT_IN_CATALOG {
+            assert!(find(name).is_some(), "{name} is not registered");
+            assert!(
+                !in_catalog.iter().any(|n| n == name),
+                "{name} is in the catalog"
+            );
+        }
         assert_eq!(
             in_catalog, registered,
             "the registry and the catalog differ"

@@ -37,6 +37,27 @@ pub struct Config {
     /// `TIPOFF_GAME`: limit a scraper to one game (an NBA game id or `AWY@HOM`), as a rerun
     /// asks. Raw processors ignore it: they replace the date's partition from every payload.
     pub game: Option<String>,
+    /// `TIPOFF_LIVE_POLL_SECS` (seconds, fractions allowed; default 180): how often
+    /// `export-live` polls the upstream.
+    pub live_poll: Duration,
+    /// `TIPOFF_LIVE_MAX_SECS` (seconds; default 28800): the longest `export-live` runs before
+    /// it gives up on games that are not final.
+    pub live_max: Duration,
+}
+
+/// A duration in seconds from the environment (fractions allowed), or `default`.
+fn env_secs(name: &str, default: Duration) -> Result<Duration, Failure> {
+    match env(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Failure::Permanent(format!("{name}={v:?}: not a positive number of seconds"))
+            }),
+    }
 }
 
 fn env(name: &str) -> Option<String> {
@@ -80,6 +101,8 @@ impl Config {
                 })
                 .unwrap_or_default(),
             game: env("TIPOFF_GAME"),
+            live_poll: env_secs("TIPOFF_LIVE_POLL_SECS", crate::publish::live::DEFAULT_POLL)?,
+            live_max: env_secs("TIPOFF_LIVE_MAX_SECS", crate::publish::live::DEFAULT_MAX)?,
         })
     }
 }

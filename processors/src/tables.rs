@@ -47,6 +47,12 @@ pub mod name {
     pub const COMPOSITE_FACTORS: (&str, &str) = ("nba_precompute", "player_composite_factors");
     /// Phase 4.
     pub const FEATURE_STORE: (&str, &str) = ("nba_predictions", "ml_feature_store_v2");
+    /// Phase 5.
+    pub const PREDICTIONS: (&str, &str) = ("nba_predictions", "player_prop_predictions");
+    /// Phase 6.
+    pub const PREDICTION_ACCURACY: (&str, &str) = ("nba_predictions", "prediction_accuracy");
+    /// Phase 6.
+    pub const DAILY_METRICS: (&str, &str) = ("nba_predictions", "prediction_daily_metrics");
 }
 
 /// A [`TableRef`] from a [`name`] pair.
@@ -60,6 +66,11 @@ pub struct Cells<'r> {
 }
 
 impl<'r> Cells<'r> {
+    /// Cells over one row (rows read elsewhere than the warehouse, e.g. parsed payloads).
+    pub fn new(row: &'r Row) -> Self {
+        Self { row }
+    }
+
     fn get(&self, col: &str) -> &'r Value {
         self.row.get(col).unwrap_or(&Value::Null)
     }
@@ -108,6 +119,14 @@ impl<'r> Cells<'r> {
         }
     }
 
+    /// A non-NULL TIMESTAMP.
+    pub fn timestamp(&self, col: &str) -> Result<jiff::Timestamp, String> {
+        match self.get(col) {
+            Value::Timestamp(t) => Ok(*t),
+            v => Err(Self::bad(col, "a TIMESTAMP", v)),
+        }
+    }
+
     /// NULL as `None`, anything else through `read`.
     fn nullable<T>(
         &self,
@@ -133,6 +152,16 @@ impl<'r> Cells<'r> {
     /// A FLOAT64 or NULL.
     pub fn opt_float(&self, col: &str) -> Result<Option<f64>, String> {
         self.nullable(col, Self::float)
+    }
+
+    /// A BOOL or NULL.
+    pub fn opt_bool(&self, col: &str) -> Result<Option<bool>, String> {
+        self.nullable(col, Self::bool)
+    }
+
+    /// A TIMESTAMP or NULL.
+    pub fn opt_timestamp(&self, col: &str) -> Result<Option<jiff::Timestamp>, String> {
+        self.nullable(col, Self::timestamp)
     }
 }
 
