@@ -130,21 +130,33 @@ async fn put_export<T: serde::Serialize>(
     Ok(key)
 }
 
+/// The export files whose `game_date` is not `date`, as `key: problem`; `None` bytes are a
+/// file that was not found after writing.
+pub fn date_mismatches(
+    date: jiff::civil::Date,
+    files: &[(String, Option<bytes::Bytes>)],
+) -> Vec<String> {
+    files
+        .iter()
+        .filter_map(|(key, bytes)| match bytes {
+            None => Some(format!("{key}: not found after writing")),
+            Some(b) => match export::game_date_of(b) {
+                Ok(d) if d == date => None,
+                Ok(d) => Some(format!("{key}: game_date {d}")),
+                Err(e) => Some(format!("{key}: {e}")),
+            },
+        })
+        .collect()
+}
+
 /// The `export-date-matches` gate: reads each written file back and compares its `game_date`
 /// with the run's date (seed 003: an export with the wrong date).
 pub async fn date_check(ctx: &mut Ctx, written: &[ObjectKey]) -> Result<(), Failure> {
-    let date = ctx.args.date;
-    let mut wrong = Vec::new();
+    let mut files = Vec::with_capacity(written.len());
     for key in written {
-        match ctx.get(key).await? {
-            None => wrong.push(format!("{key}: not found after writing")),
-            Some(bytes) => match export::game_date_of(&bytes) {
-                Ok(d) if d == date => {}
-                Ok(d) => wrong.push(format!("{key}: game_date {d}")),
-                Err(e) => wrong.push(format!("{key}: {e}")),
-            },
-        }
+        files.push((key.to_string(), ctx.get(key).await?));
     }
+    let wrong = date_mismatches(ctx.args.date, &files);
     let n = i64::try_from(written.len()).unwrap_or(i64::MAX);
     let bad = i64::try_from(wrong.len()).unwrap_or(i64::MAX);
     ctx.check(
@@ -201,3 +213,43 @@ pub async fn export_predictions(ctx: &mut Ctx) -> Result<(), Failure> {
 }
 
 pub use live::export_live;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_with_another_date_or_none_fails_the_date_gate() {
+        let d = jiff::civil::date(2026, 1, 14);
+        let file = |date: &str| {
+            Some(bytes::Bytes::from(format!(
+                r#"{{"kind":"predictions","game_date":"{date}"}}"#
+            )))
+        };
+        let files = vec![
+            (
+                "exports/v1/predictions/2026-01-14.json".to_owned(),
+                file("2026-01-14"),
+            ),
+            (
+                "exports/v1/results/2026-01-14.json".to_owned(),
+                file("2026-01-13"),
+            ),
+            ("exports/v1/live/2026-01-14.json".to_owned(), None),
+            (
+                "exports/v1/live-grading/2026-01-14.json".to_owned(),
+                Some(bytes::Bytes::from("{}")),
+            ),
+        ];
+        let wrong = date_mismatches(d, &files);
+        assert_eq!(wrong.len(), 3, "{wrong:?}");
+        assert_eq!(
+            wrong[0],
+            "exports/v1/results/2026-01-14.json: game_date 2026-01-13"
+        );
+        assert!(wrong[1].ends_with("not found after writing"));
+        assert!(wrong[2].contains("no readable game_date"));
+        assert!(date_mismatches(d, &files[..1]).is_empty());
+    }
+}

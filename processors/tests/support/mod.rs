@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod phase6;
 pub mod schema_check;
 
 use std::collections::BTreeMap;
