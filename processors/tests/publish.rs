@@ -232,22 +232,3 @@ async fn a_missing_result_is_named_and_missing_predictions_name_their_processor(
     let text = out.failure.expect("must fail").to_string();
     assert!(text.contains("run grade-predictions for"), "{text}");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_gate_the_catalog_keeps_on_for_phase_6_is_reported() {
-    let d = date_with_dnp();
-    let w = World::start(next_day(d)).await;
-    results_of(&w, d).await;
-    let lake = w.lake().await;
-    let (rows, _) = fixture(lake.as_ref(), d).await;
-    write_predictions(lake.as_ref(), d, &rows).await;
-    for (name, gates) in catalog_gates() {
-        if !["grade-predictions", "export-predictions"].contains(&name.as_str()) {
-            continue;
-        }
-        let r = w.ok(&name, d, Mode::Production).await;
-        for g in gates {
-            check(&r, &g);
-        }
-    }
-}
