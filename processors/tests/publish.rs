@@ -232,3 +232,23 @@ async fn a_missing_result_is_named_and_missing_predictions_name_their_processor(
     let text = out.failure.expect("must fail").to_string();
     assert!(text.contains("run grade-predictions for"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_without_games_writes_nothing_and_reports_every_gate() {
+    let s = season();
+    let first = *s.by_date.keys().next().unwrap();
+    let mut d = first;
+    while s.by_date.contains_key(&d) {
+        d = d.tomorrow().unwrap();
+    }
+    let w = World::start(next_day(d)).await;
+    w.ok("scrape-schedule", d, Mode::Production).await;
+    let r = w.ok("grade-predictions", d, Mode::Production).await;
+    assert_eq!(check(&r, "rows-written").expected, Some(0));
+    let g = check(&r, "predictions-graded");
+    assert!(g.passed && g.expected == Some(0), "{g:?}");
+    let r = w.ok("export-predictions", d, Mode::Production).await;
+    let c = check(&r, "export-date-matches");
+    assert!(c.passed && c.expected == Some(0), "{c:?}");
+    assert!(!export_path(&w, "predictions", d).exists());
+}
