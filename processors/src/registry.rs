@@ -107,12 +107,10 @@ pub const PROCESSORS: &[ProcessorDef] = &[
     def!("export-live", 6, publish::export_live),
 ];
 
-/// Registered processors the production catalog does not list. `export-live` follows the
+/// Registered processors the production catalog does not list: `export-live` follows the
 /// evening's games for hours, which no phase of a date's PipelineRun waits for
 /// (docs/processors.md); it is run on its own (`tipoff-processor run export-live`).
-/// `grade-predictions` and `export-predictions` join the catalog's phase 6 with phase 5,
-/// whose predictions they read (the separate catalog commit on the phase 6 branch).
-pub const NOT_IN_CATALOG: &[&str] = &["grade-predictions", "export-predictions", "export-live"];
+pub const NOT_IN_CATALOG: &[&str] = &["export-live"];
 
 /// The processor named `name`, if this binary runs it.
 pub fn find(name: &str) -> Option<&'static ProcessorDef> {

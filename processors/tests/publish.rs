@@ -252,3 +252,22 @@ async fn a_date_without_games_writes_nothing_and_reports_every_gate() {
     assert!(c.passed && c.expected == Some(0), "{c:?}");
     assert!(!export_path(&w, "predictions", d).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gate_the_catalog_keeps_on_for_phase_6_is_reported() {
+    let d = date_with_dnp();
+    let w = World::start(next_day(d)).await;
+    results_of(&w, d).await;
+    let lake = w.lake().await;
+    let (rows, _) = fixture(lake.as_ref(), d).await;
+    write_predictions(lake.as_ref(), d, &rows).await;
+    for (name, gates) in catalog_gates() {
+        if !["grade-predictions", "export-predictions"].contains(&name.as_str()) {
+            continue;
+        }
+        let r = w.ok(&name, d, Mode::Production).await;
+        for g in gates {
+            check(&r, &g);
+        }
+    }
+}
