@@ -87,10 +87,9 @@ fn a_processor_sets_its_own_resources() {
 #[test]
 fn production_catalog_loads_and_lists_only_existing_processors() {
     let catalog = Catalog::load(&repo_file("config/pipeline.yaml")).unwrap();
-    // Only processors tipoff-processor runs (phases 1 to 4 so far); each issue that builds
-    // more adds them here.
+    // Only processors tipoff-processor runs; each issue that builds more adds them here.
     let numbers: Vec<u8> = catalog.phases.iter().map(|p| p.number).collect();
-    assert_eq!(numbers, [1, 2, 3, 4]);
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
     let names: Vec<&str> = catalog
         .phases
         .iter()
@@ -124,7 +123,20 @@ fn production_catalog_loads_and_lists_only_existing_processors() {
             "player-daily-cache",
             "player-composite-factors",
             "ml-feature-store",
+            "train-points-model",
+            "player-prop-predictions",
+            "grade-predictions",
+            "export-predictions",
         ]
+    );
+    // The predictions run as an Indexed Job of four shards, after the model.
+    let predictions = catalog.processor("player-prop-predictions").unwrap();
+    assert_eq!(predictions.parallelism, 4);
+    assert_eq!(
+        predictions
+            .dependencies(Mode::Production)
+            .collect::<Vec<_>>(),
+        ["train-points-model"]
     );
     // The feature store waits for the other four of its phase in every mode.
     let store = catalog.processor("ml-feature-store").unwrap();

@@ -5,7 +5,7 @@
 //!
 //! The real processors run in the `tipoff-processor` binary: phase 1 scrapers ([`scrape`]),
 //! phase 2 raw processors ([`raw`]), phase 3 analytics ([`analytics`]) and phase 4 precompute
-//! and the ML feature store ([`precompute`]), listed in one [`registry`] and run by [`runner`].
+//! and the ML feature store ([`precompute`]), phase 6 grading and exports ([`publish`]), listed in one [`registry`] and run by [`runner`].
 //! [`tables`] reads the warehouse's rows into typed records with errors that name the table;
 //! [`features`] is the feature store's versioned feature list. `tipoff-test-processor` is a
 //! processor whose behaviour the operator's end-to-end tests script. `docs/processors.md`
@@ -18,6 +18,7 @@ pub mod features;
 pub mod model;
 pub mod precompute;
 pub mod predict;
+pub mod publish;
 pub mod raw;
 pub mod registry;
 pub mod runner;

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use crate::contract::Failure;
 use crate::runner::Ctx;
-use crate::{analytics, precompute, predict, raw, scrape};
+use crate::{analytics, precompute, predict, publish, raw, scrape};
 
 /// A boxed processor future borrowing its context.
 pub type ProcessorFuture<'a> = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
@@ -107,7 +107,15 @@ pub const PROCESSORS: &[ProcessorDef] = &[
         5,
         predict::player_prop_predictions
     ),
+    def!("grade-predictions", 6, publish::grade_predictions),
+    def!("export-predictions", 6, publish::export_predictions),
+    def!("export-live", 6, publish::export_live),
 ];
+
+/// Registered processors the production catalog does not list: `export-live` follows the
+/// evening's games for hours, which no phase of a date's PipelineRun waits for
+/// (docs/processors.md); it is run on its own (`tipoff-processor run export-live`).
+pub const NOT_IN_CATALOG: &[&str] = &["export-live"];
 
 /// The processor named `name`, if this binary runs it.
 pub fn find(name: &str) -> Option<&'static ProcessorDef> {
@@ -141,7 +149,8 @@ mod tests {
     }
 
     /// The catalog may only name registered processors, and every registered processor is in
-    /// the production catalog under the same phase (nothing is registered but never run).
+    /// the production catalog under the same phase (nothing is registered but never run),
+    /// except the few [`NOT_IN_CATALOG`] names on purpose.
     #[test]
     fn every_catalog_processor_is_registered_in_its_phase() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml");
@@ -158,7 +167,18 @@ mod tests {
                 in_catalog.push(name.to_owned());
             }
         }
-        let registered: Vec<String> = PROCESSORS.iter().map(|p| p.name.to_owned()).collect();
+        let registered: Vec<String> = PROCESSORS
+            .iter()
+            .filter(|p| !NOT_IN_CATALOG.contains(&p.name))
+            .map(|p| p.name.to_owned())
+            .collect();
+        for name in NOT_IN_CATALOG {
+            assert!(find(name).is_some(), "{name} is not registered");
+            assert!(
+                !in_catalog.iter().any(|n| n == name),
+                "{name} is in the catalog"
+            );
+        }
         assert_eq!(
             in_catalog, registered,
             "the registry and the catalog differ"

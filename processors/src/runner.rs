@@ -50,6 +50,27 @@ pub struct Config {
     /// `TIPOFF_MODEL_MIN_ROWS`: fewer training rows than this and `train-points-model` trains
     /// nothing (default 1500, about two weeks of games).
     pub model_min_rows: Option<usize>,
+    /// `TIPOFF_LIVE_POLL_SECS` (seconds, fractions allowed; default 180 when unset): how often
+    /// `export-live` polls the upstream.
+    pub live_poll: Option<Duration>,
+    /// `TIPOFF_LIVE_MAX_SECS` (seconds; default 28800 when unset): the longest `export-live` runs before
+    /// it gives up on games that are not final.
+    pub live_max: Option<Duration>,
+}
+
+/// A duration in seconds from the environment (fractions allowed), if set.
+fn env_secs(name: &str) -> Result<Option<Duration>, Failure> {
+    env(name)
+        .map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    Failure::Permanent(format!("{name}={v:?}: not a positive number of seconds"))
+                })
+        })
+        .transpose()
 }
 
 /// One shard of a sharded processor: `index` of `count` (0-based).
@@ -154,6 +175,8 @@ impl Config {
                 .map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
             model_min_rows: num("TIPOFF_MODEL_MIN_ROWS")?
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            live_poll: env_secs("TIPOFF_LIVE_POLL_SECS")?,
+            live_max: env_secs("TIPOFF_LIVE_MAX_SECS")?,
         })
     }
 }

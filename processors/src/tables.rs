@@ -49,6 +49,10 @@ pub mod name {
     pub const FEATURE_STORE: (&str, &str) = ("nba_predictions", "ml_feature_store_v2");
     /// Phase 5.
     pub const PREDICTIONS: (&str, &str) = ("nba_predictions", "player_prop_predictions");
+    /// Phase 6.
+    pub const PREDICTION_ACCURACY: (&str, &str) = ("nba_predictions", "prediction_accuracy");
+    /// Phase 6.
+    pub const DAILY_METRICS: (&str, &str) = ("nba_predictions", "prediction_daily_metrics");
 }
 
 /// A [`TableRef`] from a [`name`] pair.
@@ -62,6 +66,11 @@ pub struct Cells<'r> {
 }
 
 impl<'r> Cells<'r> {
+    /// Cells over one row (rows read elsewhere than the warehouse, e.g. parsed payloads).
+    pub fn new(row: &'r Row) -> Self {
+        Self { row }
+    }
+
     fn get(&self, col: &str) -> &'r Value {
         self.row.get(col).unwrap_or(&Value::Null)
     }
@@ -148,6 +157,11 @@ impl<'r> Cells<'r> {
     /// A FLOAT64 or NULL.
     pub fn opt_float(&self, col: &str) -> Result<Option<f64>, String> {
         self.nullable(col, Self::float)
+    }
+
+    /// A BOOL or NULL.
+    pub fn opt_bool(&self, col: &str) -> Result<Option<bool>, String> {
+        self.nullable(col, Self::bool)
     }
 }
 
