@@ -9,6 +9,18 @@ use std::process::Command;
 use serde_json::Value;
 use tipoff_warehouse::TableRef;
 
+/// The export files' JSON Schema checker, shared with the processors' tests.
+#[path = "../../processors/tests/support/schema_check.rs"]
+#[allow(dead_code)]
+mod schema_check;
+
+const SYSTEMS: [&str; 4] = [
+    "ensemble_v1",
+    "line_consensus_v1",
+    "points_model_v1",
+    "rolling_avg_v1",
+];
+
 fn demo(scenario: Option<&str>, dir: &Path) -> (i32, Value, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tipoff"));
     cmd.args(["demo", "--json", "--timeout", "300", "--dir"])
@@ -81,6 +93,59 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
     assert!(stderr.contains("phase 1 scrape: Succeeded"), "{stderr}");
     assert!(stderr.contains("phase 2 raw: Succeeded"), "{stderr}");
     assert!(stderr.contains("phase 4 precompute: Succeeded"), "{stderr}");
+    assert!(stderr.contains("phase 5 predict: Succeeded"), "{stderr}");
+    assert!(stderr.contains("phase 6 publish: Succeeded"), "{stderr}");
+
+    // What the pipeline is for: predictions from every system, graded, exported.
+    let per_system = s["predictions"]["rowsPerSystem"].as_object().unwrap();
+    assert_eq!(
+        per_system.keys().collect::<Vec<_>>(),
+        SYSTEMS,
+        "{per_system:#?}"
+    );
+    assert!(
+        per_system.values().all(|n| n.as_u64().unwrap() > 50),
+        "{per_system:#?}"
+    );
+    assert!(!s["predictions"]["topCalls"].as_array().unwrap().is_empty());
+    let accuracy = s["accuracy"].as_object().unwrap();
+    assert_eq!(
+        accuracy.keys().collect::<Vec<_>>(),
+        SYSTEMS,
+        "{accuracy:#?}"
+    );
+    for (system, a) in accuracy {
+        assert!(a["count"].as_i64().unwrap() > 50, "{system}: {a}");
+        let mae = a["mae"].as_f64().unwrap();
+        assert!(mae > 1.0 && mae < 10.0, "{system}: {a}");
+    }
+    let objects = Path::new(s["paths"]["objects"].as_str().unwrap());
+    let exports: Vec<&str> = s["predictions"]["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            "exports/v1/predictions/2026-01-14.json",
+            "exports/v1/results/2026-01-14.json"
+        ]
+    );
+    for (kind, rel) in ["predictions", "results"].iter().zip(&exports) {
+        let bytes = std::fs::read(objects.join(rel)).unwrap();
+        schema_check::assert_valid(kind, &bytes);
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(doc["game_date"], "2026-01-14", "{rel}");
+    }
+    // The model was trained on the history, walk-forward, and stored with its report.
+    let models: Vec<String> = std::fs::read_dir(objects.join("models/points"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(models.len(), 1, "{models:?}");
+    assert!(models[0].starts_with("2026-01-13-"), "{models:?}");
 
     // The season before the date was loaded first, so rolling features are real.
     let history = &s["history"];
@@ -210,6 +275,59 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
     assert!(
         failed[0].contains(&player) && failed[0].contains("player_daily_cache.points_avg_last_10")
     );
+}
+
+#[test]
+fn a_range_of_dates_runs_date_after_date_and_reports_accuracy_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tipoff"))
+        .args([
+            "demo",
+            "--json",
+            "--timeout",
+            "300",
+            "--dates",
+            "2025-11-24..2025-11-26",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let s: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}):\n{stderr}"));
+    assert_eq!(out.status.code(), Some(0), "{s:#}\n{stderr}");
+    let range: Vec<(&str, &str)> = s["range"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["date"].as_str().unwrap(), d["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        range,
+        [
+            ("2025-11-24", "Succeeded"),
+            ("2025-11-25", "Succeeded"),
+            ("2025-11-26", "Succeeded")
+        ]
+    );
+    assert_eq!(s["date"], "2025-11-26");
+    assert_eq!(s["history"]["to"], "2025-11-23");
+    // Accuracy over the three dates: more graded than the last date alone.
+    let last: u64 = s["predictions"]["rowsPerSystem"]["ensemble_v1"]
+        .as_u64()
+        .unwrap();
+    let graded = s["accuracy"]["ensemble_v1"]["count"].as_u64().unwrap();
+    assert!(
+        graded > last,
+        "{graded} graded over the range, {last} on the last date"
+    );
+    for system in SYSTEMS {
+        assert!(
+            s["accuracy"][system]["hitRate"].is_number(),
+            "{system}: {s:#}"
+        );
+    }
 }
 
 #[test]
