@@ -15,6 +15,7 @@ pub mod analytics;
 pub mod cli;
 pub mod contract;
 pub mod features;
+pub mod model;
 pub mod precompute;
 pub mod raw;
 pub mod registry;
