@@ -3,7 +3,7 @@
 //! Changing the list, a formula or a default changes [`FEATURE_VERSION`].
 
 /// The version written to `feature_version`.
-pub const FEATURE_VERSION: &str = "v2.1";
+pub const FEATURE_VERSION: &str = "v2.2";
 
 /// One feature.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +23,7 @@ const TEAM_CONTEXT: &str = "nba_analytics.upcoming_team_game_context";
 const COMPOSITE: &str = "nba_precompute.player_composite_factors";
 const PLAYER_ZONES: &str = "nba_precompute.player_shot_zone_analysis";
 const TEAM_ZONES: &str = "nba_precompute.team_defense_zone_analysis";
+const SUMMARIES: &str = "nba_analytics.player_game_summary";
 
 const fn f(name: &'static str, source: &'static str, default: f64) -> FeatureDef {
     FeatureDef {
@@ -33,7 +34,7 @@ const fn f(name: &'static str, source: &'static str, default: f64) -> FeatureDef
 }
 
 /// The features, in order.
-pub const FEATURES: [FeatureDef; 25] = [
+pub const FEATURES: [FeatureDef; 28] = [
     f("points_avg_last_5", CACHE, 10.0),
     f("points_avg_last_10", CACHE, 10.0),
     f("points_avg_season", CACHE, 10.0),
@@ -59,6 +60,9 @@ pub const FEATURES: [FeatureDef; 25] = [
     f("three_pt_rate", PLAYER_ZONES, 0.35),
     f("opp_paint_pct_allowed", TEAM_ZONES, 0.55),
     f("opp_three_pt_pct_allowed", TEAM_ZONES, 0.36),
+    f("minutes_avg_season", SUMMARIES, 20.0),
+    f("points_per_minute_season", SUMMARIES, 0.45),
+    f("expected_minutes", SUMMARIES, 20.0),
 ];
 
 /// The number of features (`feature_count`).

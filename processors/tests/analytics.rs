@@ -115,14 +115,14 @@ async fn a_production_date_writes_all_ten_tables_with_every_gate_passing_and_rer
     .await;
     assert_eq!(fs.len(), ctx.len());
     for r in &fs {
-        assert_eq!(r["feature_version"], Value::from("v2.1"));
-        assert_eq!(r["feature_count"], Value::Int(25));
+        assert_eq!(r["feature_version"], Value::from("v2.2"));
+        assert_eq!(r["feature_count"], Value::Int(28));
         assert!(
             s(r, "data_source").starts_with("players=expected,"),
             "{r:?}"
         );
         let features: serde_json::Value = serde_json::from_str(&s(r, "features_json")).unwrap();
-        assert_eq!(features.as_object().unwrap().len(), 25);
+        assert_eq!(features.as_object().unwrap().len(), 28);
     }
     let quality: Vec<f64> = fs
         .iter()
