@@ -328,15 +328,29 @@ struct Calls {
 impl Calls {
     /// Calls `pred` against the better of the books' lines when the calibrated probability of
     /// being right reaches `threshold`.
-    fn call(&mut self, pred: f64, disp: model::Dispersion, row: &Row, threshold: f64) {
-        let Some(over) = row.books.iter().min_by(|a, b| a.0.total_cmp(&b.0)) else {
+    fn call(
+        &mut self,
+        pred: f64,
+        disp: model::Dispersion,
+        row: &Row,
+        threshold: f64,
+        consensus: bool,
+    ) {
+        let Some(mut over) = row.books.iter().min_by(|a, b| a.0.total_cmp(&b.0)).copied() else {
             return;
         };
-        let under = row
+        let mut under = row
             .books
             .iter()
             .max_by(|a, b| a.0.total_cmp(&b.0))
+            .copied()
             .unwrap_or(over);
+        if consensus {
+            // The consensus line at -110 both ways.
+            let l = row.ex.line.unwrap_or(over.0);
+            over = (l, -110, -110);
+            under = over;
+        }
         let p_over = disp.p_over(pred, over.0);
         let p_under = 1.0 - disp.p_over(pred, under.0);
         let pts = row.ex.points;
@@ -405,6 +419,18 @@ async fn main() {
         market.len(),
         eval.len(),
         100.0 * (1.0 - ceil_m / base_m)
+    );
+    // The ceiling is the mean; the absolute error is smallest at the median, so the ceiling
+    // moved by its median residual (an oracle shift, measured on these very rows) is shown too.
+    let mut resid: Vec<f64> = market
+        .iter()
+        .map(|&i| rows[i].ex.points - rows[i].expected)
+        .collect();
+    resid.sort_by(f64::total_cmp);
+    let shift = resid[resid.len() / 2];
+    let ceil_med = mae(&market, &|i| rows[i].expected + shift);
+    println!(
+        "  ceiling moved by its median residual ({shift:+.2}): MAE {ceil_med:.4} (for reference; the gap uses the ceiling {ceil_m:.4})"
     );
     let gap = |m: f64| 100.0 * (base_m - m) / (base_m - ceil_m);
     let line_m = mae(&market, &|i| rows[i].ex.line.unwrap());
@@ -488,13 +514,29 @@ async fn main() {
             }
             let e = mae(&market, &|i| ens_pred[i]);
             println!("  ensemble_v1:     MAE {e:.4}, gap closed {:.1}%", gap(e));
-            for (name, sys) in [
-                ("line_consensus_v1", System::Line),
-                ("rolling_avg_v1", System::Rolling),
-                ("points_model_v1", System::Model),
-                ("ensemble_v1", System::Ensemble),
+            if std::env::var("MODEL_COMPARE_SHIFTS").is_ok() {
+                for c in [0.2, 0.4, 0.6] {
+                    let m = mae(&market, &|i| model_pred[i] - c);
+                    println!(
+                        "    diagnostic: model - {c}: MAE {m:.4}, gap closed {:.1}%",
+                        gap(m)
+                    );
+                }
+            }
+            for (consensus, name, sys) in [
+                (false, "line_consensus_v1", System::Line),
+                (false, "rolling_avg_v1", System::Rolling),
+                (false, "points_model_v1", System::Model),
+                (false, "ensemble_v1", System::Ensemble),
+                (true, "points_model_v1", System::Model),
+                (true, "ensemble_v1", System::Ensemble),
             ] {
-                let mut line = format!("  calls {name:<18}");
+                let against = if consensus {
+                    "consensus @-110"
+                } else {
+                    "better book"
+                };
+                let mut line = format!("  calls {name:<18} vs {against:<15}");
                 for thr in [0.5, 0.52, 0.54, 0.56] {
                     let mut c = Calls::default();
                     for &i in &market {
@@ -506,7 +548,7 @@ async fn main() {
                             System::Model => model_pred[i],
                             System::Ensemble => ens_pred[i],
                         };
-                        c.call(p, a.dispersion(sys), &rows[i], thr);
+                        c.call(p, a.dispersion(sys), &rows[i], thr, consensus);
                     }
                     let (h, lo, hi) = wilson(c.hits, c.n);
                     line.push_str(&format!(

@@ -161,7 +161,9 @@ pub struct TrainingReport {
     pub config: TrainConfig,
 }
 
-/// `ensemble_v1`: least-squares weights over the other systems, fitted on the held-out rows.
+/// `ensemble_v1`: a convex blend of the other systems (weights >= 0 summing to 1, fitted by
+/// least squares on the held-out rows), plus an intercept: the median of the blend's residuals
+/// there, so that like the model it aims at the median.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     /// Intercept, line, rolling, model: for a player with a line.
@@ -289,8 +291,10 @@ pub struct Artifact {
     pub feature_version: String,
     /// The inputs' names: the features, then the derived inputs.
     pub inputs: Vec<String>,
-    /// The linear base.
+    /// The linear base for a player with a line.
     pub ridge: linear::Ridge,
+    /// The linear base for a player without one.
+    pub ridge_no_line: linear::Ridge,
     /// Boosted trees on the base's residuals.
     pub gbm: gbm::Gbm,
     /// `ensemble_v1`'s weights.
@@ -325,7 +329,12 @@ pub fn rolling_baseline(features: &[f64]) -> f64 {
 }
 
 /// The names of the derived inputs appended to the features.
-const DERIVED: [&str; 3] = ["has_line", "line_or_season_avg", "rate_x_expected_minutes"];
+const DERIVED: [&str; 4] = [
+    "has_line",
+    "line_or_season_avg",
+    "rate_x_expected_minutes",
+    "rate_x_expected_minutes_x_implied",
+];
 
 /// The model's inputs: the features, whether a line exists (the feature store writes the
 /// default 10.5 when none does), and the line or, without one, the season average, so that
@@ -345,29 +354,61 @@ pub fn inputs(features: &[f64]) -> Vec<f64> {
     } else {
         feature(features, "points_avg_season")
     });
-    x.push(feature(features, "points_per_minute_season") * feature(features, "expected_minutes"));
+    let rate_minutes =
+        feature(features, "points_per_minute_season") * feature(features, "expected_minutes");
+    x.push(rate_minutes);
+    // The books' team total scales the player's rate: matchup, pace and home in one number.
+    x.push(rate_minutes * feature(features, "implied_team_points") / 112.5);
     x
 }
 
 struct Fitted {
     ridge: linear::Ridge,
+    ridge_no_line: linear::Ridge,
     gbm: gbm::Gbm,
+}
+
+/// The input `has_line`'s index.
+const HAS_LINE: usize = FEATURE_COUNT;
+
+fn linear_part(with_line: &linear::Ridge, no_line: &linear::Ridge, x: &[f64]) -> f64 {
+    if x.get(HAS_LINE).copied().unwrap_or(0.0) > 0.5 {
+        with_line.predict(x)
+    } else {
+        no_line.predict(x)
+    }
 }
 
 impl Fitted {
     fn predict(&self, x: &[f64]) -> f64 {
-        self.ridge.predict(x) + self.gbm.predict(x)
+        linear_part(&self.ridge, &self.ridge_no_line, x) + self.gbm.predict(x)
     }
 }
 
 fn fit_model(rows: &[&Example], cfg: &TrainConfig) -> Result<Fitted, String> {
     let x: Vec<Vec<f64>> = rows.iter().map(|e| inputs(&e.features)).collect();
     let y: Vec<f64> = rows.iter().map(|e| e.points).collect();
-    let ridge = linear::fit_ridge(&x, &y, cfg.ridge_alpha)?;
+    // Players with a line and players without one are different populations (the books skip
+    // bench players and doubtful starters): one linear base each.
+    let part = |lined: bool| -> Result<linear::Ridge, String> {
+        let (xs, ys): (Vec<Vec<f64>>, Vec<f64>) = x
+            .iter()
+            .zip(&y)
+            .filter(|(r, _)| (r[HAS_LINE] > 0.5) == lined)
+            .map(|(r, y)| (r.clone(), *y))
+            .unzip();
+        if xs.len() < 2 * x[0].len() {
+            // Too few rows of this kind: the base of every row.
+            return linear::fit_ridge(&x, &y, cfg.ridge_alpha);
+        }
+        linear::fit_ridge(&xs, &ys, cfg.ridge_alpha)
+    };
+    let ridge = part(true)?;
+    let ridge_no_line = part(false)?;
     let resid: Vec<f64> = x
         .iter()
         .zip(&y)
-        .map(|(r, y)| y - ridge.predict(r))
+        .map(|(r, y)| y - linear_part(&ridge, &ridge_no_line, r))
         .collect();
     let gbm = gbm::fit(
         &x,
@@ -383,7 +424,46 @@ fn fit_model(rows: &[&Example], cfg: &TrainConfig) -> Result<Fitted, String> {
             seed: cfg.seed,
         },
     )?;
-    Ok(Fitted { ridge, gbm })
+    let mut fitted = Fitted {
+        ridge,
+        ridge_no_line,
+        gbm,
+    };
+    // Points are skewed (a bad night is 0, a good one 40), so the mean sits above the median
+    // and the median is what minimises the absolute error: move each base by the median of
+    // its rows' residuals.
+    for lined in [true, false] {
+        let mut r: Vec<f64> = x
+            .iter()
+            .zip(&y)
+            .filter(|(r, _)| (r[HAS_LINE] > 0.5) == lined)
+            .map(|(r, y)| y - fitted.predict(r))
+            .collect();
+        if r.is_empty() {
+            continue;
+        }
+        let median = median(&mut r);
+        if lined {
+            fitted.ridge.intercept += median;
+        } else {
+            fitted.ridge_no_line.intercept += median;
+        }
+    }
+    Ok(fitted)
+}
+
+/// The median (sorts `v`); 0 for none.
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn mae(xs: impl Iterator<Item = (f64, f64)>) -> (f64, usize) {
@@ -456,7 +536,8 @@ pub fn train(
         .zip(&val_rows)
         .map(|(p, e)| (*p, e.points)));
 
-    // Ensemble weights on the held-out rows.
+    // Ensemble weights on the held-out rows: a convex blend (no intercept), two weights at
+    // most, so that a few thousand rows pin them down.
     let lined: Vec<usize> = (0..val_rows.len())
         .filter(|&i| val_rows[i].line.is_some())
         .collect();
@@ -465,29 +546,48 @@ pub fn train(
         .collect();
     let mut ensemble = Ensemble::default();
     if lined.len() >= 30 {
-        let x: Vec<Vec<f64>> = lined
+        let pts: Vec<(f64, f64, f64, f64)> = lined
             .iter()
             .map(|&i| {
-                vec![
-                    val_rows[i].line.unwrap_or_default(),
+                let e = val_rows[i];
+                (
+                    e.line.unwrap_or_default(),
                     rolling[i],
                     model_pred[i],
-                ]
+                    e.points,
+                )
             })
             .collect();
-        let y: Vec<f64> = lined.iter().map(|&i| val_rows[i].points).collect();
-        if let Some(w) = linear::least_squares(&x, &y) {
-            ensemble.with_line = [w[0], w[1], w[2], w[3]];
-        }
+        let [w_line, w_rolling, w_model] = convex_blend(&pts);
+        ensemble.with_line = [0.0, w_line, w_rolling, w_model];
     }
     if unlined.len() >= 30 {
-        let x: Vec<Vec<f64>> = unlined
+        // Without a line: the model and the rolling average, the model as the anchor.
+        let pts: Vec<(f64, f64, f64, f64)> = unlined
             .iter()
-            .map(|&i| vec![rolling[i], model_pred[i]])
+            .map(|&i| (model_pred[i], rolling[i], model_pred[i], val_rows[i].points))
             .collect();
-        let y: Vec<f64> = unlined.iter().map(|&i| val_rows[i].points).collect();
-        if let Some(w) = linear::least_squares(&x, &y) {
-            ensemble.without_line = [w[0], w[1], w[2]];
+        let [a, b, c] = convex_blend(&pts);
+        ensemble.without_line = [0.0, b, a + c];
+    }
+    // Like the model, the blend aims at the median: its intercept is the median residual.
+    for lined_rows in [true, false] {
+        let idx = if lined_rows { &lined } else { &unlined };
+        if idx.len() < 30 {
+            continue;
+        }
+        let mut r: Vec<f64> = idx
+            .iter()
+            .map(|&i| {
+                let e = val_rows[i];
+                e.points - ensemble_of(&ensemble, e.line, rolling[i], model_pred[i])
+            })
+            .collect();
+        let m = median(&mut r);
+        if lined_rows {
+            ensemble.with_line[0] = m;
+        } else {
+            ensemble.without_line[0] = m;
         }
     }
     let blend = |line: Option<f64>, r: f64, m: f64| ensemble_of(&ensemble, line, r, m);
@@ -539,6 +639,7 @@ pub fn train(
             .map(String::from)
             .collect(),
         ridge: last.ridge,
+        ridge_no_line: last.ridge_no_line,
         gbm: last.gbm,
         ensemble: ensemble.clone(),
         dispersion,
@@ -586,6 +687,13 @@ fn all_finite(a: &Artifact) -> bool {
             .chain(&a.ridge.scale)
             .all(|v| v.is_finite())
         && a.ridge.intercept.is_finite()
+        && a.ridge_no_line
+            .coef
+            .iter()
+            .chain(&a.ridge_no_line.mean)
+            .chain(&a.ridge_no_line.scale)
+            .all(|v| v.is_finite())
+        && a.ridge_no_line.intercept.is_finite()
         && a.gbm.base.is_finite()
         && a.gbm
             .trees
@@ -635,6 +743,61 @@ fn bits_to_floats(v: serde_json::Value) -> Result<serde_json::Value, String> {
     })
 }
 
+/// Weights `[anchor, second, third]` summing to 1, all >= 0, minimising the squared error of
+/// `anchor + w2 (second - anchor) + w3 (third - anchor)` on `(anchor, second, third, y)` rows.
+fn convex_blend(rows: &[(f64, f64, f64, f64)]) -> [f64; 3] {
+    // Least squares on the two differences, no intercept; then the best feasible corner or
+    // edge if the unconstrained weights leave the simplex.
+    let sse = |w2: f64, w3: f64| -> f64 {
+        rows.iter()
+            .map(|(a, b, c, y)| (y - a - w2 * (b - a) - w3 * (c - a)).powi(2))
+            .sum()
+    };
+    let one = |pick: &dyn Fn(&(f64, f64, f64, f64)) -> f64| -> f64 {
+        let (mut num, mut den) = (0.0, 0.0);
+        for r in rows {
+            let d = pick(r) - r.0;
+            num += d * (r.3 - r.0);
+            den += d * d;
+        }
+        if den > 0.0 {
+            (num / den).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    let (mut s22, mut s23, mut s33, mut t2, mut t3) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (a, b, c, y) in rows {
+        let (d2, d3, r) = (b - a, c - a, y - a);
+        s22 += d2 * d2;
+        s23 += d2 * d3;
+        s33 += d3 * d3;
+        t2 += d2 * r;
+        t3 += d3 * r;
+    }
+    let det = s22 * s33 - s23 * s23;
+    let mut candidates: Vec<(f64, f64)> =
+        vec![(one(&|r| r.1), 0.0), (0.0, one(&|r| r.2)), (0.0, 0.0)];
+    if det.abs() > 1e-12 {
+        let w2 = (s33 * t2 - s23 * t3) / det;
+        let w3 = (s22 * t3 - s23 * t2) / det;
+        if w2 >= 0.0 && w3 >= 0.0 && w2 + w3 <= 1.0 {
+            candidates.push((w2, w3));
+        }
+    }
+    let mut best = (0.0, 0.0);
+    let mut best_sse = f64::INFINITY;
+    for (w2, w3) in candidates {
+        let e = sse(w2, w3);
+        // Strictly smaller: ties keep the earlier candidate, so the choice is stable.
+        if e < best_sse {
+            best_sse = e;
+            best = (w2, w3);
+        }
+    }
+    [1.0 - best.0 - best.1, best.0, best.1]
+}
+
 fn ensemble_of(w: &Ensemble, line: Option<f64>, rolling: f64, model: f64) -> f64 {
     match line {
         Some(l) => {
@@ -669,7 +832,7 @@ impl Artifact {
             ));
         }
         let n = FEATURE_COUNT + DERIVED.len();
-        if a.inputs.len() != n || a.ridge.coef.len() != n {
+        if a.inputs.len() != n || a.ridge.coef.len() != n || a.ridge_no_line.coef.len() != n {
             return Err(format!(
                 "model artifact: {} inputs, this build has {n} (feature version {} vs {FEATURE_VERSION})",
                 a.inputs.len(),
@@ -682,7 +845,7 @@ impl Artifact {
     /// `points_model_v1`: predicted points from one feature vector.
     pub fn predict_model(&self, features: &[f64]) -> f64 {
         let x = inputs(features);
-        self.ridge.predict(&x) + self.gbm.predict(&x)
+        linear_part(&self.ridge, &self.ridge_no_line, &x) + self.gbm.predict(&x)
     }
 
     /// `ensemble_v1`: the learned blend of the line (when there is one), the rolling baseline
