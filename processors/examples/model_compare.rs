@@ -188,11 +188,8 @@ fn fit(candidate: &str, train: &[Example], test: &[&Example], seed: u64) -> Fit 
     match candidate {
         "ridge" | "tipoff-gbm" => {
             let cfg = TrainConfig {
-                trees: if candidate == "ridge" {
-                    0
-                } else {
-                    TrainConfig::default().trees
-                },
+                // `ridge` is the production default; `tipoff-gbm` adds 150 trees.
+                trees: if candidate == "ridge" { 0 } else { 150 },
                 seed,
                 ..TrainConfig::default()
             };
@@ -216,6 +213,16 @@ fn fit(candidate: &str, train: &[Example], test: &[&Example], seed: u64) -> Fit 
 #[cfg(feature = "compare")]
 mod compare {
     use super::*;
+
+    fn median_residual(train: &[Example], fitted: impl Iterator<Item = f64>) -> f64 {
+        let mut r: Vec<f64> = train
+            .iter()
+            .zip(fitted)
+            .map(|(e, p)| e.points - p)
+            .collect();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    }
 
     pub fn gbdt(train: &[Example], test: &[&Example], t: Instant) -> Fit {
         use gbdt::config::Config;
@@ -248,7 +255,17 @@ mod compare {
             .iter()
             .map(|e| Data::new_test_data(x(e), None))
             .collect();
-        let model = g.predict(&tv).into_iter().map(f64::from).collect();
+        // The same aim as ours: the median (the training rows' median residual added).
+        let trained: DataVec = train
+            .iter()
+            .map(|e| Data::new_test_data(x(e), None))
+            .collect();
+        let shift = median_residual(train, g.predict(&trained).into_iter().map(f64::from));
+        let model = g
+            .predict(&tv)
+            .into_iter()
+            .map(|p| f64::from(p) + shift)
+            .collect();
         let path = std::env::temp_dir().join(format!("gbdt-{}.json", std::process::id()));
         g.save_model(path.to_str().unwrap()).unwrap();
         let bytes = std::fs::read(&path).unwrap();
@@ -288,7 +305,13 @@ mod compare {
             .unwrap();
         let secs = t.elapsed().as_secs_f64();
         let td = colmajor(test);
-        let model = g.predict(&Matrix::new(&td, test.len(), cols), false);
+        let fitted = g.predict(&Matrix::new(&data, refs.len(), cols), false);
+        let shift = median_residual(train, fitted.into_iter());
+        let model = g
+            .predict(&Matrix::new(&td, test.len(), cols), false)
+            .into_iter()
+            .map(|p| p + shift)
+            .collect();
         Fit {
             model,
             artifact: None,
@@ -455,6 +478,7 @@ async fn main() {
             let mut ens_pred = vec![f64::NAN; rows.len()];
             let mut disp: Vec<Option<Artifact>> = vec![None; rows.len()];
             let (mut fits, mut secs, mut size) = (0usize, 0.0f64, 0usize);
+            let mut train_rows = (usize::MAX, 0usize);
             let mut deterministic = None;
             let mut k = 0;
             while k < eval.len() {
@@ -474,6 +498,7 @@ async fn main() {
                     .collect();
                 assert!(train.iter().all(|e| e.game_date < d));
                 let test: Vec<&Example> = block.iter().map(|&i| &rows[i].ex).collect();
+                train_rows = (train_rows.0.min(train.len()), train_rows.1.max(train.len()));
                 let fitted = fit(cand, &train, &test, seed);
                 if deterministic.is_none() {
                     let again = fit(cand, &train, &test, seed);
@@ -498,9 +523,10 @@ async fn main() {
             let m_all = mae(&eval, &|i| model_pred[i]);
             let m = mae(&market, &|i| model_pred[i]);
             println!(
-                "{cand} (seed {seed}): {fits} fits, {:.2} s per fit (last on {} rows), artifact {:.0} kB, deterministic {}",
+                "{cand} (seed {seed}): {fits} fits on {} .. {} rows, {:.2} s per fit, artifact {:.0} kB, deterministic {}",
+                train_rows.0,
+                train_rows.1,
                 secs / fits as f64,
-                rows.iter().filter(|r| r.ex.game_date < half).count() + eval.len() - eval.len(),
                 size as f64 / 1e3,
                 deterministic.unwrap_or(false)
             );
@@ -522,6 +548,38 @@ async fn main() {
                         gap(m)
                     );
                 }
+            }
+            // Calibration: P(over the consensus) against the share of overs, in bins.
+            for (name, sys) in [
+                ("points_model_v1", System::Model),
+                ("ensemble_v1", System::Ensemble),
+            ] {
+                let mut bins: BTreeMap<i64, (f64, usize, usize)> = BTreeMap::new();
+                for &i in &market {
+                    let r = &rows[i].ex;
+                    let l = r.line.unwrap();
+                    let pred = if sys == System::Model {
+                        model_pred[i]
+                    } else {
+                        ens_pred[i]
+                    };
+                    let p = disp[i].as_ref().unwrap().dispersion(sys).p_over(pred, l);
+                    let b = bins.entry((p * 20.0).floor() as i64).or_default();
+                    b.0 += p;
+                    b.1 += 1;
+                    b.2 += usize::from(r.points > l);
+                }
+                let cells: Vec<String> = bins
+                    .values()
+                    .filter(|b| b.1 >= 100)
+                    .map(|(p, n, o)| {
+                        format!("{:.3}/{:.3} (n {n})", p / *n as f64, *o as f64 / *n as f64)
+                    })
+                    .collect();
+                println!(
+                    "  calibration {name}: mean P(over) / share over, per 0.05 bin: {}",
+                    cells.join(", ")
+                );
             }
             for (consensus, name, sys) in [
                 (false, "line_consensus_v1", System::Line),

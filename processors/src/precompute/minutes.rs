@@ -119,7 +119,11 @@ mod tests {
         for p in ["a", "b", "c", "d", "e", "f"] {
             h.insert(
                 p.into(),
-                vec![game(p, 1, 30.0, 10), game(p, 2, 50.0, 30), game(p, 20, 10.0, 99)],
+                vec![
+                    game(p, 1, 30.0, 10),
+                    game(p, 2, 50.0, 30),
+                    game(p, 20, 10.0, 99),
+                ],
             );
         }
         // A DNP does not count.

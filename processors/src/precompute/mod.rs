@@ -378,7 +378,7 @@ pub async fn ml_feature_store(ctx: &mut Ctx) -> Result<(), Failure> {
             composite.get(&p.player_lookup),
             minutes.get(&p.player_lookup),
         )
-            .map_err(|e| Failure::Permanent(format!("building features: {e}")))?;
+        .map_err(|e| Failure::Permanent(format!("building features: {e}")))?;
         // `players=<source>` then the tables that gave at least one feature.
         let data_source: Vec<String> = std::iter::once(format!("players={}", p.player_source))
             .chain(
@@ -507,9 +507,6 @@ fn vector(
         "points_per_minute_season",
         minutes.and_then(|m| m.points_per_minute_season),
     )?;
-    v.set(
-        "expected_minutes",
-        minutes.and_then(|m| m.expected_minutes),
-    )?;
+    v.set("expected_minutes", minutes.and_then(|m| m.expected_minutes))?;
     Ok(v)
 }
