@@ -104,8 +104,9 @@ async fn load(dir: &str) -> Vec<Row> {
             );
         }
     }
-    // The latest snapshot of each book.
-    let mut books: BTreeMap<Key, BTreeMap<String, (String, f64, i64, i64)>> = BTreeMap::new();
+    // The latest snapshot of each book: (snapshot, line, over price, under price) by book.
+    type Quote = (String, f64, i64, i64);
+    let mut books: BTreeMap<Key, BTreeMap<String, Quote>> = BTreeMap::new();
     for r in read("nba_raw", "odds_api_player_points_props").await {
         let key = (
             d(r.get("game_date")).unwrap(),

@@ -47,13 +47,15 @@ pub fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, piv);
         b.swap(col, piv);
-        for r in col + 1..n {
-            let f = a[r][col] / a[col][col];
+        let (top, rest) = a.split_at_mut(col + 1);
+        let pivot = &top[col];
+        for (k, row) in rest.iter_mut().enumerate() {
+            let f = row[col] / pivot[col];
             if f != 0.0 {
-                for c in col..n {
-                    a[r][c] -= f * a[col][c];
+                for (x, p) in row[col..].iter_mut().zip(&pivot[col..]) {
+                    *x -= f * p;
                 }
-                b[r] -= f * b[col];
+                b[col + 1 + k] -= f * b[col];
             }
         }
     }

@@ -549,7 +549,7 @@ pub fn train(
         .collect();
     let mut ensemble = Ensemble::default();
     if lined.len() >= 30 {
-        let pts: Vec<(f64, f64, f64, f64)> = lined
+        let pts: Vec<BlendRow> = lined
             .iter()
             .map(|&i| {
                 let e = val_rows[i];
@@ -566,7 +566,7 @@ pub fn train(
     }
     if unlined.len() >= 30 {
         // Without a line: the model and the rolling average, the model as the anchor.
-        let pts: Vec<(f64, f64, f64, f64)> = unlined
+        let pts: Vec<BlendRow> = unlined
             .iter()
             .map(|&i| (model_pred[i], rolling[i], model_pred[i], val_rows[i].points))
             .collect();
@@ -746,9 +746,12 @@ fn bits_to_floats(v: serde_json::Value) -> Result<serde_json::Value, String> {
     })
 }
 
+/// `(anchor, second, third, actual points)`: one held-out row of the blend.
+type BlendRow = (f64, f64, f64, f64);
+
 /// Weights `[anchor, second, third]` summing to 1, all >= 0, minimising the squared error of
 /// `anchor + w2 (second - anchor) + w3 (third - anchor)` on `(anchor, second, third, y)` rows.
-fn convex_blend(rows: &[(f64, f64, f64, f64)]) -> [f64; 3] {
+fn convex_blend(rows: &[BlendRow]) -> [f64; 3] {
     // Least squares on the two differences, no intercept; then the best feasible corner or
     // edge if the unconstrained weights leave the simplex.
     let sse = |w2: f64, w3: f64| -> f64 {
@@ -756,7 +759,7 @@ fn convex_blend(rows: &[(f64, f64, f64, f64)]) -> [f64; 3] {
             .map(|(a, b, c, y)| (y - a - w2 * (b - a) - w3 * (c - a)).powi(2))
             .sum()
     };
-    let one = |pick: &dyn Fn(&(f64, f64, f64, f64)) -> f64| -> f64 {
+    let one = |pick: &dyn Fn(&BlendRow) -> f64| -> f64 {
         let (mut num, mut den) = (0.0, 0.0);
         for r in rows {
             let d = pick(r) - r.0;
