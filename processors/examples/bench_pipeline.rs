@@ -26,6 +26,8 @@
 //! * `--project P`: BigQuery project (default `bench`, so the tests' project `local` in the
 //!   same emulator is left alone).
 //! * `--error-rate R`: fraction of upstream requests answered with a 5xx (retried).
+//! * `--keep DIR`: write the lake and the object store under DIR (created; kept after the run)
+//!   instead of a temporary directory, e.g. for `model_compare`.
 //!
 //! The BigQuery backend needs `TIPOFF_BIGQUERY_URL` (the emulator; `scripts/emulators.sh`
 //! writes it to `.tipoff/emulators.env`). Without it the benchmark refuses to run rather than
@@ -295,12 +297,17 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
-    let dir = tempfile::tempdir().unwrap();
-    let key_file = dir.path().join("key");
+    let temp = tempfile::tempdir().unwrap();
+    let kept = arg("--keep").map(std::path::PathBuf::from);
+    if let Some(k) = &kept {
+        std::fs::create_dir_all(k).unwrap();
+    }
+    let dir_path = kept.unwrap_or_else(|| temp.path().to_path_buf());
+    let key_file = dir_path.join("key");
     std::fs::write(&key_file, "bench-key").unwrap();
     let lake_config = Config {
-        warehouse_url: Some(format!("file://{}", dir.path().join("lake").display())),
-        storage_url: Some(format!("file://{}", dir.path().join("objects").display())),
+        warehouse_url: Some(format!("file://{}", dir_path.join("lake").display())),
+        storage_url: Some(format!("file://{}", dir_path.join("objects").display())),
         upstream_url: Some(base),
         api_key_file: Some(key_file),
         retry: RetryPolicy {

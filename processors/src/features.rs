@@ -3,7 +3,7 @@
 //! Changing the list, a formula or a default changes [`FEATURE_VERSION`].
 
 /// The version written to `feature_version`.
-pub const FEATURE_VERSION: &str = "v2.1";
+pub const FEATURE_VERSION: &str = "v2.2";
 
 /// One feature.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +23,7 @@ const TEAM_CONTEXT: &str = "nba_analytics.upcoming_team_game_context";
 const COMPOSITE: &str = "nba_precompute.player_composite_factors";
 const PLAYER_ZONES: &str = "nba_precompute.player_shot_zone_analysis";
 const TEAM_ZONES: &str = "nba_precompute.team_defense_zone_analysis";
+const SUMMARIES: &str = "nba_analytics.player_game_summary";
 
 const fn f(name: &'static str, source: &'static str, default: f64) -> FeatureDef {
     FeatureDef {
@@ -33,7 +34,7 @@ const fn f(name: &'static str, source: &'static str, default: f64) -> FeatureDef
 }
 
 /// The features, in order.
-pub const FEATURES: [FeatureDef; 25] = [
+pub const FEATURES: [FeatureDef; 28] = [
     f("points_avg_last_5", CACHE, 10.0),
     f("points_avg_last_10", CACHE, 10.0),
     f("points_avg_season", CACHE, 10.0),
@@ -45,7 +46,7 @@ pub const FEATURES: [FeatureDef; 25] = [
     f("is_back_to_back", PLAYER_CONTEXT, 0.0),
     f("is_home", PLAYER_CONTEXT, 0.5),
     f("injury_questionable", PLAYER_CONTEXT, 0.0),
-    f("current_points_line", PLAYER_CONTEXT, 10.5),
+    f("current_points_line", PLAYER_CONTEXT, 0.0),
     f("game_spread", PLAYER_CONTEXT, 0.0),
     f("game_total", PLAYER_CONTEXT, 225.0),
     f("implied_team_points", TEAM_CONTEXT, 112.5),
@@ -59,6 +60,9 @@ pub const FEATURES: [FeatureDef; 25] = [
     f("three_pt_rate", PLAYER_ZONES, 0.35),
     f("opp_paint_pct_allowed", TEAM_ZONES, 0.55),
     f("opp_three_pt_pct_allowed", TEAM_ZONES, 0.36),
+    f("minutes_avg_season", SUMMARIES, 20.0),
+    f("points_per_minute_season", SUMMARIES, 0.45),
+    f("expected_minutes", SUMMARIES, 20.0),
 ];
 
 /// The number of features (`feature_count`).
@@ -201,7 +205,8 @@ mod tests {
         v.set("game_spread", Some(f64::NAN)).unwrap();
         assert_eq!(v.get("points_avg_season"), Some(21.0));
         assert_eq!(v.get("game_total"), Some(225.0));
-        assert_eq!(v.quality_score(), 4.0);
+        // One real value of 28 features.
+        assert_eq!(v.quality_score(), 3.6);
         assert_eq!(v.sources_used(), [CACHE]);
         assert!(v.set("nope", Some(1.0)).is_err());
         let json: serde_json::Value = serde_json::from_str(&v.to_json()).unwrap();

@@ -115,14 +115,14 @@ async fn a_production_date_writes_all_ten_tables_with_every_gate_passing_and_rer
     .await;
     assert_eq!(fs.len(), ctx.len());
     for r in &fs {
-        assert_eq!(r["feature_version"], Value::from("v2.1"));
-        assert_eq!(r["feature_count"], Value::Int(25));
+        assert_eq!(r["feature_version"], Value::from("v2.2"));
+        assert_eq!(r["feature_count"], Value::Int(28));
         assert!(
             s(r, "data_source").starts_with("players=expected,"),
             "{r:?}"
         );
         let features: serde_json::Value = serde_json::from_str(&s(r, "features_json")).unwrap();
-        assert_eq!(features.as_object().unwrap().len(), 25);
+        assert_eq!(features.as_object().unwrap().len(), 28);
     }
     let quality: Vec<f64> = fs
         .iter()
@@ -232,6 +232,10 @@ async fn each_mode_takes_its_player_source() {
     // Every gate the catalog attaches is reported, except the one it turns off in SameDay for
     // the summaries (`player-coverage` of `player-game-summary`: no box scores yet).
     for (p, gates) in catalog_gates() {
+        // Phases 5 and 6 are checked by their own tests (predictions.rs, publish.rs).
+        if !r.contains_key(p.as_str()) {
+            continue;
+        }
         for g in gates {
             if (p.as_str(), g.as_str()) != ("player-game-summary", "player-coverage") {
                 check(&r[p.as_str()], &g);

@@ -8,6 +8,7 @@
 //! and [`factors`]; this module reads, checks and writes.
 
 pub mod factors;
+pub mod minutes;
 pub mod records;
 pub mod zones;
 
@@ -348,6 +349,16 @@ pub async fn ml_feature_store(ctx: &mut Ctx) -> Result<(), Failure> {
         tables::read::<Composite>(wh.as_ref(), date, date).await?,
         |r| r.player_lookup.clone(),
     );
+    let history = asof::season_history(wh.as_ref(), &cal, date).await?;
+    let available: Vec<minutes::Available> = players
+        .iter()
+        .map(|p| minutes::Available {
+            player_lookup: &p.player_lookup,
+            team: &p.team,
+            injury_status: p.injury_status.as_deref(),
+        })
+        .collect();
+    let minutes = minutes::expected_minutes(&available, &history, date);
     // Without players (opening night) every player source is empty by design.
     let mut empty = if expected {
         joined.empty_sources()
@@ -361,8 +372,13 @@ pub async fn ml_feature_store(ctx: &mut Ctx) -> Result<(), Failure> {
     let mut rows = Vec::with_capacity(players.len());
     let mut qualities = Vec::with_capacity(players.len());
     for p in &players {
-        let v = vector(p, &joined, composite.get(&p.player_lookup))
-            .map_err(|e| Failure::Permanent(format!("building features: {e}")))?;
+        let v = vector(
+            p,
+            &joined,
+            composite.get(&p.player_lookup),
+            minutes.get(&p.player_lookup),
+        )
+        .map_err(|e| Failure::Permanent(format!("building features: {e}")))?;
         // `players=<source>` then the tables that gave at least one feature.
         let data_source: Vec<String> = std::iter::once(format!("players={}", p.player_source))
             .chain(
@@ -426,6 +442,7 @@ fn vector(
     p: &PlayerContext,
     j: &Joined,
     composite: Option<&Composite>,
+    minutes: Option<&minutes::MinutesView>,
 ) -> Result<features::Vector, String> {
     let mut v = features::Vector::new();
     let c = j.cache.get(&p.player_lookup);
@@ -482,5 +499,14 @@ fn vector(
         "opp_three_pt_pct_allowed",
         tz.and_then(|z| z.pct_allowed[2]),
     )?;
+    v.set(
+        "minutes_avg_season",
+        minutes.and_then(|m| m.minutes_avg_season),
+    )?;
+    v.set(
+        "points_per_minute_season",
+        minutes.and_then(|m| m.points_per_minute_season),
+    )?;
+    v.set("expected_minutes", minutes.and_then(|m| m.expected_minutes))?;
     Ok(v)
 }

@@ -4,8 +4,9 @@
 //! The books post independent lines (dev/season sets each from its own noisy estimate, as real
 //! books do), so the call shops for the line: OVER is judged at the lowest line offered, UNDER
 //! at the highest, each at the best price among the books posting that line. A side is called
-//! when the prediction clears its line by at least the edge threshold; otherwise PASS, reported
-//! against the consensus line.
+//! when the system's calibrated probability that it is right reaches [`MIN_CONFIDENCE`] (the
+//! likelier side when both do); otherwise PASS, reported against the consensus line
+//! (`docs/model.md`, "Calls and the edge threshold").
 
 use std::collections::BTreeMap;
 
@@ -14,8 +15,9 @@ use jiff::Timestamp;
 use crate::analytics::summary::consensus;
 use crate::model::Dispersion;
 
-/// The least margin, in points, between the prediction and a line that makes a call.
-pub const EDGE_POINTS: f64 = 1.0;
+/// The least calibrated probability of being right that makes a call: above the 52.4 %
+/// break-even at -110, with a margin for the calibration's own error.
+pub const MIN_CONFIDENCE: f64 = 0.54;
 
 /// One book's points line for a player, as of the prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +116,12 @@ fn at_line(quotes: &[Quote], line: f64, over: bool) -> (String, i64, i64, Option
 }
 
 /// The call for a prediction of `predicted` points given the books' quotes (one per book).
-pub fn call(predicted: f64, quotes: &[Quote], dispersion: &Dispersion, edge: f64) -> Call {
+pub fn call(
+    predicted: f64,
+    quotes: &[Quote],
+    dispersion: &Dispersion,
+    min_confidence: f64,
+) -> Call {
     let lines = || quotes.iter().map(|q| q.line);
     let (Some(lowest), Some(highest), Some(consensus)) = (
         lines().min_by(f64::total_cmp),
@@ -132,11 +139,11 @@ pub fn call(predicted: f64, quotes: &[Quote], dispersion: &Dispersion, edge: f64
             confidence: 0.5,
         };
     };
-    let over_edge = predicted - lowest;
-    let under_edge = highest - predicted;
-    let (recommendation, line) = if over_edge >= edge && over_edge >= under_edge {
+    let over = dispersion.p_over(predicted, lowest);
+    let under = 1.0 - dispersion.p_over(predicted, highest);
+    let (recommendation, line) = if over >= min_confidence && over >= under {
         (Recommendation::Over, lowest)
-    } else if under_edge >= edge {
+    } else if under >= min_confidence {
         (Recommendation::Under, highest)
     } else {
         (Recommendation::Pass, consensus)
@@ -197,7 +204,7 @@ mod tests {
             q("draftkings", 14.5, -115, -105, 0),
             q("fanduel", 16.5, -110, -110, 0),
         ];
-        let over = call(17.0, &quotes, &d, EDGE_POINTS);
+        let over = call(17.0, &quotes, &d, MIN_CONFIDENCE);
         assert_eq!(over.recommendation, Recommendation::Over);
         assert_eq!(over.line, Some(14.5));
         assert_eq!(over.bookmakers.as_deref(), Some("draftkings"));
@@ -207,7 +214,7 @@ mod tests {
         );
         assert!(over.confidence > 0.5 && over.confidence < 1.0, "{over:?}");
         assert_eq!(over.margin, Some(2.5));
-        let under = call(14.0, &quotes, &d, EDGE_POINTS);
+        let under = call(14.0, &quotes, &d, MIN_CONFIDENCE);
         assert_eq!(under.recommendation, Recommendation::Under);
         assert_eq!(under.line, Some(16.5));
         assert!((under.confidence - (1.0 - d.p_over(14.0, 16.5))).abs() < 1e-12);
@@ -220,13 +227,13 @@ mod tests {
             q("fanduel", 15.5, -110, -110, 0),
             q("draftkings", 15.5, -120, 100, 0),
         ];
-        let pass = call(16.0, &quotes, &d, EDGE_POINTS);
+        let pass = call(16.0, &quotes, &d, MIN_CONFIDENCE);
         assert_eq!(pass.recommendation, Recommendation::Pass);
         assert_eq!(pass.line, Some(15.5));
         assert_eq!(pass.bookmakers.as_deref(), Some("draftkings,fanduel"));
         assert_eq!(pass.over_price, None);
         assert!(pass.confidence >= 0.5);
-        let none = call(16.0, &[], &d, EDGE_POINTS);
+        let none = call(16.0, &[], &d, MIN_CONFIDENCE);
         assert_eq!(
             (none.recommendation, none.line),
             (Recommendation::Pass, None)
@@ -238,7 +245,7 @@ mod tests {
     fn the_best_price_among_books_at_the_line_is_taken() {
         let d = Dispersion::default();
         let quotes = [q("a", 12.5, -120, 100, 0), q("b", 12.5, -105, -115, 5)];
-        let over = call(15.0, &quotes, &d, EDGE_POINTS);
+        let over = call(15.0, &quotes, &d, MIN_CONFIDENCE);
         assert_eq!(over.bookmakers.as_deref(), Some("a,b"));
         assert_eq!(over.over_price, Some(-105));
         assert_eq!(

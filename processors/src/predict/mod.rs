@@ -44,7 +44,7 @@ use crate::precompute::records::PlayerContext;
 use crate::runner::{Ctx, MAX_SHARDS, Shard, warehouse_failure};
 use crate::tables;
 
-use self::calls::{EDGE_POINTS, Quote, call, consensus_line, latest_per_book};
+use self::calls::{MIN_CONFIDENCE, Quote, call, consensus_line, latest_per_book};
 use self::records::{FeatureRow, Prediction, QuoteRow, Timing};
 
 const PREDICTIONS: &str =
@@ -173,7 +173,7 @@ fn predict_player(
         .into_iter()
         .map(|(system, predicted, version, dispersion)| {
             let predicted = (predicted.max(0.0) * 100.0).round() / 100.0;
-            let c = call(predicted, &p.quotes, &dispersion, EDGE_POINTS);
+            let c = call(predicted, &p.quotes, &dispersion, MIN_CONFIDENCE);
             Prediction {
                 prediction_id: prediction_id(system.id(), &f.game_id, &f.player_lookup, timing),
                 system_id: system.id().to_owned(),
