@@ -16,7 +16,10 @@
 //! simulation's latents would say) and to the season-average baseline (the player's points per
 //! game before D), the share of the gap between the season average and the ceiling the system
 //! closes, OVER/UNDER calls with their hit rate and its 95% Wilson interval, and the return per
-//! unit staked at the posted prices.
+//! unit staked at the posted prices. The calls are the pipeline's own (line-shopped: OVER at the
+//! lowest book's line, UNDER at the highest); `c.calls`/`c.hit` are calls against the books'
+//! consensus at -110 with an edge of at least one point, where the books' disagreement gives no
+//! edge: the fairer measure of the prediction itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -84,7 +87,13 @@ struct Tally {
     calls: usize,
     wins: usize,
     profit: f64,
+    /// Calls against the consensus line at -110 (edge of at least [`CONSENSUS_EDGE`]).
+    consensus_calls: usize,
+    consensus_wins: usize,
 }
+
+/// The least edge, in points, over the consensus line that makes a consensus call.
+const CONSENSUS_EDGE: f64 = 1.0;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -242,10 +251,21 @@ async fn main() {
             t.abs_err += (predicted - actual).abs();
             t.n += 1;
         }
+        let consensus = f(&line_row["predicted_points"]).unwrap();
         for (system, r) in systems {
             let t = tallies.entry(system.clone()).or_default();
-            t.abs_err += (f(&r["predicted_points"]).unwrap() - actual).abs();
+            let predicted = f(&r["predicted_points"]).unwrap();
+            t.abs_err += (predicted - actual).abs();
             t.n += 1;
+            // Against the consensus at -110: no line shopping, so the books' disagreement
+            // gives no edge; pushes (a whole-number consensus) are neither.
+            let edge = predicted - consensus;
+            if edge.abs() >= CONSENSUS_EDGE && actual != consensus {
+                t.consensus_calls += 1;
+                if (actual > consensus) == (edge > 0.0) {
+                    t.consensus_wins += 1;
+                }
+            }
             let line = f(&r["current_points_line"]);
             let (won, price) = match (s(&r["recommendation"]).as_str(), line) {
                 ("OVER", Some(l)) if actual != l => (actual > l, r["over_price"].clone()),
@@ -276,8 +296,19 @@ async fn main() {
         dates.iter().filter(|d| **d >= eval_from).count()
     );
     println!(
-        "{:<20} {:>7} {:>9} {:>9} {:>8} {:>7} {:>8} {:>17} {:>9}",
-        "system", "MAE", "/ceiling", "/average", "gap", "calls", "hit", "95% interval", "return"
+        "{:<20} {:>7} {:>9} {:>9} {:>8} {:>7} {:>8} {:>17} {:>9}   {:>7} {:>8} {:>17}",
+        "system",
+        "MAE",
+        "/ceiling",
+        "/average",
+        "gap",
+        "calls",
+        "hit",
+        "95% interval",
+        "return",
+        "c.calls",
+        "c.hit",
+        "c.95% interval"
     );
     for (name, t) in &tallies {
         let m = t.abs_err / t.n.max(1) as f64;
@@ -298,12 +329,25 @@ async fn main() {
         } else {
             "-".to_owned()
         };
+        let (clo, chi) = wilson(t.consensus_wins, t.consensus_calls);
+        let (chit, cint) = if t.consensus_calls > 0 {
+            (
+                format!(
+                    "{:.1}%",
+                    100.0 * t.consensus_wins as f64 / t.consensus_calls as f64
+                ),
+                format!("{:.1}%-{:.1}%", 100.0 * clo, 100.0 * chi),
+            )
+        } else {
+            ("-".to_owned(), "-".to_owned())
+        };
         println!(
-            "{name:<20} {m:>7.3} {:>9.4} {:>9.4} {:>7.1}% {:>7} {hit:>8} {interval:>17} {ret:>9}",
+            "{name:<20} {m:>7.3} {:>9.4} {:>9.4} {:>7.1}% {:>7} {hit:>8} {interval:>17} {ret:>9}   {:>7} {chit:>8} {cint:>17}",
             m / ceiling,
             m / average,
             100.0 * gap,
-            t.calls
+            t.calls,
+            t.consensus_calls
         );
     }
 }

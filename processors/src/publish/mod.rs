@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use tipoff_crds::Mode;
 use tipoff_warehouse::storage::ObjectKey;
 
-use crate::analytics::asof::{Calendar, rows_written_check};
+use crate::analytics::asof::{Calendar, players_knowable, rows_written_check};
 use crate::contract::Failure;
 use crate::runner::Ctx;
 use crate::tables;
@@ -59,9 +59,13 @@ pub async fn grade_predictions(ctx: &mut Ctx) -> Result<(), Failure> {
     let date = ctx.args.date;
     let table = "nba_predictions.prediction_accuracy";
     let games = cal.on(date);
-    if games.is_empty() || ctx.args.mode == Mode::SameDay {
+    let knowable = players_knowable(&cal, date, ctx.args.mode);
+    if games.is_empty() || !knowable || ctx.args.mode == Mode::SameDay {
         ctx.warn(if games.is_empty() {
             format!("no games on {date}: {table} has nothing to write")
+        } else if !knowable {
+            // Opening night: no player could be expected, so nothing was predicted.
+            format!("no team of {date} has played yet this season: no prediction to grade")
         } else {
             // Before tip-off there are no results; the Production run the next day grades D.
             format!(
@@ -179,6 +183,13 @@ pub async fn export_predictions(ctx: &mut Ctx) -> Result<(), Failure> {
     let games = cal.on(date).len();
     if games == 0 {
         ctx.warn(format!("no games on {date}: no export written"));
+        date_check(ctx, &[]).await?;
+        return Ok(());
+    }
+    if !players_knowable(&cal, date, ctx.args.mode) {
+        ctx.warn(format!(
+            "no team of {date} has played yet this season: nothing was predicted, no export written"
+        ));
         date_check(ctx, &[]).await?;
         return Ok(());
     }
