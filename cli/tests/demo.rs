@@ -139,6 +139,20 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(doc["game_date"], "2026-01-14", "{rel}");
     }
+    // The evening replayed on an accelerated clock: export-live followed the games and exited
+    // once every game was final, leaving both live files valid.
+    let live = &s["live"];
+    assert_eq!(live["completed"], true, "{live}");
+    assert!(live["gamesFinal"].as_i64().unwrap() >= 2, "{live}");
+    assert!(
+        live["updates"].as_i64().unwrap() > live["gamesFinal"].as_i64().unwrap(),
+        "{live}"
+    );
+    for kind in ["live", "live-grading"] {
+        let bytes =
+            std::fs::read(objects.join(format!("exports/v1/{kind}/2026-01-14.json"))).unwrap();
+        schema_check::assert_valid(kind, &bytes);
+    }
     // The model was trained on the history, walk-forward, and stored with its report.
     let models: Vec<String> = std::fs::read_dir(objects.join("models/points"))
         .unwrap()

@@ -4,6 +4,7 @@
 //! the condition, Event or quarantine that caught the legacy incident it replays.
 
 pub mod history;
+pub mod live;
 pub mod outcome;
 pub mod stack;
 
@@ -133,6 +134,10 @@ pub struct Summary {
     pub predictions: outcome::Predictions,
     /// Per system, the accuracy of the date's graded predictions (phase 6).
     pub accuracy: BTreeMap<String, outcome::SystemAccuracy>,
+    /// The date's evening replayed on an accelerated clock with `export-live` (after a run
+    /// without a scenario that succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<live::Live>,
     /// With `--dates`: every date of the range and how its run ended (the last is `run`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub range: Vec<RangeDate>,
@@ -615,6 +620,21 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             )
             .await?;
             let mut summary = summary;
+            if args.scenario.is_none() && v.state == "Succeeded" {
+                out.line(&format!(
+                    "export-live: replaying the evening of {date} on an accelerated clock (10 simulated minutes every 0.1 s)"
+                ));
+                let l = live::replay(Arc::clone(&season), date, &paths).await?;
+                out.line(&format!(
+                    "export-live: {} games final after {:.1} simulated hours ({:.1} s), files rewritten {} times: {}",
+                    l.games_final.unwrap_or(0),
+                    l.simulated_hours,
+                    l.seconds,
+                    l.updates.unwrap_or(0),
+                    l.files.join(", ")
+                ));
+                summary.live = Some(l);
+            }
             if range.len() > 1 {
                 let lake = tipoff_warehouse::open(&format!("file://{}", paths.lake.display()))
                     .await
@@ -773,6 +793,7 @@ async fn summarize(
         history,
         predictions,
         accuracy,
+        live: None,
         range: Vec::new(),
     })
 }
