@@ -56,6 +56,9 @@ pub struct Config {
     /// `TIPOFF_LIVE_MAX_SECS` (seconds; default 28800 when unset): the longest `export-live` runs before
     /// it gives up on games that are not final.
     pub live_max: Option<Duration>,
+    /// Whether warnings also go to stderr as they happen: the binary's do (they reach the Pod's
+    /// log); in-process callers (the demo's history, the benchmarks) read them from the result.
+    pub log_warnings: bool,
 }
 
 /// A duration in seconds from the environment (fractions allowed), if set.
@@ -177,6 +180,7 @@ impl Config {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             live_poll: env_secs("TIPOFF_LIVE_POLL_SECS")?,
             live_max: env_secs("TIPOFF_LIVE_MAX_SECS")?,
+            log_warnings: true,
         })
     }
 }
@@ -323,7 +327,9 @@ impl Ctx {
             }
             m.truncate(cut);
         }
-        eprintln!("tipoff-processor: warning: {m}");
+        if self.config.log_warnings {
+            eprintln!("tipoff-processor: warning: {m}");
+        }
         if self.result.warnings.len() < 8 {
             self.result.warnings.push(m);
         }
