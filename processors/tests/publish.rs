@@ -271,3 +271,29 @@ async fn every_gate_the_catalog_keeps_on_for_phase_6_is_reported() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_night_has_nothing_to_grade_or_export_and_says_so() {
+    // No team of the season's first date has played before it: nobody could be expected, the
+    // feature store is empty by design and nothing was predicted, so phase 6 succeeds empty.
+    let d = *season().by_date.keys().next().unwrap();
+    let w = World::start(next_day(d)).await;
+    results_of(&w, d).await;
+    let lake = w.lake().await;
+    let r = w.ok("grade-predictions", d, Mode::Production).await;
+    assert!(check(&r, "predictions-graded").passed);
+    assert_eq!(check(&r, "rows-written").expected, Some(0));
+    assert!(
+        r.warnings.iter().any(|m| m.contains("has played yet")),
+        "{r:?}"
+    );
+    assert!(table_rows(lake.as_ref(), &accuracy(), d).await.is_empty());
+    let r = w.ok("export-predictions", d, Mode::Production).await;
+    assert!(check(&r, "export-date-matches").passed);
+    assert!(!export_path(&w, "predictions", d).exists());
+    // A later date: its teams have played, so a missing prediction is an error again.
+    let second = *season().by_date.keys().nth(2).unwrap();
+    w.ok("scrape-schedule", second, Mode::Production).await;
+    let out = w.run("grade-predictions", second, Mode::Production).await;
+    assert!(out.failure.is_some(), "{:?}", out.result);
+}

@@ -20,11 +20,14 @@ pub fn predictions() -> TableRef {
 const PREDICTIONS_SCHEMA: &str =
     include_str!("../../../config/schemas/nba_predictions/player_prop_predictions.json");
 
-/// An early date with at least one DNP, so a prediction can be voided.
+/// An early date with at least one DNP, so a prediction can be voided; past the season's first
+/// two dates, whose teams have not all played yet (on opening night nothing is predicted, so
+/// phase 6 has nothing to grade).
 pub fn date_with_dnp() -> Date {
     let s = season();
     *s.by_date
         .iter()
+        .skip(2)
         .find(|(_, games)| {
             games.iter().any(|&g| {
                 s.player_games_of(g)
