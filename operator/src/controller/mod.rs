@@ -8,12 +8,16 @@
 //! fact: a phase counts as triggered when its Jobs are observed, in the watch cache or in the
 //! API server's answer to their creation ([`unseen`]).
 
+#[cfg(test)]
+mod api_calls;
 pub mod apply;
 pub mod backoff;
 pub mod cache;
 pub mod error;
 pub mod events;
 pub mod reconcile;
+#[cfg(test)]
+mod scripted_api;
 pub mod view;
 
 use std::sync::Arc;

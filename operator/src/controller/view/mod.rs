@@ -42,6 +42,8 @@
 //! leave a table half-changed).
 
 mod expectations;
+#[cfg(test)]
+mod feed;
 mod index;
 mod settle;
 mod unseen;
@@ -58,6 +60,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tipoff_crds::{PhaseCompletion, PhaseCompletionStatus, PipelineRun, PipelineRunStatus};
 use tokio::sync::watch;
 use tracing::debug;
+
+#[cfg(test)]
+pub(crate) use feed::Feed;
 
 use super::cache::{self, CachedJob, CachedPhaseCompletion, CachedPipelineRun, CachedPod};
 use crate::planner::Observed;
