@@ -46,6 +46,7 @@ pub mod processor_state;
 pub mod reruns;
 pub mod retry;
 pub mod status;
+pub mod transitions;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
