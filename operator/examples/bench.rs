@@ -105,6 +105,9 @@ struct Args {
     /// five) or `config/bench/dag28.yaml` (the 28-Job hand-off DAG of six phases).
     #[arg(long, default_value = "config/bench/pipeline.yaml")]
     catalog: PathBuf,
+    /// Run this operator binary instead of building the current tree's (to compare builds).
+    #[arg(long)]
+    operator_bin: Option<PathBuf>,
     /// Create each run only once the one before it ended, so each run has the controller to
     /// itself (the hand-off profile: `--catalog config/bench/dag28.yaml --runs 5 --sequential`).
     #[arg(long)]
@@ -477,7 +480,10 @@ async fn main() -> anyhow::Result<()> {
     let catalog_path = workspace().join(&args.catalog);
     let catalog = Catalog::load(&catalog_path)?;
     let triggers = triggers(&catalog);
-    let operator_bin = binary("tipoff-operator", "tipoff-operator");
+    let operator_bin = args
+        .operator_bin
+        .clone()
+        .unwrap_or_else(|| binary("tipoff-operator", "tipoff-operator"));
     let processor_bin = binary("tipoff-processors", "tipoff-test-processor");
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("behaviour.yaml");

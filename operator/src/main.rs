@@ -95,8 +95,9 @@ struct Args {
     /// Memory limit of every processor container.
     #[arg(long, default_value = "1Gi")]
     processor_memory_limit: String,
-    /// Milliseconds a run's reconcile waits for more changes before it runs, so a burst of
-    /// watch events becomes one reconcile (adds as much to the trigger latency).
+    /// The longest a run's reconcile waits for more changes before it runs, in milliseconds, so
+    /// that under load a burst of watch events becomes one reconcile. The wait grows with the
+    /// number of runs asking for reconciles: none for one or two, all of it from 8 runs on.
     #[arg(long, default_value_t = 200)]
     reconcile_debounce_ms: u64,
     /// Reconciles running at once (0: unbounded; one run is never reconciled twice at once).

@@ -18,16 +18,17 @@ pub mod events;
 pub mod reconcile;
 #[cfg(test)]
 mod scripted_api;
+pub mod trigger;
 pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use kube::Client;
-use kube::api::{Api, ListParams};
-use kube::runtime::reflector;
+use kube::api::{Api, ListParams, ObjectMeta};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Client, Resource};
 use tipoff_crds::{PhaseCompletion, PipelineRun};
 use tracing::{info, warn};
 
@@ -158,10 +159,11 @@ pub async fn wait_for_crds(client: &Client, scope: &Scope) {
 /// How reconciles are scheduled.
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
-    /// A run's reconcile waits this long after the last change that asked for it, so a burst
-    /// of watch events (Job created, Pod scheduled, running, terminated, Job complete) becomes
-    /// one reconcile and one status write instead of one each. It delays every trigger by as
-    /// much, so it must stay well under the trigger-latency objective (1 s).
+    /// The longest a run's reconcile waits after the last change that asked for it, so that
+    /// under load a burst of watch events (Job created, running, Pod ended, Job complete)
+    /// becomes one reconcile and one status write instead of one each. The wait grows with the
+    /// load: none for up to [`trigger::QUIET`] runs asking at once, this much from [`trigger::FULL_AT`] runs on
+    /// ([`trigger`]). It must stay well under the trigger-latency objective (1 s).
     pub debounce: Duration,
     /// Reconciles running at once (0: unbounded). One run is never reconciled twice at once.
     /// Each running reconcile holds an API connection and its buffers; unbounded, 100 runs
@@ -227,19 +229,51 @@ pub fn controller(
     })
     .default_backoff()
     .applied_objects();
+    // Every watch event names the run to reconcile; the adaptive debounce ([`trigger`])
+    // decides when, so kube-runtime's own debounce is off.
     let jobs_for_pods = view.job_store();
-    let controller = Controller::for_stream(run_stream, run_reader)
-        .with_config(
-            kube::runtime::controller::Config::default()
-                .debounce(tuning.debounce)
-                .concurrency(tuning.concurrency),
-        )
-        .owns_stream(pc_stream)
-        .owns_stream(job_stream)
-        .watches_stream(pod_stream, move |pod: CachedPod| {
-            view::run_of_pod(&pod, &jobs_for_pods)
-        });
+    let triggers = futures::stream::select_all([
+        run_stream
+            .map_ok(|run| Some(ObjectRef::from_obj(&run)))
+            .boxed(),
+        pc_stream.map_ok(|pc| owner_run(pc.meta())).boxed(),
+        job_stream.map_ok(|job| owner_run(job.meta())).boxed(),
+        pod_stream
+            .map_ok(move |pod| view::run_of_pod(&pod, &jobs_for_pods))
+            .boxed(),
+    ])
+    .filter_map(|trigger| {
+        std::future::ready(match trigger {
+            Ok(run) => run,
+            Err(e) => {
+                // The watch retries with backoff; the error only says it had to.
+                warn!(error = %e, "watch error");
+                None
+            }
+        })
+    });
+    let controller = Controller::for_stream(
+        futures::stream::pending::<Result<CachedPipelineRun, watcher::Error>>(),
+        run_reader,
+    )
+    .with_config(
+        kube::runtime::controller::Config::default()
+            .debounce(Duration::ZERO)
+            .concurrency(tuning.concurrency),
+    )
+    .reconcile_on(trigger::adaptive(triggers, tuning.debounce));
     (controller, view)
+}
+
+/// The PipelineRun that owns an object, from its owner references.
+fn owner_run(meta: &ObjectMeta) -> Option<ObjectRef<CachedPipelineRun>> {
+    let ns = meta.namespace.as_deref()?;
+    let owner = meta
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "PipelineRun")?;
+    Some(ObjectRef::new(&owner.name).within(ns))
 }
 
 /// Runs the controller until `shutdown` resolves. Each reconcile's result is logged; errors
