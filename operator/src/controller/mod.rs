@@ -10,15 +10,15 @@
 
 #[cfg(test)]
 mod api_calls;
-pub mod apply;
+mod apply;
 pub mod backoff;
 pub mod cache;
 pub mod error;
 pub mod events;
-pub mod reconcile;
+mod reconcile;
 #[cfg(test)]
 mod scripted_api;
-pub mod trigger;
+mod trigger;
 pub mod view;
 
 use std::sync::Arc;
