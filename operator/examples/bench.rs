@@ -26,7 +26,11 @@
 //! - the operator's RSS (`VmRSS`, and the peak `VmHWM`, from `/proc/<pid>/status`), and at
 //!   the highest sample its split into anonymous memory and mapped files (the binary's code);
 //! - Jobs created per minute: the operator's `tipoff_jobs_created_total` over the window from
-//!   its first to its last Job creation.
+//!   its first to its last Job creation;
+//! - phase hand-off p50/p95: from the last Job of a phase observed `Complete` to the first Job
+//!   of the next phase observed, with each run's hand-offs and wall time and their spread across
+//!   runs (the hand-off profile: `--catalog config/bench/dag28.yaml --sequential`, each run
+//!   alone on the controller).
 //!
 //! Every figure is measured; nothing is assumed. The processors are real processes, so on a
 //! small machine spawning them (not the operator) bounds how fast phase 2 can start.
@@ -97,6 +101,17 @@ struct Args {
     /// Extra arguments for the operator (e.g. `--operator-arg=--reconcile-debounce-ms=0`).
     #[arg(long = "operator-arg", allow_hyphen_values = true)]
     operator_args: Vec<String>,
+    /// The catalog, relative to the workspace: `config/bench/pipeline.yaml` (two phases of
+    /// five) or `config/bench/dag28.yaml` (the 28-Job hand-off DAG of six phases).
+    #[arg(long, default_value = "config/bench/pipeline.yaml")]
+    catalog: PathBuf,
+    /// Run this operator binary instead of building the current tree's (to compare builds).
+    #[arg(long)]
+    operator_bin: Option<PathBuf>,
+    /// Create each run only once the one before it ended, so each run has the controller to
+    /// itself (the hand-off profile: `--catalog config/bench/dag28.yaml --runs 5 --sequential`).
+    #[arg(long)]
+    sequential: bool,
 }
 
 /// When this program's watch first saw each processor's Job of each run, and saw it complete:
@@ -353,6 +368,107 @@ fn p50_p99(
     )
 }
 
+/// One run's phase hand-offs (seconds from the last Job of a phase observed `Complete` to the
+/// first Job of the next phase observed) and its wall time (its first Job observed to its last
+/// Job observed `Complete`).
+struct RunHandoffs {
+    run: String,
+    handoffs: Vec<f64>,
+    wall: f64,
+}
+
+fn handoffs(catalog: &Catalog, seen: &Seen) -> Vec<RunHandoffs> {
+    let runs: std::collections::BTreeSet<&String> = seen.keys().map(|(r, _)| r).collect();
+    let mut out = Vec::new();
+    for run in runs {
+        let at = |p: &str| seen.get(&(run.clone(), p.to_owned()));
+        let mut handoffs = Vec::new();
+        for pair in catalog.phases.windows(2) {
+            let last_done: Option<Vec<Instant>> =
+                pair[0].processors.iter().map(|p| at(&p.name)?.1).collect();
+            let first_created = pair[1]
+                .processors
+                .iter()
+                .filter_map(|p| at(&p.name)?.0)
+                .min();
+            if let (Some(done), Some(created)) =
+                (last_done.and_then(|d| d.into_iter().max()), first_created)
+            {
+                handoffs.push(created.saturating_duration_since(done).as_secs_f64());
+            }
+        }
+        let first = seen
+            .iter()
+            .filter(|((r, _), _)| r == run)
+            .filter_map(|(_, t)| t.0)
+            .min();
+        let last = seen
+            .iter()
+            .filter(|((r, _), _)| r == run)
+            .filter_map(|(_, t)| t.1)
+            .max();
+        let wall = match (first, last) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a).as_secs_f64(),
+            _ => f64::NAN,
+        };
+        out.push(RunHandoffs {
+            run: run.clone(),
+            handoffs,
+            wall,
+        });
+    }
+    out
+}
+
+/// Prints the hand-off figures: over every hand-off, then per run, then the spread of the
+/// per-run figures (min, median, max).
+fn print_handoffs(runs: &[RunHandoffs]) {
+    let mut all: Vec<f64> = runs.iter().flat_map(|r| r.handoffs.clone()).collect();
+    all.sort_by(f64::total_cmp);
+    let (p50, p95) = (quantile(&all, 0.50), quantile(&all, 0.95));
+    println!(
+        "  phase hand-off (last Job of a phase complete -> first Job of the next, watch-observed, {} hand-offs): p50 {p50:.3}s  p95 {p95:.3}s   targets p50 <= 0.050s, p95 <= 0.150s  {}",
+        all.len(),
+        verdict(p50 <= 0.050 && p95 <= 0.150)
+    );
+    let (mut p50s, mut p95s, mut walls) = (Vec::new(), Vec::new(), Vec::new());
+    for r in runs {
+        let mut h = r.handoffs.clone();
+        h.sort_by(f64::total_cmp);
+        let (a, b) = (quantile(&h, 0.50), quantile(&h, 0.95));
+        if runs.len() <= 20 {
+            println!(
+                "    {}: wall {:.2}s, hand-offs {} p50 {a:.3}s p95 {b:.3}s",
+                r.run,
+                r.wall,
+                h.iter()
+                    .map(|x| format!("{x:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        p50s.push(a);
+        p95s.push(b);
+        walls.push(r.wall);
+    }
+    let spread = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        format!(
+            "min {:.3} median {:.3} max {:.3}",
+            v.first().copied().unwrap_or(f64::NAN),
+            quantile(v, 0.5),
+            v.last().copied().unwrap_or(f64::NAN)
+        )
+    };
+    println!(
+        "    across {} runs: hand-off p50 {}; p95 {}; wall (first Job -> last Job complete) {} s",
+        runs.len(),
+        spread(&mut p50s),
+        spread(&mut p95s),
+        spread(&mut walls)
+    );
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok { "meets target" } else { "MISSES target" }
 }
@@ -361,10 +477,13 @@ fn verdict(ok: bool) -> &'static str {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tipoff_operator::install_crypto_provider();
-    let catalog_path = workspace().join("config/bench/pipeline.yaml");
+    let catalog_path = workspace().join(&args.catalog);
     let catalog = Catalog::load(&catalog_path)?;
     let triggers = triggers(&catalog);
-    let operator_bin = binary("tipoff-operator", "tipoff-operator");
+    let operator_bin = args
+        .operator_bin
+        .clone()
+        .unwrap_or_else(|| binary("tipoff-operator", "tipoff-operator"));
     let processor_bin = binary("tipoff-processors", "tipoff-test-processor");
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("behaviour.yaml");
@@ -501,7 +620,34 @@ async fn main() -> anyhow::Result<()> {
     let creator = {
         let (created, total) = (created.clone(), args.runs);
         let gap = Duration::from_secs_f64(args.spread_seconds.max(0.0) / total.max(1) as f64);
+        let (sequential, each_alone) = (args.sequential, runs.clone());
+        let ended = |run: Option<PipelineRun>| {
+            run.and_then(|r| r.status?.state)
+                .is_some_and(|s| s.is_terminal())
+        };
         tokio::spawn(async move {
+            if sequential {
+                for i in 0..total {
+                    let name = format!("bench-{i:05}");
+                    let date = first_date
+                        .checked_add(jiff::Span::new().days(i64::try_from(i).unwrap()))
+                        .unwrap();
+                    let run = PipelineRun::new(
+                        &name,
+                        PipelineRunSpec::new(
+                            date.to_string(),
+                            Mode::Backfill,
+                            Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT),
+                        ),
+                    );
+                    each_alone.create(&PostParams::default(), &run).await?;
+                    created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    while !ended(each_alone.get_opt(&name).await?) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                return Ok(create_started.elapsed());
+            }
             futures::stream::iter(0..total)
                 .map(|i| {
                     let (runs, created) = (runs.clone(), created.clone());
@@ -643,6 +789,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, csv.join("\n") + "\n")?;
     }
     let (p50, p99) = (quantile(&latencies, 0.50), quantile(&latencies, 0.99));
+    let handoffs = handoffs(&catalog, &seen.lock().unwrap());
 
     let during = diff(&after, &before);
     let mut write_total = 0.0;
@@ -739,6 +886,7 @@ async fn main() -> anyhow::Result<()> {
         "    where the time goes: {} reconciles, took p50 <= {reconcile_p50:?}s p99 <= {reconcile_p99:?}s; dev/cluster write handling p50 <= {write_p50:?}s p99 <= {write_p99:?}s",
         metric(&final_metrics, "tipoff_reconciles_total", |_| true),
     );
+    print_handoffs(&handoffs);
     println!(
         "  API writes per processor Job: {writes_per_job:.2}   target <= 4   ratio {:.2}  {}",
         writes_per_job / 4.0,

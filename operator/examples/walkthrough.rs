@@ -2,11 +2,11 @@
 //!
 //! This is an in-memory simulation: no cluster and no processors. The "cluster" is the same
 //! one the planner's tests use (`operator/tests/support`): it applies each plan the way the
-//! controller will (creating Jobs with the real Job builder and PhaseCompletions, writing
+//! controller does (creating Jobs with the real Job builder and PhaseCompletions, writing
 //! statuses) and finishes Jobs the way Kubernetes would, with the processor's result as the
 //! Pod's termination message. The catalog is the six-phase test profile
-//! (`config/test/pipeline.yaml`), because the production catalog lists only processors that
-//! exist and none do yet.
+//! (`config/test/pipeline.yaml`), whose results the simulation scripts freely; the real
+//! processors of the production catalog run in `tipoff demo`.
 //!
 //! ```text
 //! cargo run -p tipoff-operator --example walkthrough                        # a retry, then success

@@ -95,8 +95,9 @@ struct Args {
     /// Memory limit of every processor container.
     #[arg(long, default_value = "1Gi")]
     processor_memory_limit: String,
-    /// Milliseconds a run's reconcile waits for more changes before it runs, so a burst of
-    /// watch events becomes one reconcile (adds as much to the trigger latency).
+    /// The longest a run's reconcile waits for more changes before it runs, in milliseconds, so
+    /// that under load a burst of watch events becomes one reconcile. The wait grows with the
+    /// number of runs asking for reconciles: none for one or two, all of it from 8 runs on.
     #[arg(long, default_value_t = 200)]
     reconcile_debounce_ms: u64,
     /// Reconciles running at once (0: unbounded; one run is never reconciled twice at once).
@@ -261,39 +262,32 @@ async fn main() -> anyhow::Result<()> {
         debounce: Duration::from_millis(args.reconcile_debounce_ms),
         concurrency: args.max_concurrent_reconciles,
     };
-    let (ctrl, stores) = controller::controller(client.clone(), &scope, tuning);
-    let _ = health.runs.set(stores.runs.clone());
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        catalog,
-        job_settings: JobSettings {
-            backoff_limit: args.job_backoff_limit,
-            ttl_seconds_after_finished: args.job_ttl_seconds,
-            service_account: args.processor_service_account.clone(),
-            env_config_map: args.processor_env_configmap.clone(),
-            resources,
-            upstream_secrets: args.upstream_secret.clone(),
-            ..JobSettings::default()
-        },
-        stores: stores.clone(),
-        events: controller::events(client.clone(), &identity),
-        metrics: metrics.clone(),
-        expectations: Default::default(),
-        written: Default::default(),
-        backoff: ErrorBackoff::new(
-            Duration::from_millis(args.reconcile_error_backoff_ms),
-            Duration::from_secs(args.reconcile_error_backoff_max_seconds),
-        ),
-    });
+    let (ctrl, view) = controller::controller(client.clone(), &scope, tuning);
+    let runs = view.runs();
+    let _ = health.runs.set(runs.clone());
+    let job_settings = JobSettings {
+        backoff_limit: args.job_backoff_limit,
+        ttl_seconds_after_finished: args.job_ttl_seconds,
+        service_account: args.processor_service_account.clone(),
+        env_config_map: args.processor_env_configmap.clone(),
+        resources,
+        upstream_secrets: args.upstream_secret.clone(),
+        ..JobSettings::default()
+    };
+    let ctx = Arc::new(
+        Context::new(client.clone(), catalog, view.clone(), &identity)
+            .with_job_settings(job_settings)
+            .with_metrics(metrics.clone())
+            .with_backoff(ErrorBackoff::new(
+                Duration::from_millis(args.reconcile_error_backoff_ms),
+                Duration::from_secs(args.reconcile_error_backoff_max_seconds),
+            )),
+    );
     {
         let health = health.clone();
         tokio::spawn(async move {
             // Every watch the reconciler reads: the runs it owns and their children.
-            let mut runs_synced = stores.runs_synced.clone();
-            let ok = runs_synced.wait_for(|listed| *listed).await.is_ok()
-                && stores.jobs.jobs.store.wait_until_ready().await.is_ok()
-                && stores.jobs.pods.store.wait_until_ready().await.is_ok()
-                && stores.phase_completions.wait_until_ready().await.is_ok();
+            let ok = view.synced().await;
             health.synced.store(ok, Ordering::Relaxed);
             info!("watch caches synced");
         });
@@ -301,7 +295,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Deleted runs get no reconcile; drop them from the run gauges once a minute instead.
     {
-        let (runs, metrics) = (ctx.stores.runs.clone(), metrics.clone());
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {

@@ -242,3 +242,23 @@ fn per_processor_gate_policy_overrides_the_catalog_policy() {
         Enforcement::Blocking
     );
 }
+
+#[test]
+fn the_benchmark_catalogs_load_and_the_dag_has_the_shape_of_issue_22() {
+    Catalog::load(&repo_file("config/bench/pipeline.yaml")).unwrap();
+    let dag = Catalog::load(&repo_file("config/bench/dag28.yaml")).unwrap();
+    let sizes: Vec<usize> = dag.phases.iter().map(|p| p.processors.len()).collect();
+    assert_eq!(sizes, [6, 6, 5, 5, 3, 3]);
+    let feature_store = dag.processor("precompute-e").unwrap();
+    assert_eq!(
+        feature_store
+            .dependencies(Mode::Production)
+            .collect::<Vec<_>>(),
+        [
+            "precompute-a",
+            "precompute-b",
+            "precompute-c",
+            "precompute-d"
+        ]
+    );
+}

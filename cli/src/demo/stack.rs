@@ -18,8 +18,6 @@ use tipoff_crds::{PhaseCompletion, PipelineRun};
 use tipoff_devcluster::{DevCluster, ImageMapping, RunnerConfig};
 use tipoff_operator::catalog::Catalog;
 use tipoff_operator::controller::{self, Context, Scope};
-use tipoff_operator::jobs::JobSettings;
-use tipoff_operator::metrics::Metrics;
 use tipoff_season::Season;
 use tipoff_season::server::{AppState, FaultConfig, router};
 use tokio::sync::oneshot;
@@ -292,17 +290,7 @@ impl Operator {
             controller::wait_for_crds(&client, &scope).await;
             let (ctrl, stores) =
                 controller::controller(client.clone(), &scope, controller::Tuning::default());
-            let ctx = Arc::new(Context {
-                client: client.clone(),
-                catalog,
-                job_settings: JobSettings::default(),
-                stores,
-                events: controller::events(client, "tipoff-demo"),
-                metrics: Arc::new(Metrics::new()),
-                expectations: Default::default(),
-                written: Default::default(),
-                backoff: Default::default(),
-            });
+            let ctx = Arc::new(Context::new(client, catalog, stores, "tipoff-demo"));
             controller::run(ctrl, ctx, async move {
                 let _ = rx.await;
             })

@@ -5,7 +5,8 @@
 //!
 //! Children and statuses are two steps: a reconcile applies the children, plans again with what
 //! the API server returned for them, and writes the statuses of that second plan (see
-//! [`super::unseen`]).
+//! [`super::view`]). Each write is reported to the view, so the next snapshot knows of it
+//! before the watch brings it back.
 
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
@@ -17,25 +18,10 @@ use tracing::{info, warn};
 use super::cache::{self, CachedJob};
 use super::error::Error;
 use super::events::Publisher;
+use super::view::{Created, ObjectKey};
 use super::{Context, FIELD_MANAGER};
 use crate::jobs::{build_job, owner_reference};
 use crate::planner::{Observed, Plan};
-
-/// The children a plan applied, as the API server returned them (trimmed like the caches).
-#[derive(Debug, Default)]
-pub struct Created {
-    /// Jobs created or adopted.
-    pub jobs: Vec<CachedJob>,
-    /// PhaseCompletions created or adopted.
-    pub phase_completions: Vec<PhaseCompletion>,
-}
-
-impl Created {
-    /// Whether nothing was applied.
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.phase_completions.is_empty()
-    }
-}
 
 /// The run's namespace and name.
 fn identity(run: &PipelineRun) -> Result<(String, String), Error> {
@@ -50,7 +36,11 @@ fn identity(run: &PipelineRun) -> Result<(String, String), Error> {
 
 /// Applies `plan`'s children for `run`: PhaseCompletions and Jobs to create, overdue Jobs to
 /// delete. Returns what was created, as the API server has it.
-pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<Created, Error> {
+pub(crate) async fn children(
+    run: &PipelineRun,
+    plan: &Plan,
+    ctx: &Context,
+) -> Result<Created, Error> {
     let (ns, name) = identity(run)?;
     let pcs: Api<PhaseCompletion> = Api::namespaced(ctx.client.clone(), &ns);
     let jobs: Api<CachedJob> = Api::namespaced(ctx.client.clone(), &ns);
@@ -62,7 +52,7 @@ pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<C
     let pc_applies = plan
         .phase_completions
         .iter()
-        .filter(|intent| !ctx.expectations.pending(&ns, &intent.name))
+        .filter(|intent| !ctx.view.awaited(&ObjectKey::new(&ns, &intent.name)))
         .map(|intent| {
             let mut pc = PhaseCompletion::new(&intent.name, intent.spec.clone());
             pc.metadata.labels = Some(intent.labels.clone());
@@ -70,7 +60,8 @@ pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<C
             let (pcs, ssa, ns, name) = (&pcs, &ssa, &ns, &name);
             async move {
                 let mut created = pcs.patch(&intent.name, ssa, &Patch::Apply(&pc)).await?;
-                ctx.expectations.expect(ns, &intent.name);
+                ctx.view
+                    .applied_phase_completion(ObjectKey::new(ns, &intent.name));
                 cache::phase_completion(&mut created);
                 info!(run = %name, phase = intent.spec.phase, phase_completion = %intent.name, "applied PhaseCompletion");
                 Ok::<_, Error>(created)
@@ -81,15 +72,14 @@ pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<C
     let job_applies = plan
         .jobs
         .iter()
-        .filter(|intent| !ctx.expectations.pending(&ns, &intent.name))
+        .filter(|intent| !ctx.view.awaited(&ObjectKey::new(&ns, &intent.name)))
         .map(|intent| {
             let job = build_job(run, intent, &ctx.job_settings);
-            let (jobs, ssa, ns, name) = (&jobs, &ssa, &ns, &name);
+            let (jobs, ssa, name) = (&jobs, &ssa, &name);
             async move {
                 let mut created = jobs.patch(&intent.name, ssa, &Patch::Apply(&job)).await?;
-                ctx.expectations.expect(ns, &intent.name);
                 created.trim();
-                ctx.stores.unseen.created(created.clone());
+                ctx.view.applied_job(&created);
                 ctx.metrics.jobs_created.inc();
                 if intent.attempt > 1 {
                     ctx.metrics.retries.inc();
@@ -134,7 +124,7 @@ pub async fn children(run: &PipelineRun, plan: &Plan, ctx: &Context) -> Result<C
 
 /// Writes `plan`'s changed statuses for `run` and publishes its Events; `observed` is what the
 /// plan was made from. Returns the number of status writes.
-pub async fn statuses(
+pub(crate) async fn statuses(
     run: &PipelineRun,
     plan: &Plan,
     observed: &Observed,
@@ -164,9 +154,8 @@ pub async fn statuses(
                     .iter()
                     .find(|pc| pc.metadata.name.as_deref() == Some(write.name.as_str()))
                     .and_then(|pc| pc.metadata.resource_version.clone());
-                ctx.written.phase_completions.record(
-                    &ns,
-                    &write.name,
+                ctx.view.wrote_phase_completion_status(
+                    ObjectKey::new(&ns, &write.name),
                     planned_from,
                     written.status.unwrap_or_else(|| write.status.clone()),
                 );
@@ -183,9 +172,8 @@ pub async fn statuses(
             "status": plan.run_status,
         });
         let written = runs.patch_status(&name, &ssa, &Patch::Apply(&body)).await?;
-        ctx.written.runs.record(
-            &ns,
-            &name,
+        ctx.view.wrote_run_status(
+            ObjectKey::new(&ns, &name),
             run.metadata.resource_version.clone(),
             written.status.unwrap_or_else(|| plan.run_status.clone()),
         );

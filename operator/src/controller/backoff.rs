@@ -3,15 +3,17 @@
 //! reconcile of it succeeds. One failing run never speeds up or slows down another.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Consecutive reconcile failures per run (`namespace/name`), and the delays they earn.
+use super::view::ObjectKey;
+
+/// Consecutive reconcile failures per run, and the delays they earn.
 #[derive(Debug)]
 pub struct ErrorBackoff {
     base: Duration,
     max: Duration,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<ObjectKey, u32>>,
 }
 
 impl Default for ErrorBackoff {
@@ -40,23 +42,20 @@ impl ErrorBackoff {
 
     /// Records a failed reconcile of `run`; returns how many failed in a row and how long to
     /// wait before the next try.
-    pub fn failed(&self, run: &str) -> (u32, Duration) {
-        let n = match self.failures.lock() {
-            Ok(mut f) => {
-                let n = f.entry(run.to_owned()).or_insert(0);
-                *n = n.saturating_add(1);
-                *n
-            }
-            Err(_) => 1,
-        };
+    pub(crate) fn failed(&self, run: &ObjectKey) -> (u32, Duration) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = failures.entry(run.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        let n = *n;
         (n, self.delay(n))
     }
 
     /// Records a successful reconcile (or the run's deletion): the next failure starts over.
-    pub fn succeeded(&self, run: &str) {
-        if let Ok(mut f) = self.failures.lock() {
-            f.remove(run);
-        }
+    pub(crate) fn succeeded(&self, run: &ObjectKey) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(run);
     }
 }
 
@@ -67,12 +66,13 @@ mod tests {
     #[test]
     fn delays_double_per_failure_up_to_the_cap_and_reset_per_run() {
         let b = ErrorBackoff::new(Duration::from_secs(5), Duration::from_secs(60));
-        let secs: Vec<u64> = (0..6).map(|_| b.failed("ns/a").1.as_secs()).collect();
+        let (a, other) = (ObjectKey::new("ns", "a"), ObjectKey::new("ns", "b"));
+        let secs: Vec<u64> = (0..6).map(|_| b.failed(&a).1.as_secs()).collect();
         assert_eq!(secs, [5, 10, 20, 40, 60, 60]);
         // Another run has its own count.
-        assert_eq!(b.failed("ns/b"), (1, Duration::from_secs(5)));
-        b.succeeded("ns/a");
-        assert_eq!(b.failed("ns/a"), (1, Duration::from_secs(5)));
+        assert_eq!(b.failed(&other), (1, Duration::from_secs(5)));
+        b.succeeded(&a);
+        assert_eq!(b.failed(&a), (1, Duration::from_secs(5)));
         assert_eq!(b.delay(u32::MAX), Duration::from_secs(60));
     }
 }

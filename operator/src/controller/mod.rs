@@ -8,36 +8,37 @@
 //! fact: a phase counts as triggered when its Jobs are observed, in the watch cache or in the
 //! API server's answer to their creation ([`unseen`]).
 
-pub mod apply;
+#[cfg(test)]
+mod api_calls;
+mod apply;
 pub mod backoff;
 pub mod cache;
 pub mod error;
 pub mod events;
-pub mod expectations;
-pub mod index;
-pub mod reconcile;
-pub mod settle;
-pub mod unseen;
-pub mod written;
+mod reconcile;
+#[cfg(test)]
+mod scripted_api;
+mod trigger;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, ListParams};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::api::{Api, ListParams, ObjectMeta};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource};
 use tipoff_crds::{PhaseCompletion, PipelineRun};
 use tracing::{info, warn};
 
 use crate::catalog::Catalog;
 use crate::jobs::JobSettings;
 use crate::metrics::Metrics;
-use crate::planner::naming::LABEL_RUN;
 use cache::{CachedJob, CachedPhaseCompletion, CachedPipelineRun, CachedPod};
 
 pub use error::Error;
+pub use view::View;
 
 /// The one field manager every write of the operator uses.
 pub const FIELD_MANAGER: &str = "tipoff-operator";
@@ -59,46 +60,57 @@ mod tests {
     }
 }
 
-/// The watch caches a reconcile reads from.
-#[derive(Clone)]
-pub struct Stores {
-    /// PipelineRuns (the controller's own cache).
-    pub runs: Store<CachedPipelineRun>,
-    /// Becomes true once the PipelineRun cache has listed. (Not `runs.wait_until_ready()`: the
-    /// Controller already waits on that store, and kube-runtime 5's `Store::wait_until_ready`
-    /// wakes only the last of several waiters, since it holds one oneshot receiver with one
-    /// waker slot; a second waiter would hang, or leave the Controller hanging.)
-    pub runs_synced: tokio::sync::watch::Receiver<bool>,
-    /// PhaseCompletions.
-    pub phase_completions: Store<CachedPhaseCompletion>,
-    /// Jobs tipoff created and their Pods, less the settled ones.
-    pub jobs: settle::JobCaches,
-    /// Each run's Jobs and Pods (by run label) and PhaseCompletions (by run name).
-    pub index: index::RunIndex,
-    /// Jobs created that the Job cache has not shown yet.
-    pub unseen: unseen::Unseen,
-}
-
 /// What every reconcile shares.
 pub struct Context {
     /// The API client.
-    pub client: Client,
+    pub(crate) client: Client,
     /// The validated pipeline catalog.
-    pub catalog: Catalog,
+    pub(crate) catalog: Catalog,
     /// Deployment-wide settings of processor Jobs.
-    pub job_settings: JobSettings,
-    /// The watch caches.
-    pub stores: Stores,
+    pub(crate) job_settings: JobSettings,
+    /// The watch caches and what corrects them.
+    pub(crate) view: View,
     /// Publishes Events.
-    pub events: events::Publisher,
+    pub(crate) events: events::Publisher,
     /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Children applied but not yet seen in the watch caches.
-    pub expectations: expectations::Expectations,
-    /// Statuses written but not yet observed.
-    pub written: written::Memo,
+    pub(crate) metrics: Arc<Metrics>,
     /// Consecutive reconcile failures per run, for the retry delay.
-    pub backoff: backoff::ErrorBackoff,
+    pub(crate) backoff: backoff::ErrorBackoff,
+}
+
+impl Context {
+    /// A context for reconciles of `view`'s runs, publishing Events as replica `instance`, with
+    /// default Job settings, fresh metrics and the default error backoff (see the `with_`
+    /// methods).
+    pub fn new(client: Client, catalog: Catalog, view: View, instance: &str) -> Self {
+        Self {
+            events: events(client.clone(), instance),
+            client,
+            catalog,
+            job_settings: JobSettings::default(),
+            view,
+            metrics: Arc::new(Metrics::new()),
+            backoff: backoff::ErrorBackoff::default(),
+        }
+    }
+
+    /// With these settings of processor Jobs.
+    pub fn with_job_settings(mut self, job_settings: JobSettings) -> Self {
+        self.job_settings = job_settings;
+        self
+    }
+
+    /// Recording into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// With this backoff after failed reconciles.
+    pub fn with_backoff(mut self, backoff: backoff::ErrorBackoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
 }
 
 /// Where the controller looks.
@@ -147,10 +159,11 @@ pub async fn wait_for_crds(client: &Client, scope: &Scope) {
 /// How reconciles are scheduled.
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
-    /// A run's reconcile waits this long after the last change that asked for it, so a burst
-    /// of watch events (Job created, Pod scheduled, running, terminated, Job complete) becomes
-    /// one reconcile and one status write instead of one each. It delays every trigger by as
-    /// much, so it must stay well under the trigger-latency objective (1 s).
+    /// The longest a run's reconcile waits after the last change that asked for it, so that
+    /// under load a burst of watch events (Job created, running, Pod ended, Job complete)
+    /// becomes one reconcile and one status write instead of one each. The wait grows with the
+    /// load: none for up to [`trigger::QUIET`] runs asking at once, this much from [`trigger::FULL_AT`] runs on
+    /// ([`trigger`]). It must stay well under the trigger-latency objective (1 s).
     pub debounce: Duration,
     /// Reconciles running at once (0: unbounded). One run is never reconciled twice at once.
     /// Each running reconcile holds an API connection and its buffers; unbounded, 100 runs
@@ -169,69 +182,37 @@ impl Default for Tuning {
 }
 
 /// Starts the watch caches. The returned streams must be polled (by the controller) for the
-/// caches to fill; `Stores` can be read at any time.
+/// caches to fill; the [`View`] can be read at any time.
 pub fn controller(
     client: Client,
     scope: &Scope,
     tuning: Tuning,
-) -> (Controller<CachedPipelineRun>, Stores) {
+) -> (Controller<CachedPipelineRun>, View) {
     let managed = watcher::Config::default()
         .labels(MANAGED_SELECTOR)
         .any_semantic();
-    let index = index::RunIndex::default();
+    let (run_reader, run_writer) = reflector::store();
     let (pc_reader, pc_writer) = reflector::store();
+    let (runs_listed, runs_synced) = tokio::sync::watch::channel(false);
+    let view = View::new(run_reader.clone(), runs_synced, pc_reader);
+
     let pc_stream = reflector::reflector(
         pc_writer,
-        watcher(
+        view.index_phase_completions(watcher(
             scope.api::<CachedPhaseCompletion>(&client),
             watcher::Config::default().any_semantic(),
-        )
-        .modify({
-            let index = index.clone();
-            move |pc| {
-                pc.trim();
-                index.add(&pc.metadata, Some(format!("pc/{}", pc.spec.run)));
-            }
-        }),
+        )),
     )
     .default_backoff()
     .touched_objects();
-    let jobs = settle::JobCaches::default();
-    let unseen = unseen::Unseen::default();
-    let job_stream = jobs
-        .jobs
-        .reflect(
-            jobs.settled.clone(),
-            unseen.track(
-                watcher(scope.api::<CachedJob>(&client), managed.clone()).modify({
-                    let index = index.clone();
-                    move |job| {
-                        job.trim();
-                        index.add(&job.metadata, index::run_key("job", job.label(LABEL_RUN)));
-                    }
-                }),
-            ),
-        )
+    let job_stream = view
+        .reflect_jobs(watcher(scope.api::<CachedJob>(&client), managed.clone()))
         .default_backoff()
         .touched_objects();
-    let pod_stream = jobs
-        .pods
-        .reflect(
-            jobs.settled.clone(),
-            watcher(scope.api::<CachedPod>(&client), managed)
-                .modify(|pod| cache::trim_meta(&mut pod.metadata))
-                // A Pod tells the planner nothing until its processor has ended: the others
-                // are neither cached nor a reason to reconcile.
-                .try_filter(|event| std::future::ready(cache::pod_event_matters(event)))
-                .modify({
-                    let index = index.clone();
-                    move |pod| index.add(&pod.metadata, index::run_key("pod", pod.label(LABEL_RUN)))
-                }),
-        )
+    let pod_stream = view
+        .reflect_pods(watcher(scope.api::<CachedPod>(&client), managed))
         .default_backoff()
         .touched_objects();
-    let (run_reader, run_writer) = reflector::store();
-    let (runs_listed, runs_synced) = tokio::sync::watch::channel(false);
     let run_stream = reflector::reflector(
         run_writer,
         watcher(
@@ -248,38 +229,51 @@ pub fn controller(
     })
     .default_backoff()
     .applied_objects();
-    let jobs_for_pods = jobs.jobs.store.clone();
-    let controller = Controller::for_stream(run_stream, run_reader)
-        .with_config(
-            kube::runtime::controller::Config::default()
-                .debounce(tuning.debounce)
-                .concurrency(tuning.concurrency),
-        )
-        .owns_stream(pc_stream)
-        .owns_stream(job_stream)
-        .watches_stream(pod_stream, move |pod: CachedPod| {
-            run_of_pod(&pod, &jobs_for_pods)
-        });
-    let stores = Stores {
-        runs: controller.store(),
-        runs_synced,
-        phase_completions: pc_reader,
-        jobs,
-        index,
-        unseen,
-    };
-    (controller, stores)
+    // Every watch event names the run to reconcile; the adaptive debounce ([`trigger`])
+    // decides when, so kube-runtime's own debounce is off.
+    let jobs_for_pods = view.job_store();
+    let triggers = futures::stream::select_all([
+        run_stream
+            .map_ok(|run| Some(ObjectRef::from_obj(&run)))
+            .boxed(),
+        pc_stream.map_ok(|pc| owner_run(pc.meta())).boxed(),
+        job_stream.map_ok(|job| owner_run(job.meta())).boxed(),
+        pod_stream
+            .map_ok(move |pod| view::run_of_pod(&pod, &jobs_for_pods))
+            .boxed(),
+    ])
+    .filter_map(|trigger| {
+        std::future::ready(match trigger {
+            Ok(run) => run,
+            Err(e) => {
+                // The watch retries with backoff; the error only says it had to.
+                warn!(error = %e, "watch error");
+                None
+            }
+        })
+    });
+    let controller = Controller::for_stream(
+        futures::stream::pending::<Result<CachedPipelineRun, watcher::Error>>(),
+        run_reader,
+    )
+    .with_config(
+        kube::runtime::controller::Config::default()
+            .debounce(Duration::ZERO)
+            .concurrency(tuning.concurrency),
+    )
+    .reconcile_on(trigger::adaptive(triggers, tuning.debounce));
+    (controller, view)
 }
 
-/// The run a Pod belongs to: Pod -> owning Job (from the cache) -> owning PipelineRun.
-fn run_of_pod(pod: &CachedPod, jobs: &Store<CachedJob>) -> Option<ObjectRef<CachedPipelineRun>> {
-    let ns = pod.namespace()?;
-    let job = jobs.get(&ObjectRef::new(pod.job_name()?).within(&ns))?;
-    let owner = job
-        .owner_references()
+/// The PipelineRun that owns an object, from its owner references.
+fn owner_run(meta: &ObjectMeta) -> Option<ObjectRef<CachedPipelineRun>> {
+    let ns = meta.namespace.as_deref()?;
+    let owner = meta
+        .owner_references
         .iter()
+        .flatten()
         .find(|o| o.kind == "PipelineRun")?;
-    Some(ObjectRef::new(&owner.name).within(&ns))
+    Some(ObjectRef::new(&owner.name).within(ns))
 }
 
 /// Runs the controller until `shutdown` resolves. Each reconcile's result is logged; errors

@@ -17,73 +17,7 @@ use crate::catalog::Catalog;
 
 use super::overrides::{Applied, applies};
 
-/// A processor's own situation, before its dependencies are considered.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Own {
-    /// It succeeded and its blocking gates passed and drift does not block.
-    Accepted,
-    /// It succeeded but a blocking gate failed or drift blocks: the message says which.
-    Held(String),
-    /// It failed and will not be retried: the message says why.
-    Exhausted(String),
-    /// Its Job is live (or its result is awaited).
-    Live,
-    /// It needs an attempt, not before the given time (`None`: now).
-    NeedsAttempt(Option<Timestamp>),
-}
-
-/// A processor's state in the run.
-#[derive(Clone, Debug, PartialEq)]
-pub enum State {
-    /// Succeeded; gates passed; drift does not block.
-    Accepted,
-    /// Succeeded but held by a blocking gate or by drift.
-    Held(String),
-    /// Failed with no attempt left.
-    Exhausted(String),
-    /// A Job is live.
-    Live,
-    /// Waiting for its retry backoff to pass.
-    BackingOff(Timestamp),
-    /// Its next attempt should be created now.
-    Ready,
-    /// Waiting for a dependency that is still in progress.
-    Waiting(String),
-    /// A dependency finished without succeeding; needs an override or a rerun.
-    DepBlocked(String),
-    /// Its phase has not been reached.
-    Pending(String),
-}
-
-impl State {
-    /// Finished, in whatever way: nothing more will happen without a change.
-    pub fn settled(&self) -> bool {
-        matches!(
-            self,
-            State::Accepted | State::Held(_) | State::Exhausted(_) | State::DepBlocked(_)
-        )
-    }
-
-    /// Something is happening or about to happen.
-    pub fn active(&self) -> bool {
-        matches!(self, State::Live | State::BackingOff(_) | State::Ready)
-    }
-
-    /// The short word used in messages.
-    pub fn describe(&self) -> String {
-        match self {
-            State::Accepted => "succeeded".into(),
-            State::Held(why) => format!("is held ({why})"),
-            State::Exhausted(why) => format!("failed ({why})"),
-            State::Live => "is running".into(),
-            State::BackingOff(_) => "is waiting to retry".into(),
-            State::Ready => "is starting".into(),
-            State::Waiting(why) => format!("is waiting ({why})"),
-            State::DepBlocked(why) => format!("cannot start ({why})"),
-            State::Pending(why) => format!("is pending ({why})"),
-        }
-    }
-}
+pub use super::processor_state::{Own, State};
 
 /// The processors and phases a run covers.
 #[derive(Clone, Debug, PartialEq)]

@@ -42,9 +42,11 @@ pub mod gates;
 pub mod naming;
 pub mod observe;
 pub mod overrides;
+pub mod processor_state;
 pub mod reruns;
 pub mod retry;
 pub mod status;
+pub mod transitions;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -233,7 +235,8 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     let info = |p: &str| catalog.processor(p).map(|c| (c.phase, c.deadline_seconds));
     let views = observe::view_all(&ctx, observed, &info);
 
-    // Each processor's own situation, with gates and drift judged for the run's mode.
+    // Each processor's own situation, with gates and drift judged for the run's mode
+    // (`processor_state`, step 1), then in the light of its phase and dependencies (step 2).
     let mut own: BTreeMap<String, Own> = BTreeMap::new();
     let mut judged: BTreeMap<String, Judged> = BTreeMap::new();
     let mut applied: Vec<Applied> = Vec::new();
@@ -241,74 +244,12 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         let Some(processor) = catalog.processor(name) else {
             continue;
         };
-        let Some(view) = views.get(name) else {
-            own.insert(name.to_owned(), Own::NeedsAttempt(None));
-            continue;
-        };
-        let state = match &view.latest {
-            Latest::NotStarted => Own::NeedsAttempt(None),
-            Latest::Live { .. } | Latest::AwaitingResult { .. } => Own::Live,
-            Latest::Failed(record) => {
-                if let Some(rerun) = &record.rerun {
-                    // A rerun is one explicit attempt: a person adds another to try again.
-                    Own::Exhausted(format!(
-                        "rerun {rerun} (attempt {}) failed ({}); reruns are not retried",
-                        record.attempt,
-                        record.reason.as_deref().unwrap_or("Failed")
-                    ))
-                } else {
-                    let policy = retry::effective(processor.retry, spec.retry.as_ref());
-                    match retry::after_failure(policy, record) {
-                        retry::Next::RetryAt(at) => Own::NeedsAttempt(Some(at)),
-                        retry::Next::GiveUp(why) => Own::Exhausted(why),
-                    }
-                }
-            }
-            Latest::Succeeded(success) => {
-                let verdict = gates::judge(processor, spec.mode, &spec.overrides, &success.checks);
-                let (image, commit) = pinned(run, name);
-                let pin = drift::Pinned {
-                    processor: name,
-                    image,
-                    commit,
-                };
-                let findings = drift::findings(&pin, success.record.attempt, &success.evidence);
-                let mut enforcement = catalog.drift.get(spec.mode);
-                if !findings.is_empty()
-                    && enforcement == Enforcement::Blocking
-                    && let Some(index) = spec
-                        .overrides
-                        .iter()
-                        .position(|o| o.type_ == OverrideType::AcceptDrift && applies(o, name))
-                {
-                    enforcement = Enforcement::Warning;
-                    applied.push(Applied {
-                        index,
-                        effect: format!("drift of {name} accepted"),
-                    });
-                }
-                applied.extend(verdict.applied.iter().cloned());
-                let drift_blocks = !findings.is_empty() && enforcement == Enforcement::Blocking;
-                let mut holds: Vec<String> = verdict.blocking.clone();
-                if drift_blocks {
-                    holds.extend(findings.iter().map(status::describe_drift));
-                }
-                let state = if holds.is_empty() {
-                    Own::Accepted
-                } else {
-                    Own::Held(holds.join("; "))
-                };
-                judged.insert(
-                    name.to_owned(),
-                    Judged {
-                        gates: verdict,
-                        drift: findings,
-                        drift_blocks,
-                    },
-                );
-                state
-            }
-        };
+        let (state, judgement, overridden) =
+            processor_state::judge(run, catalog, processor, views.get(name));
+        applied.extend(overridden);
+        if let Some(judgement) = judgement {
+            judged.insert(name.to_owned(), judgement);
+        }
         own.insert(name.to_owned(), state);
     }
 

@@ -3,17 +3,16 @@
 //!
 //! Every field is a function of the children that exist; only conditions' `lastTransitionTime`
 //! is carried over from the observed status (it moves only when a condition's status flips).
-//! Events are emitted for transitions only: a state change of the run or a phase, a condition
-//! becoming true (drift, stall, overrides), a new failed attempt.
+//! The Events are derived from the observed and the new status in [`super::transitions`].
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use tipoff_crds::conditions::{find_condition, set_condition};
+use tipoff_crds::conditions::set_condition;
 use tipoff_crds::{
     Condition, ConditionStatus, DriftField, DriftFinding, PhaseCompletionStatus, PhaseState,
-    PhaseSummary, PipelineRunStatus, RerunState, RunState, RunSummary, RunningAttempt,
+    PhaseSummary, PipelineRunStatus, RunState, RunSummary, RunningAttempt,
 };
 
 use super::dependencies::State;
@@ -38,65 +37,7 @@ pub mod conditions {
     pub const COMPLETE: &str = "Complete";
 }
 
-/// Whether an Event reports something normal or something to look at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventType {
-    /// Progress.
-    Normal,
-    /// Needs attention.
-    Warning,
-}
-
-/// The fixed reason of an Event (also a metric label).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EventReason {
-    /// The run's state changed.
-    RunStateChanged,
-    /// A phase's state changed.
-    PhaseStateChanged,
-    /// A processor attempt failed.
-    AttemptFailed,
-    /// Code drift was found (or cleared).
-    CodeDrift,
-    /// A blocking gate failed.
-    GateFailed,
-    /// An attempt was lost.
-    Stalled,
-    /// An audited override changed a decision.
-    OverrideApplied,
-    /// A rerun of `spec.reruns` started.
-    RerunStarted,
-    /// A rerun of `spec.reruns` names a processor the run cannot run.
-    RerunRejected,
-}
-
-impl EventReason {
-    /// The CamelCase string used as the Event's reason.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventReason::RunStateChanged => "RunStateChanged",
-            EventReason::PhaseStateChanged => "PhaseStateChanged",
-            EventReason::AttemptFailed => "AttemptFailed",
-            EventReason::CodeDrift => "CodeDrift",
-            EventReason::GateFailed => "GateFailed",
-            EventReason::Stalled => "Stalled",
-            EventReason::OverrideApplied => "OverrideApplied",
-            EventReason::RerunStarted => "RerunStarted",
-            EventReason::RerunRejected => "RerunRejected",
-        }
-    }
-}
-
-/// An Event to emit on the PipelineRun.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventIntent {
-    /// Normal or Warning.
-    pub type_: EventType,
-    /// The fixed reason category.
-    pub reason: EventReason,
-    /// What happened, for people.
-    pub message: String,
-}
+pub use super::transitions::{EventIntent, EventReason, EventType};
 
 /// The statuses and Events of one plan.
 pub struct Output {
@@ -128,9 +69,6 @@ pub fn describe_drift(f: &DriftFinding) -> String {
 pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
     let old = d.run.status.clone().unwrap_or_default();
     let generation = d.run.metadata.generation;
-    let mut events = Vec::new();
-    // Phase transitions of this reconcile, reported together (see the run's Event below).
-    let mut phase_changes: Vec<(bool, String)> = Vec::new();
 
     // Per-phase summaries and PhaseCompletion statuses.
     let mut summaries: Vec<PhaseSummary> = Vec::new();
@@ -166,24 +104,6 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
                 .flatten()
                 .map(Time),
         });
-        let old_state = old
-            .phases
-            .iter()
-            .find(|p| p.phase == phase.number)
-            .map(|p| p.state);
-        if old_state.unwrap_or(PhaseState::Pending) != state
-            && !(old_state.is_none() && matches!(state, PhaseState::Pending | PhaseState::Skipped))
-        {
-            phase_changes.push((
-                matches!(state, PhaseState::Failed | PhaseState::Blocked),
-                format!(
-                    "phase {} ({}) is {state:?}: {done}/{} processors succeeded",
-                    phase.number,
-                    phase.name,
-                    processors.len()
-                ),
-            ));
-        }
     }
     let run_name = d.run.metadata.name.clone().unwrap_or_default();
     for pc in &observed.phase_completions {
@@ -218,9 +138,6 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         .collect();
     drift.truncate(MAX_DRIFT);
 
-    // A run that never drifted gets no "no drift" Event; one whose drift went away does.
-    let drift_was_true =
-        find_condition(&old.conditions, conditions::CODE_DRIFT).is_some_and(Condition::is_true);
     let mut conditions = old.conditions.clone();
     let mut set = |c: Condition| set_condition(&mut conditions, with_generation(c, generation));
     let now = d.now;
@@ -260,7 +177,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
     ));
 
     // CodeDrift.
-    let drift_flipped = if let Some(first) = drift.first() {
+    if let Some(first) = drift.first() {
         let blocks = d.judged.values().any(|j| j.drift_blocks);
         let reason = match first.field {
             DriftField::Image => "ImageMismatch",
@@ -279,7 +196,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             reason,
             clip(&format!("{}{suffix}", text.join("; "))),
             now,
-        ))
+        ));
     } else {
         set(Condition::new(
             conditions::CODE_DRIFT,
@@ -287,8 +204,8 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             "NoDrift",
             "",
             now,
-        ))
-    };
+        ));
+    }
 
     // GatesPassed.
     let blocking: Vec<String> = d
@@ -303,7 +220,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         .filter_map(|p| d.judged.get(p))
         .flat_map(|j| j.gates.warnings.iter().cloned())
         .collect();
-    let gates_flipped = if blocking.is_empty() {
+    if blocking.is_empty() {
         let (reason, msg) = if warnings.is_empty() {
             ("Passed", String::new())
         } else {
@@ -316,7 +233,6 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             clip(&msg),
             now,
         ));
-        false
     } else {
         set(Condition::new(
             conditions::GATES_PASSED,
@@ -324,8 +240,8 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             "BlockingGateFailed",
             clip(&blocking.join("; ")),
             now,
-        ))
-    };
+        ));
+    }
 
     // Stalled.
     let lost: Vec<String> = d
@@ -339,7 +255,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
                 .then(|| format!("{p} attempt {}: {reason}", f.attempt))
         })
         .collect();
-    let stalled_flipped = if lost.is_empty() {
+    if lost.is_empty() {
         set(Condition::new(
             conditions::STALLED,
             ConditionStatus::False,
@@ -347,7 +263,6 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             "",
             now,
         ));
-        false
     } else {
         set(Condition::new(
             conditions::STALLED,
@@ -355,8 +270,8 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             "AttemptLost",
             clip(&lost.join("; ")),
             now,
-        ))
-    };
+        ));
+    }
 
     // Blocked.
     if state == RunState::Blocked {
@@ -379,10 +294,8 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
     }
 
     // OverridesApplied (only when the spec declares overrides).
-    let mut overrides_flipped = false;
     if !d.run.spec.overrides.is_empty() {
         if d.applied.is_empty() {
-            overrides_flipped = false;
             set(Condition::new(
                 conditions::OVERRIDES_APPLIED,
                 ConditionStatus::False,
@@ -402,7 +315,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
                     ))
                 })
                 .collect();
-            overrides_flipped = set(Condition::new(
+            set(Condition::new(
                 conditions::OVERRIDES_APPLIED,
                 ConditionStatus::True,
                 "OverrideInEffect",
@@ -412,92 +325,6 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         }
     } else {
         conditions.retain(|c| c.type_ != conditions::OVERRIDES_APPLIED);
-    }
-
-    // Events for flips to a notable condition.
-    let message_of = |conds: &[Condition], t: &str| {
-        find_condition(conds, t)
-            .map(|c| c.message.clone())
-            .unwrap_or_default()
-    };
-    if drift_flipped && (drift_was_true || !drift.is_empty()) {
-        let active = !drift.is_empty();
-        events.push(EventIntent {
-            type_: if active {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: EventReason::CodeDrift,
-            message: if active {
-                message_of(&conditions, conditions::CODE_DRIFT)
-            } else {
-                "code drift resolved: the code that ran matches the pinned release".to_owned()
-            },
-        });
-    }
-    if gates_flipped {
-        events.push(EventIntent {
-            type_: EventType::Warning,
-            reason: EventReason::GateFailed,
-            message: message_of(&conditions, conditions::GATES_PASSED),
-        });
-    }
-    if stalled_flipped {
-        events.push(EventIntent {
-            type_: EventType::Warning,
-            reason: EventReason::Stalled,
-            message: message_of(&conditions, conditions::STALLED),
-        });
-    }
-    if overrides_flipped {
-        events.push(EventIntent {
-            type_: EventType::Warning,
-            reason: EventReason::OverrideApplied,
-            message: message_of(&conditions, conditions::OVERRIDES_APPLIED),
-        });
-    }
-    // One Event per reconcile for the run's and its phases' transitions: a phase that ends
-    // and the next that starts are one step ("phase 1 is Succeeded; phase 2 is Running"), and
-    // the first phase starting or the last ending is part of the run's own transition. A run
-    // with P phases gets P + 1 of these, not 2P + 2.
-    let phases_text = phase_changes
-        .iter()
-        .map(|(_, t)| t.as_str())
-        .collect::<Vec<_>>()
-        .join("; ");
-    let phase_warning = phase_changes.iter().any(|(w, _)| *w);
-    if old.state != Some(state) {
-        let run_text = match &blocked_reason {
-            Some(why) => format!("run is {}: {why}", state.as_str()),
-            None => format!(
-                "run is {}: {accepted}/{in_scope} processors succeeded",
-                state.as_str()
-            ),
-        };
-        events.push(EventIntent {
-            type_: if matches!(state, RunState::Failed | RunState::Blocked) || phase_warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: EventReason::RunStateChanged,
-            message: clip(&if phases_text.is_empty() {
-                run_text
-            } else {
-                format!("{run_text}; {phases_text}")
-            }),
-        });
-    } else if !phase_changes.is_empty() {
-        events.push(EventIntent {
-            type_: if phase_warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: EventReason::PhaseStateChanged,
-            message: clip(&phases_text),
-        });
     }
 
     let mut rows_written: BTreeMap<String, i64> = BTreeMap::new();
@@ -559,47 +386,9 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         }),
         reruns: Vec::new(),
     };
-    events.extend(attempt_events(d, observed));
-    let reruns = super::reruns::statuses(d.run, d.views, d.reruns_started, d.reruns_invalid);
-    for r in &reruns {
-        let was_pending = old
-            .reruns
-            .iter()
-            .find(|o| o.name == r.name)
-            .is_none_or(|o| o.state == RerunState::Pending);
-        if !was_pending || r.state == RerunState::Pending {
-            continue;
-        }
-        let spec = d.run.spec.reruns.iter().find(|s| s.name == r.name);
-        let game = r
-            .game
-            .as_ref()
-            .map(|g| format!(" for game {g}"))
-            .unwrap_or_default();
-        let reason = spec.map(|s| s.reason.as_str()).unwrap_or_default();
-        match r.attempt {
-            Some(attempt) => events.push(EventIntent {
-                type_: EventType::Normal,
-                reason: EventReason::RerunStarted,
-                message: clip(&format!(
-                    "rerun {} of {}{game} started as attempt {attempt}: {reason}",
-                    r.name, r.processor
-                )),
-            }),
-            // Never started: it names a processor the run cannot run.
-            None if r.state == RerunState::Failed => events.push(EventIntent {
-                type_: EventType::Warning,
-                reason: EventReason::RerunRejected,
-                message: clip(&format!(
-                    "rerun {} cannot run: {}",
-                    r.name,
-                    r.message.as_deref().unwrap_or_default()
-                )),
-            }),
-            None => {}
-        }
-    }
-    run_status.reruns = reruns;
+    run_status.reruns = super::reruns::statuses(d.run, d.views, d.reruns_started, d.reruns_invalid);
+    let events =
+        super::transitions::events(d, observed, &old, &run_status, blocked_reason.as_deref());
     Output {
         run_status,
         phase_completion_statuses: pc_statuses,
@@ -874,39 +663,6 @@ fn phase_completion_status(
     }
 }
 
-/// One Event per failed attempt not yet recorded in the observed PhaseCompletions.
-fn attempt_events(d: &Derived<'_>, observed: &Observed) -> Vec<EventIntent> {
-    let mut events = Vec::new();
-    for p in d.scope.processors() {
-        let Some(f) = d.views.get(p).and_then(|v| v.last_failure.as_ref()) else {
-            continue;
-        };
-        let known = observed
-            .phase_completions
-            .iter()
-            .filter(|pc| Some(&pc.spec.run) == d.run.metadata.name.as_ref())
-            .filter_map(|pc| pc.status.as_ref())
-            .any(|s| {
-                s.failed
-                    .iter()
-                    .any(|r| r.processor == p && r.attempt == f.attempt)
-            });
-        if !known {
-            events.push(EventIntent {
-                type_: EventType::Warning,
-                reason: EventReason::AttemptFailed,
-                message: clip(&format!(
-                    "{p} attempt {} failed ({}): {}",
-                    f.attempt,
-                    f.reason.as_deref().unwrap_or("Failed"),
-                    f.message.as_deref().unwrap_or_default()
-                )),
-            });
-        }
-    }
-    events
-}
-
 fn processor_times(view: &super::observe::ProcessorView) -> (Option<Timestamp>, Option<Timestamp>) {
     let first_start = view
         .last_failure
@@ -959,7 +715,7 @@ fn with_generation(mut c: Condition, generation: Option<i64>) -> Condition {
     c
 }
 
-fn clip(text: &str) -> String {
+pub(super) fn clip(text: &str) -> String {
     truncate(text, MAX_MESSAGE).to_owned()
 }
 

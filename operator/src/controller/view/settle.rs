@@ -3,9 +3,9 @@
 //! Once a PhaseCompletion's status (written by this operator, so on the API server) records a
 //! finished Job's result, the Job and its Pods tell the planner nothing the ledger does not:
 //! the planner already reads a recorded attempt from the ledger when its Job is gone, as it
-//! must after the Job's TTL deletes it. Keeping them cached until the TTL (an hour by default)
-//! made the operator's memory grow with every Job of the last hour instead of with the Jobs in
-//! flight. So a reconcile *settles* each finished, recorded Job: the Job and its Pods are
+//! must after the Job's TTL deletes it. Keeping them cached until the TTL (`--job-ttl-seconds`,
+//! seven days by default) made the operator's memory grow with every Job of the last week
+//! instead of with the Jobs in flight. So a reconcile *settles* each finished, recorded Job: the Job and its Pods are
 //! dropped from the caches, and later watch events for them (status touch-ups, the TTL
 //! controller's deletion marks) are neither stored nor turned into reconciles.
 //!
@@ -25,10 +25,11 @@ use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 
-use super::cache::{CachedJob, CachedPod};
+use super::{ObjectKey, lock};
+use crate::controller::cache::{CachedJob, CachedPod};
 
 /// The Job a cached object is about.
-pub trait OfJob {
+pub(crate) trait OfJob {
     /// Its Job's name: the Job's own, or the Pod's owner.
     fn job_name(&self) -> Option<&str>;
     /// Whether it is the Job itself.
@@ -49,42 +50,40 @@ impl OfJob for CachedPod {
     const IS_JOB: bool = false;
 }
 
-type Key = (String, String);
-
-/// The settled Jobs, by namespace and name.
+/// The settled Jobs.
 #[derive(Clone, Default)]
-pub struct Settled {
-    keys: Arc<Mutex<HashSet<Key>>>,
+pub(crate) struct Settled {
+    keys: Arc<Mutex<HashSet<ObjectKey>>>,
 }
 
 impl Settled {
-    fn keys(&self) -> MutexGuard<'_, HashSet<Key>> {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    fn keys(&self) -> MutexGuard<'_, HashSet<ObjectKey>> {
+        lock(&self.keys)
     }
 
     fn contains<K: OfJob + kube::Resource>(&self, obj: &K) -> bool {
         key_of(obj).is_some_and(|k| self.keys().contains(&k))
     }
 
-    /// How many Jobs are settled (for tests and metrics).
-    pub fn len(&self) -> usize {
+    /// How many Jobs are settled (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.keys().len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
-fn key_of<K: OfJob + kube::Resource>(obj: &K) -> Option<Key> {
-    Some((obj.meta().namespace.clone()?, obj.job_name()?.to_owned()))
+/// The settled-set key of `obj`: its Job's namespace and name.
+fn key_of<K: OfJob + kube::Resource>(obj: &K) -> Option<ObjectKey> {
+    Some(ObjectKey::new(
+        obj.meta().namespace.as_deref()?,
+        obj.job_name()?,
+    ))
 }
 
 /// A watch cache whose objects can be dropped by the controller.
-pub struct Cache<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
+pub(crate) struct Cache<K: kube::Resource<DynamicType = ()> + Clone + 'static> {
     /// The readable cache.
-    pub store: Store<K>,
+    pub(crate) store: Store<K>,
     writer: Arc<Mutex<Writer<K>>>,
 }
 
@@ -102,7 +101,7 @@ where
     K: kube::Resource<DynamicType = ()> + OfJob + Clone + Default + 'static,
 {
     /// An empty cache.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let (store, writer) = reflector::store();
         Self {
             store,
@@ -111,10 +110,7 @@ where
     }
 
     fn apply(&self, event: &Event<K>) {
-        self.writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .apply_watcher_event(event);
+        lock(&self.writer).apply_watcher_event(event);
     }
 
     fn drop_object(&self, ns: &str, name: &str) {
@@ -129,7 +125,7 @@ where
 
     /// Feeds the cache from `stream` like kube's `reflector`, except for objects of settled
     /// Jobs: those are dropped from the cache and from the stream.
-    pub fn reflect<S>(
+    pub(crate) fn reflect<S>(
         &self,
         settled: Settled,
         stream: S,
@@ -140,7 +136,7 @@ where
     {
         let cache = self.clone();
         // The Jobs a relist lists, so the settled set forgets Jobs deleted while unwatched.
-        let mut listed: HashSet<Key> = HashSet::new();
+        let mut listed: HashSet<ObjectKey> = HashSet::new();
         stream.filter_map(move |event| {
             let event = match event {
                 Ok(event) => cache.on_event(event, &settled, &mut listed).map(Ok),
@@ -154,7 +150,7 @@ where
         &self,
         event: Event<K>,
         settled: &Settled,
-        listed: &mut HashSet<Key>,
+        listed: &mut HashSet<ObjectKey>,
     ) -> Option<Event<K>> {
         match &event {
             Event::Apply(obj) if settled.contains(obj) => {
@@ -197,20 +193,20 @@ where
 
 /// The Job and Pod caches and the Jobs settled out of them.
 #[derive(Clone, Default)]
-pub struct JobCaches {
+pub(crate) struct JobCaches {
     /// Jobs.
-    pub jobs: Cache<CachedJob>,
+    pub(crate) jobs: Cache<CachedJob>,
     /// Their Pods.
-    pub pods: Cache<CachedPod>,
+    pub(crate) pods: Cache<CachedPod>,
     /// The settled Jobs.
-    pub settled: Settled,
+    pub(crate) settled: Settled,
 }
 
 impl JobCaches {
     /// Settles Job `name` in `ns`: it and `pods` leave the caches for good.
-    pub fn settle<'a>(&self, ns: &str, name: &str, pods: impl IntoIterator<Item = &'a str>) {
+    pub(crate) fn settle<'a>(&self, ns: &str, name: &str, pods: impl IntoIterator<Item = &'a str>) {
         // Marked first: an event for the Job racing with this is then dropped, not stored.
-        self.settled.keys().insert((ns.to_owned(), name.to_owned()));
+        self.settled.keys().insert(ObjectKey::new(ns, name));
         self.jobs.drop_object(ns, name);
         for pod in pods {
             self.pods.drop_object(ns, pod);
@@ -298,7 +294,7 @@ mod tests {
         // Its deletion is passed on and forgets it.
         let passed = feed(&caches.jobs, &caches.settled, vec![Event::Delete(job("a"))]).await;
         assert_eq!(passed.len(), 1);
-        assert!(caches.settled.is_empty());
+        assert_eq!(caches.settled.len(), 0);
     }
 
     #[tokio::test]

@@ -19,72 +19,61 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::{Stream, StreamExt};
 use kube::runtime::watcher::{self, Event};
 
-use super::cache::CachedJob;
+use super::{Children, lock};
+use crate::controller::cache::CachedJob;
 use crate::planner::naming::LABEL_RUN;
-
-/// `(namespace, run label)`.
-type RunKey = (String, String);
 
 #[derive(Default)]
 struct Inner {
     /// Created Jobs by run, then by name, with the relist epoch they were created in.
-    jobs: HashMap<RunKey, HashMap<String, (u64, CachedJob)>>,
+    jobs: HashMap<Children, HashMap<String, (u64, CachedJob)>>,
     /// Counts the relists that started.
     epoch: u64,
 }
 
 /// The created, not yet seen Jobs.
 #[derive(Clone, Default)]
-pub struct Unseen {
+pub(crate) struct Unseen {
     inner: Arc<Mutex<Inner>>,
 }
 
 impl Unseen {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// Records a Job the API server just returned for a create (or an adoption).
-    pub fn created(&self, job: CachedJob) {
-        let (Some(ns), Some(name), Some(run)) = (
-            job.metadata.namespace.clone(),
-            job.metadata.name.clone(),
-            job.label(LABEL_RUN).map(str::to_owned),
-        ) else {
+    pub(crate) fn created(&self, job: CachedJob) {
+        let (Some(name), Some(run)) = (job.metadata.name.clone(), Children::of_job(&job)) else {
             return;
         };
         let mut inner = self.lock();
         let epoch = inner.epoch;
         inner
             .jobs
-            .entry((ns, run))
+            .entry(run)
             .or_default()
             .insert(name, (epoch, job));
     }
 
-    /// The unseen Jobs of run `label` in `ns`, less those `cached` (which leave for good).
-    pub fn of_run(&self, ns: &str, label: &str, cached: &[&str]) -> Vec<CachedJob> {
+    /// The unseen Jobs of `run`, less those `cached` (which leave for good).
+    pub(crate) fn of_run(&self, run: &Children, cached: &[&str]) -> Vec<CachedJob> {
         let mut inner = self.lock();
-        let key = (ns.to_owned(), label.to_owned());
-        let Some(jobs) = inner.jobs.get_mut(&key) else {
+        let Some(jobs) = inner.jobs.get_mut(run) else {
             return Vec::new();
         };
         jobs.retain(|name, _| !cached.contains(&name.as_str()));
         let out = jobs.values().map(|(_, job)| job.clone()).collect();
         if jobs.is_empty() {
-            inner.jobs.remove(&key);
+            inner.jobs.remove(run);
         }
         out
     }
 
     /// How many Jobs are unseen (for tests).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().jobs.values().map(HashMap::len).sum()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn seen(&self, job: &CachedJob) {
@@ -95,8 +84,8 @@ impl Unseen {
         let mut inner = self.lock();
         // The label is on every Job tipoff creates; without it, look through every run.
         let ours = job.label(LABEL_RUN);
-        inner.jobs.retain(|(n, run), jobs| {
-            if n == ns && ours.is_none_or(|l| l == run) {
+        inner.jobs.retain(|run, jobs| {
+            if &run.namespace == ns && ours.is_none_or(|l| l == run.run) {
                 jobs.remove(name);
             }
             !jobs.is_empty()
@@ -117,7 +106,7 @@ impl Unseen {
     }
 
     /// Passes the Job watch's events through, learning from each which Jobs were seen.
-    pub fn track<S>(
+    pub(crate) fn track<S>(
         &self,
         stream: S,
     ) -> impl Stream<Item = watcher::Result<Event<CachedJob>>> + Send + 'static
@@ -177,11 +166,20 @@ mod tests {
         unseen.created(job("r-a-1", "r"));
         unseen.created(job("r-b-1", "r"));
         unseen.created(job("s-a-1", "s"));
-        assert_eq!(names(&unseen.of_run("ns", "r", &[])), ["r-a-1", "r-b-1"]);
-        assert!(unseen.of_run("other", "r", &[]).is_empty());
-        assert_eq!(names(&unseen.of_run("ns", "r", &["r-a-1"])), ["r-b-1"]);
+        assert_eq!(
+            names(&unseen.of_run(&Children::jobs("ns", "r"), &[])),
+            ["r-a-1", "r-b-1"]
+        );
+        assert!(unseen.of_run(&Children::jobs("other", "r"), &[]).is_empty());
+        assert_eq!(
+            names(&unseen.of_run(&Children::jobs("ns", "r"), &["r-a-1"])),
+            ["r-b-1"]
+        );
         // Once cached it is gone for good, even from a reconcile that no longer lists it.
-        assert_eq!(names(&unseen.of_run("ns", "r", &[])), ["r-b-1"]);
+        assert_eq!(
+            names(&unseen.of_run(&Children::jobs("ns", "r"), &[])),
+            ["r-b-1"]
+        );
         assert_eq!(unseen.len(), 2);
     }
 
@@ -201,7 +199,10 @@ mod tests {
             ],
         )
         .await;
-        assert_eq!(names(&unseen.of_run("ns", "r", &[])), ["r-c-1"]);
+        assert_eq!(
+            names(&unseen.of_run(&Children::jobs("ns", "r"), &[])),
+            ["r-c-1"]
+        );
     }
 
     #[tokio::test]
@@ -217,7 +218,10 @@ mod tests {
         // Created while the relist runs: the list may predate it, so it is kept.
         unseen.created(job("r-new-1", "r"));
         feed(&unseen, vec![Event::InitDone]).await;
-        assert_eq!(names(&unseen.of_run("ns", "r", &[])), ["r-new-1"]);
-        assert!(!unseen.is_empty());
+        assert_eq!(
+            names(&unseen.of_run(&Children::jobs("ns", "r"), &[])),
+            ["r-new-1"]
+        );
+        assert_eq!(unseen.len(), 1);
     }
 }

@@ -18,6 +18,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::{ObjectKey, lock};
+
 /// How long a written status is remembered at most: long past any normal watch lag.
 const TTL: Duration = Duration::from_secs(60);
 
@@ -27,9 +29,9 @@ struct Entry<S> {
     at: Instant,
 }
 
-/// Written statuses of one kind, by `(namespace, name)`.
-pub struct Written<S> {
-    entries: Mutex<HashMap<(String, String), Entry<S>>>,
+/// Written statuses of one kind, by object.
+pub(crate) struct Written<S> {
+    entries: Mutex<HashMap<ObjectKey, Entry<S>>>,
 }
 
 impl<S> Default for Written<S> {
@@ -41,35 +43,30 @@ impl<S> Default for Written<S> {
 }
 
 impl<S: Clone> Written<S> {
-    /// Records that `status` was written to `name`, planned from version `planned_from`.
-    pub fn record(&self, namespace: &str, name: &str, planned_from: Option<String>, status: S) {
-        if let Ok(mut e) = self.entries.lock() {
-            e.retain(|_, v| v.at.elapsed() < TTL);
-            e.insert(
-                (namespace.to_owned(), name.to_owned()),
-                Entry {
-                    planned_from,
-                    status,
-                    at: Instant::now(),
-                },
-            );
-        }
+    /// Records that `status` was written to `key`, planned from version `planned_from`.
+    pub(crate) fn record(&self, key: ObjectKey, planned_from: Option<String>, status: S) {
+        let mut e = lock(&self.entries);
+        e.retain(|_, v| v.at.elapsed() < TTL);
+        e.insert(
+            key,
+            Entry {
+                planned_from,
+                status,
+                at: Instant::now(),
+            },
+        );
     }
 
     /// The status to plan from for an object the cache shows at `cached_version` with
     /// `cached_status`: the remembered one while the cache has not caught up with the write.
-    pub fn overlay(
+    pub(crate) fn overlay(
         &self,
-        namespace: &str,
-        name: &str,
+        key: &ObjectKey,
         cached_version: Option<&str>,
         cached_status: &mut Option<S>,
     ) {
-        let Ok(mut e) = self.entries.lock() else {
-            return;
-        };
-        let key = (namespace.to_owned(), name.to_owned());
-        let Some(entry) = e.get(&key) else {
+        let mut e = lock(&self.entries);
+        let Some(entry) = e.get(key) else {
             return;
         };
         if entry.at.elapsed() < TTL
@@ -78,37 +75,42 @@ impl<S: Clone> Written<S> {
         {
             *cached_status = Some(entry.status.clone());
         } else {
-            e.remove(&key);
+            e.remove(key);
         }
     }
 
     /// How many writes are remembered (for tests).
-    pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or_default()
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.entries).len()
     }
 
-    /// Whether nothing is remembered.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
 /// The written statuses of both kinds.
 #[derive(Default)]
-pub struct Memo {
+pub(crate) struct Memo {
     /// PipelineRun statuses.
-    pub runs: Written<tipoff_crds::PipelineRunStatus>,
+    pub(crate) runs: Written<tipoff_crds::PipelineRunStatus>,
     /// PhaseCompletion statuses.
-    pub phase_completions: Written<tipoff_crds::PhaseCompletionStatus>,
+    pub(crate) phase_completions: Written<tipoff_crds::PhaseCompletionStatus>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn key(ns: &str, name: &str) -> ObjectKey {
+        ObjectKey::new(ns, name)
+    }
+
     fn written() -> Written<&'static str> {
         let w = Written::default();
-        w.record("ns", "run", Some("5".into()), "new");
+        w.record(key("ns", "run"), Some("5".into()), "new");
         w
     }
 
@@ -116,7 +118,7 @@ mod tests {
     fn a_cache_still_at_the_planned_version_sees_the_written_status() {
         let w = written();
         let mut status = Some("old");
-        w.overlay("ns", "run", Some("5"), &mut status);
+        w.overlay(&key("ns", "run"), Some("5"), &mut status);
         assert_eq!(status, Some("new"));
         assert_eq!(w.len(), 1, "kept until the cache catches up");
     }
@@ -125,7 +127,7 @@ mod tests {
     fn a_cache_that_caught_up_is_trusted_and_the_memory_dropped() {
         let w = written();
         let mut status = Some("new-from-cache");
-        w.overlay("ns", "run", Some("7"), &mut status);
+        w.overlay(&key("ns", "run"), Some("7"), &mut status);
         assert_eq!(status, Some("new-from-cache"));
         assert!(w.is_empty());
     }
@@ -134,7 +136,7 @@ mod tests {
     fn a_change_by_someone_else_wins_over_the_memory() {
         let w = written();
         let mut status = Some("theirs");
-        w.overlay("ns", "run", Some("9"), &mut status);
+        w.overlay(&key("ns", "run"), Some("9"), &mut status);
         assert_eq!(status, Some("theirs"));
         assert!(w.is_empty());
     }
@@ -143,12 +145,12 @@ mod tests {
     fn other_objects_and_unknown_versions_are_untouched() {
         let w = written();
         let mut status = Some("old");
-        w.overlay("ns", "other", Some("5"), &mut status);
-        w.overlay("other-ns", "run", Some("5"), &mut status);
+        w.overlay(&key("ns", "other"), Some("5"), &mut status);
+        w.overlay(&key("other-ns", "run"), Some("5"), &mut status);
         assert_eq!(status, Some("old"));
         let w: Written<&str> = Written::default();
-        w.record("ns", "run", None, "new");
-        w.overlay("ns", "run", None, &mut status);
+        w.record(key("ns", "run"), None, "new");
+        w.overlay(&key("ns", "run"), None, &mut status);
         assert_eq!(
             status,
             Some("old"),
