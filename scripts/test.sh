@@ -17,6 +17,23 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "production binaries link no development code (cargo tree -e normal)"
+# The CLI, the operator and the processors are what a cluster runs or a user installs: none
+# of them may link dev/cluster, dev/season, the demo or the test processor, and the CLI does
+# not link the operator.
+for pkg in tipoff-cli tipoff-operator tipoff-processors; do
+  dev=$(cargo tree --locked -p "$pkg" -e normal --prefix none \
+    | grep -E '^tipoff-(devcluster|season|demo|test-processor) ' | sort -u || true)
+  if [ "$pkg" = tipoff-cli ]; then
+    dev+=$(cargo tree --locked -p "$pkg" -e normal --prefix none | grep -E '^tipoff-operator ' | sort -u || true)
+  fi
+  if [ -n "$dev" ]; then
+    echo "$pkg links development crates:" >&2
+    echo "$dev" >&2
+    exit 1
+  fi
+done
+
 step "generated CRDs are current"
 cargo run --quiet --locked -p tipoff-crds --bin crdgen -- --check
 

@@ -9,8 +9,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt};
+use tipoff_crds::children;
 use tipoff_crds::{Mode, PhaseCompletion, PipelineRun};
-use tipoff_operator::planner::naming;
 
 use crate::error::{CliError, Result};
 
@@ -37,7 +37,8 @@ pub struct Cluster {
 impl Cluster {
     /// Connects as kubectl would and checks that the cluster answers and serves the tipoff CRDs.
     pub async fn connect(target: &Target) -> Result<Self> {
-        tipoff_operator::install_crypto_provider();
+        // An error means a provider is already installed, which is what we want.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let options = KubeConfigOptions {
             context: target.context.clone(),
             ..KubeConfigOptions::default()
@@ -53,7 +54,7 @@ impl Cluster {
         };
         let mut config = config.map_err(|e| {
             CliError::Unreachable(format!(
-                "no usable kubeconfig ({e}); pass --kubeconfig, set KUBECONFIG, or start a local cluster with `tipoff demo --keep-running`"
+                "no usable kubeconfig ({e}); pass --kubeconfig, set KUBECONFIG, or start a local cluster with `cargo run --release -p tipoff-demo -- --keep-running`"
             ))
         })?;
         config.connect_timeout = Some(Duration::from_secs(5));
@@ -176,8 +177,8 @@ impl Cluster {
     pub async fn children(&self, run: &PipelineRun) -> Result<Children> {
         let selector = format!(
             "{}={}",
-            naming::LABEL_RUN,
-            naming::run_label(&run.name_any())
+            children::LABEL_RUN,
+            children::run_label(&run.name_any())
         );
         let lp = ListParams::default().labels(&selector);
         let pcs: Api<PhaseCompletion> = Api::namespaced(self.client.clone(), &self.namespace);

@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
 use serde_json::json;
+use tipoff_crds::children;
 use tipoff_crds::{Mode, Override, OverrideType, PipelineRun, Release, Rerun};
-use tipoff_operator::planner::naming;
 
 use crate::cluster::{Cluster, parse_date, run_name};
 use crate::error::{CliError, Result};
@@ -416,9 +416,9 @@ pub async fn logs(
     let jobs_api: Api<Job> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let selector = format!(
         "{}={},{}={}",
-        naming::LABEL_RUN,
-        naming::run_label(&run.name_any()),
-        naming::LABEL_PROCESSOR,
+        children::LABEL_RUN,
+        children::run_label(&run.name_any()),
+        children::LABEL_PROCESSOR,
         processor
     );
     let jobs = jobs_api
@@ -428,7 +428,7 @@ pub async fn logs(
         .items;
     let attempt_of = |j: &Job| -> u32 {
         j.labels()
-            .get(naming::LABEL_ATTEMPT)
+            .get(children::LABEL_ATTEMPT)
             .and_then(|a| a.parse().ok())
             .unwrap_or(0)
     };

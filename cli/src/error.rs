@@ -17,7 +17,7 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 4;
     /// The cluster answers but the tipoff CRDs are not installed.
     pub const CRDS_MISSING: u8 = 5;
-    /// `--wait`: the run ended Failed or Blocked. `demo`: the run did not end as expected.
+    /// `--wait`: the run ended Failed or Blocked. `tipoff-demo`: the run did not end as expected.
     pub const RUN_FAILED: u8 = 6;
     /// `drift`: a run executed code other than its pinned release.
     pub const DRIFT: u8 = 7;
@@ -81,7 +81,7 @@ impl CliError {
                 CliError::Other(format!("{context}: {} ({})", s.message, s.reason))
             }
             other => CliError::Unreachable(format!(
-                "{context}: cannot reach the cluster ({other}); check the kubeconfig's server, or start one with `tipoff demo --keep-running`"
+                "{context}: cannot reach the cluster ({other}); check the kubeconfig's server, or start one with `cargo run --release -p tipoff-demo -- --keep-running`"
             )),
         }
     }

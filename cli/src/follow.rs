@@ -10,7 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::api::Api;
 use kube::runtime::watcher;
 use tipoff_crds::PipelineRun;
-use tipoff_operator::planner::naming;
+use tipoff_crds::children;
 
 use crate::cluster::Cluster;
 use crate::error::{CliError, Result};
@@ -166,8 +166,8 @@ pub async fn follow(
         jobs,
         watcher::Config::default().labels(&format!(
             "{}={}",
-            naming::LABEL_RUN,
-            naming::run_label(name)
+            children::LABEL_RUN,
+            children::run_label(name)
         )),
     )
     .map(|_| ());

@@ -1,15 +1,12 @@
 //! The `tipoff` command line, also installed as the kubectl plugin `kubectl-tipoff`.
 //!
 //! Everyday commands ([`commands`]) read and write PipelineRuns in the cluster of the current
-//! kubeconfig context, like kubectl; `demo` ([`demo`]) runs the whole stack on one machine.
-//! The binary is multi-call: `tipoff processor run ...` is the `tipoff-processor` command line
-//! (hidden), so the demo's Jobs run this very executable and nothing else has to be built.
-//! Exit codes are in [`error::exit`] and `docs/cli.md`.
+//! kubeconfig context, like kubectl. This crate is production code: it links no development
+//! crate (the local demo is `tipoff-demo`, in `dev/demo`, which uses this crate's library to
+//! show runs as `tipoff status` does). Exit codes are in [`error::exit`] and `docs/cli.md`.
 
 pub mod cluster;
 pub mod commands;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod error;
 pub mod follow;
 pub mod validate;
@@ -25,16 +22,13 @@ use crate::cluster::{Cluster, Target};
 use crate::commands::Output;
 use crate::error::{CliError, Result};
 
-/// The hidden first argument that turns this binary into `tipoff-processor`.
-pub const PROCESSOR_SUBCOMMAND: &str = "processor";
-
 #[derive(Parser, Debug)]
 #[command(
     name = "tipoff",
     version,
     about = "Run and inspect tipoff pipeline runs (one PipelineRun per game date).",
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 cluster unreachable, \
-5 CRDs missing, 6 run failed or blocked (--wait, demo), 7 drift found (drift). See docs/cli.md."
+5 CRDs missing, 6 run failed or blocked (--wait), 7 drift found (drift). See docs/cli.md."
 )]
 struct Cli {
     /// Path to the kubeconfig (default: $KUBECONFIG, which may list several files, then
@@ -156,10 +150,6 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: Output,
     },
-    /// Run one simulated game date through every phase on this machine (dev/cluster, the
-    /// operator, dev/season and the real processors, all in this process).
-    #[cfg(feature = "demo")]
-    Demo(demo::DemoArgs),
 }
 
 fn mode_opt(mode: Option<&str>) -> Result<Option<tipoff_crds::Mode>> {
@@ -283,8 +273,6 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 ))),
             }
         }
-        #[cfg(feature = "demo")]
-        Command::Demo(args) => demo::run(args).await,
     }
 }
 
@@ -292,12 +280,6 @@ async fn dispatch(cli: Cli) -> Result<()> {
 /// an error as one `tipoff: ...` line, and returns the documented exit code.
 pub fn main_entry() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    #[cfg(feature = "demo")]
-    if argv.get(1).is_some_and(|a| a == PROCESSOR_SUBCOMMAND) {
-        let mut rest = vec![std::ffi::OsString::from("tipoff-processor")];
-        rest.extend(argv.into_iter().skip(2));
-        return tipoff_processors::cli::main_with_args(rest);
-    }
     let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
         Err(e) => {

@@ -11,11 +11,11 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use serde::Serialize;
+use tipoff_crds::children;
 use tipoff_crds::{
     DriftFinding, GateOutcome, GatePolicy, PhaseState, PipelineRun, ProcessorRecord,
     ProcessorResult, RerunStatus,
 };
-use tipoff_operator::planner::naming;
 
 use crate::cluster::Children;
 
@@ -163,32 +163,17 @@ fn seconds(from: Option<Timestamp>, to: Option<Timestamp>) -> Option<f64> {
     Some(((to - from).total(jiff::Unit::Millisecond).ok()? / 100.0).round() / 10.0)
 }
 
+/// The attempt's state as the operator reads it ([`children::job_end`]), and when it ended.
 fn job_state(job: &Job) -> (&'static str, Option<Timestamp>) {
-    let status = job.status.as_ref();
-    for c in status
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        if c.status != "True" {
-            continue;
-        }
-        let at = c.last_transition_time.as_ref().map(|t| t.0);
-        match c.type_.as_str() {
-            "Complete" => {
-                return (
-                    "Succeeded",
-                    status
-                        .and_then(|s| s.completion_time.as_ref())
-                        .map(|t| t.0)
-                        .or(at),
-                );
-            }
-            "Failed" => return ("Failed", at),
-            _ => {}
-        }
+    let Some((end, c)) = children::job_end(job) else {
+        return ("Running", None);
+    };
+    let at = c.last_transition_time.as_ref().map(|t| t.0);
+    if end.is_failure() {
+        return ("Failed", at);
     }
-    ("Running", None)
+    let completed = job.status.as_ref().and_then(|s| s.completion_time.as_ref());
+    ("Succeeded", completed.map(|t| t.0).or(at))
 }
 
 /// Builds the view of `run` from its children, at `now` (for the age of running phases).
@@ -313,10 +298,10 @@ fn attempts_of(
 ) -> Vec<AttemptView> {
     let mut by_attempt: BTreeMap<u32, AttemptView> = BTreeMap::new();
     for job in &children.jobs {
-        if label(job, naming::LABEL_PROCESSOR) != Some(processor) {
+        if label(job, children::LABEL_PROCESSOR) != Some(processor) {
             continue;
         }
-        let Some(attempt) = label(job, naming::LABEL_ATTEMPT).and_then(|a| a.parse().ok()) else {
+        let Some(attempt) = label(job, children::LABEL_ATTEMPT).and_then(|a| a.parse().ok()) else {
             continue;
         };
         let (state, finished) = job_state(job);
@@ -338,7 +323,7 @@ fn attempts_of(
                 message: None,
                 exit_code: None,
                 seconds: measured.or_else(|| seconds(started, finished)),
-                rerun: label(job, naming::LABEL_RERUN).map(str::to_owned),
+                rerun: label(job, children::LABEL_RERUN).map(str::to_owned),
             },
         );
     }
@@ -372,12 +357,7 @@ pub fn result_of(job: &str, pods: &[k8s_openapi::api::core::v1::Pod]) -> Option<
     pods.iter()
         .filter(|p| p.labels().get("job-name").map(String::as_str) == Some(job))
         .find_map(|p| {
-            let t = p
-                .status
-                .as_ref()?
-                .container_statuses
-                .as_ref()?
-                .first()?
+            let t = children::processor_container(p)?
                 .state
                 .as_ref()?
                 .terminated
@@ -684,7 +664,7 @@ pub fn drift_rows(run: &PipelineRun, children: &Children) -> Vec<DriftRow> {
     for pc in &children.phase_completions {
         let Some(s) = &pc.status else { continue };
         for r in &s.completed {
-            let (pinned_image, pinned_commit) = tipoff_operator::planner::pinned(run, &r.processor);
+            let (pinned_image, pinned_commit) = run.spec.release.for_processor(&r.processor);
             let mut drift: Vec<String> = status
                 .drift
                 .iter()
@@ -879,10 +859,10 @@ mod tests {
                 name: Some("nba-2026-01-14-1-scrape-injury-report-a2".into()),
                 labels: Some(BTreeMap::from([
                     (
-                        naming::LABEL_PROCESSOR.to_owned(),
+                        children::LABEL_PROCESSOR.to_owned(),
                         "scrape-injury-report".to_owned(),
                     ),
-                    (naming::LABEL_ATTEMPT.to_owned(), "2".to_owned()),
+                    (children::LABEL_ATTEMPT.to_owned(), "2".to_owned()),
                 ])),
                 ..ObjectMeta::default()
             },

@@ -451,8 +451,8 @@ async fn a_failed_run_exits_6_and_says_why() {
 async fn a_drifted_run_blocks_and_drift_exits_7() {
     let other = format!(
         "{}@{}",
-        tipoff_cli::demo::stack::REPO,
-        tipoff_cli::demo::stack::digest_of("someone else's build")
+        tipoff_demo::stack::REPO,
+        tipoff_demo::stack::digest_of("someone else's build")
     );
     let stack = Stack::start(Options {
         image_id: Some(other.clone()),

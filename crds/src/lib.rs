@@ -6,6 +6,7 @@
 //! field changed here changes in every binary at once. The CRD YAML in `crds/generated/` is
 //! produced from these types by `cargo run -p tipoff-crds --bin crdgen`.
 
+pub mod children;
 pub mod conditions;
 pub mod generated;
 pub mod phase_completion;

@@ -230,6 +230,15 @@ impl Release {
             processors: vec![],
         }
     }
+
+    /// The image and commit `processor` is pinned to: its exception if it has one, else the
+    /// release's.
+    pub fn for_processor(&self, processor: &str) -> (&str, &str) {
+        match self.processors.iter().find(|p| p.processor == processor) {
+            Some(p) => (&p.image, &p.commit),
+            None => (&self.image, &self.commit),
+        }
+    }
 }
 
 /// A per-processor exception to the run's release.

@@ -484,7 +484,7 @@ async fn main() -> anyhow::Result<()> {
         .operator_bin
         .clone()
         .unwrap_or_else(|| binary("tipoff-operator", "tipoff-operator"));
-    let processor_bin = binary("tipoff-processors", "tipoff-test-processor");
+    let processor_bin = binary("tipoff-test-processor", "tipoff-test-processor");
     let dir = tempfile::tempdir()?;
     let script = dir.path().join("behaviour.yaml");
     std::fs::write(

@@ -6,7 +6,7 @@
 //! statuses) and finishes Jobs the way Kubernetes would, with the processor's result as the
 //! Pod's termination message. The catalog is the six-phase test profile
 //! (`config/test/pipeline.yaml`), whose results the simulation scripts freely; the real
-//! processors of the production catalog run in `tipoff demo`.
+//! processors of the production catalog run in `tipoff-demo`.
 //!
 //! ```text
 //! cargo run -p tipoff-operator --example walkthrough                        # a retry, then success

@@ -21,6 +21,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
+use tipoff_crds::children::PROCESSOR_CONTAINER;
 use tipoff_crds::{EXIT_TRANSIENT, PipelineRun};
 
 use crate::catalog::Resources;
@@ -31,8 +32,6 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Its value.
 pub const MANAGED_BY: &str = "tipoff";
 
-/// The container name inside every processor Pod.
-pub const CONTAINER: &str = "processor";
 /// Where the processor writes its result; Kubernetes copies it into the Pod's status.
 pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 
@@ -231,7 +230,7 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
     .collect();
 
     let container = Container {
-        name: CONTAINER.to_owned(),
+        name: PROCESSOR_CONTAINER.to_owned(),
         image: Some(intent.image.clone()),
         image_pull_policy: Some("IfNotPresent".to_owned()),
         args: Some(vec![
@@ -345,7 +344,7 @@ pub fn build_job(run: &PipelineRun, intent: &JobIntent, settings: &JobSettings) 
                 rules: vec![PodFailurePolicyRule {
                     action: "FailJob".to_owned(),
                     on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
-                        container_name: Some(CONTAINER.to_owned()),
+                        container_name: Some(PROCESSOR_CONTAINER.to_owned()),
                         operator: "In".to_owned(),
                         values: permanent_exit_codes(),
                     }),

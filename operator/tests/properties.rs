@@ -21,9 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use proptest::prelude::*;
+use tipoff_crds::children::{is_dns_label, job_name, phase_completion_name};
 use tipoff_crds::{Mode, OverrideType, PipelineRunStatus};
 use tipoff_operator::catalog::{Catalog, Enforcement};
-use tipoff_operator::planner::naming::{is_dns_label, job_name, phase_completion_name};
 use tipoff_operator::planner::{JobIntent, Plan};
 
 use support::{Cluster, IMAGE, OTHER_IMAGE_ID, override_, run};

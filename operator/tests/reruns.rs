@@ -7,9 +7,9 @@
 mod support;
 
 use pretty_assertions::assert_eq;
+use tipoff_crds::children::LABEL_RERUN;
 use tipoff_crds::{Mode, Rerun, RerunState, RunState};
 use tipoff_operator::jobs::{JobSettings, build_job};
-use tipoff_operator::planner::naming::LABEL_RERUN;
 use tipoff_operator::planner::{self, EventReason};
 
 use support::{Cluster, IMAGE, label, run};

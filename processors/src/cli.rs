@@ -12,7 +12,7 @@ use clap::Parser;
 use tipoff_crds::{EXIT_PERMANENT, EXIT_USAGE};
 
 #[derive(Parser, Debug)]
-#[command(name = "tipoff-processor", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TIPOFF_BUILD_COMMIT"), ")"))]
+#[command(name = "tipoff-processor", version = crate::contract::VERSION_LINE)]
 enum Cli {
     /// Runs one processor for one date.
     Run(RunArgs),

@@ -11,6 +11,13 @@ pub const SERVICE: &str = "tipoff-processor";
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git commit compiled into the binary (`build.rs`).
 pub const COMMIT: &str = env!("TIPOFF_BUILD_COMMIT");
+/// What `--version` prints: the version and the commit.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("TIPOFF_BUILD_COMMIT"),
+    ")"
+);
 /// Where the result goes unless `TIPOFF_RESULT_PATH` says otherwise: the file Kubernetes
 /// copies into the Pod's termination message.
 pub const DEFAULT_RESULT_PATH: &str = "/dev/termination-log";

@@ -8,8 +8,8 @@
 //! and the ML feature store ([`precompute`]), phase 6 grading and exports ([`publish`]), listed in one [`registry`] and run by [`runner`].
 //! [`tables`] reads the warehouse's rows into typed records with errors that name the table;
 //! [`features`] is the feature store's versioned feature list; [`model`] trains and applies the
-//! points model of phase 5 (pure: no I/O; `docs/model.md`). `tipoff-test-processor` is a
-//! processor whose behaviour the operator's end-to-end tests script. `docs/processors.md`
+//! points model of phase 5 (pure: no I/O; `docs/model.md`). The operator's tests script
+//! `tipoff-test-processor` (`dev/test-processor`), built on [`contract`]. `docs/processors.md`
 //! documents every processor.
 
 pub mod analytics;

@@ -1,6 +1,6 @@
 //! A local stack for the CLI's tests: the synthetic upstream, dev/cluster whose processor
-//! image runs the real processors through the `tipoff` binary under test, and the operator's
-//! controller in-process; plus helpers to run the `tipoff` binary against it.
+//! image runs the real `tipoff-processor` binary, and the operator's controller in-process
+//! (all from `tipoff-demo`'s stack); plus helpers to run the `tipoff` binary against it.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tipoff_cli::demo::stack::{self, ClusterOptions, Operator, Paths, REPO};
+use tipoff_demo::stack::{self, ClusterOptions, Operator, Paths, REPO};
 use tipoff_devcluster::DevCluster;
 use tipoff_operator::catalog::Catalog;
 use tipoff_season::Season;
@@ -24,6 +24,12 @@ pub const RUN: &str = "nba-2026-01-14";
 /// The `tipoff` binary under test.
 pub fn tipoff() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tipoff"))
+}
+
+/// The real `tipoff-processor` binary, built if this test run did not build it already.
+pub fn processor() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    tipoff_devcluster::cargo::binary(&workspace, "tipoff-processors", "tipoff-processor").unwrap()
 }
 
 /// The season (generated once per test binary).
@@ -90,7 +96,7 @@ impl Stack {
                 port: 0,
                 upstream: upstream.url.clone(),
                 image_id: opts.image_id,
-                exe: tipoff(),
+                processor: vec![processor().display().to_string()],
                 extra_env: opts.extra_env,
                 install_crds: !opts.no_crds,
             },
@@ -98,7 +104,7 @@ impl Stack {
         .await
         .unwrap();
         // Phases 1 and 2 of the production catalog: these tests are about the commands, and
-        // phases 3-4 would need the season before the date (cli/tests/demo.rs runs them all).
+        // phases 3-4 would need the season before the date (dev/demo/tests/demo.rs runs them all).
         let mut catalog =
             Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml"))
                 .unwrap();

@@ -7,7 +7,7 @@
 //! with them set rebuilds those dependencies, and the next outer build rebuilds them back: minutes
 //! lost on every run. [`command`] returns a `cargo` command with them removed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `cargo` (the one running this program, if any) with the package-describing variables of the
@@ -28,6 +28,35 @@ pub fn command(workspace: &Path) -> Command {
         }
     }
     cmd
+}
+
+/// Binary `bin` of workspace package `package`, next to the calling test or example (in
+/// `target/<profile>/`), built there if it is missing. A test that needs another package's
+/// binary cannot name it with `CARGO_BIN_EXE_*` (that covers its own package only); `cargo
+/// nextest run --workspace` builds every binary first, so the build here only runs for a test
+/// of one package run alone (and then in the dev profile, whatever the caller's).
+pub fn binary(workspace: &Path, package: &str, bin: &str) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("locating this executable: {e}"))?;
+    // target/<profile>/deps/<test> or target/<profile>/examples/<example> -> target/<profile>/
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("{} is not in a Cargo target directory", exe.display()))?;
+    let path = dir.join(bin);
+    if !path.exists() {
+        let status = command(workspace)
+            .args(["build", "-p", package, "--bin", bin])
+            .status()
+            .map_err(|e| format!("running cargo build for {bin}: {e}"))?;
+        if !status.success() {
+            return Err(format!("building {bin} failed ({status})"));
+        }
+    }
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!("{} not found after building it", path.display()))
+    }
 }
 
 #[cfg(test)]

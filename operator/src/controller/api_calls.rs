@@ -14,7 +14,7 @@ use super::scripted_api::{ScriptedApi, now};
 use super::view::Feed;
 use super::{Context, Error};
 use crate::catalog::Catalog;
-use crate::planner::naming::{job_name, phase_completion_name};
+use tipoff_crds::children::{job_name, phase_completion_name};
 
 const RUN: &str = "nba-2026-01-29";
 const IMAGE: &str = "ghcr.io/tipoff/processor@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

@@ -48,8 +48,10 @@ use tipoff_crds::{
     PipelineRunStatus, RunState,
 };
 
-use crate::planner::naming::{LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN};
-use crate::planner::observe::PROCESSOR_CONTAINER;
+use tipoff_crds::children::{
+    JobEnd, LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN,
+    processor_container_of,
+};
 
 /// The labels the planner reads (the Job builder sets more: date, commit).
 const READ_LABELS: [&str; 5] = [
@@ -293,14 +295,15 @@ impl CachedJob {
         }
     }
 
-    /// Whether the Job has ended (a `Complete` or `Failed` condition that is true).
+    /// Whether nothing more will happen to the Job or its Pods ([`JobEnd::is_final`]).
     pub fn is_finished(&self) -> bool {
         self.status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| {
                 cs.iter()
-                    .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+                    .filter_map(|c| JobEnd::from_condition(&c.type_, &c.status))
+                    .any(JobEnd::is_final)
             })
     }
 }
@@ -349,10 +352,7 @@ impl CachedPod {
         else {
             return false;
         };
-        statuses
-            .iter()
-            .find(|c| c.name == PROCESSOR_CONTAINER)
-            .or_else(|| statuses.first())
+        processor_container_of(statuses, |c| c.name.as_str())
             .and_then(|c| c.state.as_ref())
             .is_some_and(|s| s.terminated.is_some())
     }
@@ -701,7 +701,7 @@ mod tests {
         running.status = Some(CachedPodStatus {
             phase: Some("Running".to_owned()),
             container_statuses: Some(vec![CachedContainerStatus {
-                name: PROCESSOR_CONTAINER.to_owned(),
+                name: tipoff_crds::children::PROCESSOR_CONTAINER.to_owned(),
                 image_id: "img@sha256:1".to_owned(),
                 state: Some(CachedContainerState { terminated: None }),
             }]),

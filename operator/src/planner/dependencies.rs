@@ -40,6 +40,15 @@ impl Scope {
             .iter()
             .flat_map(|(_, ps)| ps.iter().map(String::as_str))
     }
+
+    /// The in-scope processors of `phase` (none when the phase is out of scope).
+    pub fn processors_of(&self, phase: u8) -> &[String] {
+        self.phases
+            .iter()
+            .find(|(n, _)| *n == phase)
+            .map(|(_, ps)| ps.as_slice())
+            .unwrap_or(&[])
+    }
 }
 
 /// The result of [`evaluate`].

@@ -39,7 +39,6 @@
 pub mod dependencies;
 pub mod drift;
 pub mod gates;
-pub mod naming;
 pub mod observe;
 pub mod overrides;
 pub mod processor_state;
@@ -54,7 +53,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tipoff_crds::{
     DriftFinding, Mode, OverrideType, PhaseCompletionSpec, PhaseCompletionStatus, PipelineRun,
-    PipelineRunStatus,
+    PipelineRunStatus, children,
 };
 
 use crate::catalog::{Catalog, Enforcement};
@@ -218,12 +217,12 @@ pub const WAIT_FOR_OLDER_RUN_SECS: i64 = 5;
 pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Timestamp) -> Plan {
     let spec = &run.spec;
     let run_name = run.metadata.name.clone().unwrap_or_default();
-    let run_label = naming::run_label(&run_name);
+    let run_label = children::run_label(&run_name);
     let invalid = validate_spec(run, catalog);
     let image_not_allowed = images_not_allowed(run, catalog);
     let scope = scope_of(run, catalog);
 
-    let pin = |p: &str| pinned(run, p);
+    let pin = |p: &str| run.spec.release.for_processor(p);
     let ctx = ObserveContext {
         pinned: &pin,
         run: &run_name,
@@ -237,22 +236,7 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
 
     // Each processor's own situation, with gates and drift judged for the run's mode
     // (`processor_state`, step 1), then in the light of its phase and dependencies (step 2).
-    let mut own: BTreeMap<String, Own> = BTreeMap::new();
-    let mut judged: BTreeMap<String, Judged> = BTreeMap::new();
-    let mut applied: Vec<Applied> = Vec::new();
-    for name in scope.processors() {
-        let Some(processor) = catalog.processor(name) else {
-            continue;
-        };
-        let (state, judgement, overridden) =
-            processor_state::judge(run, catalog, processor, views.get(name));
-        applied.extend(overridden);
-        if let Some(judgement) = judgement {
-            judged.insert(name.to_owned(), judgement);
-        }
-        own.insert(name.to_owned(), state);
-    }
-
+    let (own, judged, mut applied) = judge_all(run, catalog, &scope, &views);
     let eval = dependencies::evaluate(catalog, &scope, spec.mode, &spec.overrides, &own, now);
     applied.extend(eval.applied.iter().cloned());
     applied.sort();
@@ -283,58 +267,15 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
         && !spec.suspend;
     let reruns_started = reruns::started(run, &views);
     let reruns_invalid = reruns::invalid(run, catalog, &scope);
-    let mut jobs = Vec::new();
-    if may_start {
+    let jobs = if may_start {
         let due = reruns::next(run, &views, &reruns_started, &reruns_invalid);
-        for name in scope.processors() {
-            let Some(processor) = catalog.processor(name) else {
-                continue;
-            };
-            let attempt = views.get(name).map_or(0, ProcessorView::attempt) + 1;
-            if let Some(rerun) = due.get(name) {
-                let mut intent = job_intent(run, &run_name, &run_label, processor, attempt);
-                intent.name = naming::rerun_job_name(&run_name, processor.phase, name, &rerun.name);
-                intent
-                    .labels
-                    .insert(naming::LABEL_RERUN.to_owned(), rerun.name.clone());
-                intent.rerun = Some(rerun.name.clone());
-                intent.game.clone_from(&rerun.game);
-                jobs.push(intent);
-            } else if eval.states.get(name) == Some(&State::Ready) {
-                jobs.push(job_intent(run, &run_name, &run_label, processor, attempt));
-            }
-        }
-    }
-    let mut phase_completions = Vec::new();
-    for (number, processors) in &scope.phases {
-        let started = processors
-            .iter()
-            .any(|p| views.get(p).is_some_and(|v| v.attempt() > 0))
-            || jobs.iter().any(|j| j.phase == *number);
-        let exists = observed
-            .phase_completions
-            .iter()
-            .any(|pc| pc.spec.phase == *number && pc.spec.run == run_name);
-        if started && !exists {
-            phase_completions.push(phase_completion_intent(
-                run, &run_name, &run_label, catalog, *number, processors,
-            ));
-        }
-    }
-
-    // Jobs to delete.
-    let mut jobs_to_delete: Vec<String> = views
-        .values()
-        .filter_map(|v| v.overdue_job.clone())
-        .collect();
-    if deadline_passed.is_some() {
-        jobs_to_delete.extend(views.values().filter_map(|v| match &v.latest {
-            Latest::Live { job, .. } => Some(job.clone()),
-            _ => None,
-        }));
-    }
-    jobs_to_delete.sort();
-    jobs_to_delete.dedup();
+        jobs_to_create(run, catalog, &scope, &views, &eval, &due)
+    } else {
+        Vec::new()
+    };
+    let phase_completions =
+        phase_completions_to_create(run, catalog, &scope, &views, &jobs, observed);
+    let jobs_to_delete = jobs_to_delete(&views, deadline_passed.is_some());
 
     let derived = Derived {
         run,
@@ -366,19 +307,126 @@ pub fn plan(run: &PipelineRun, observed: &Observed, catalog: &Catalog, now: Time
     }
 }
 
+/// Step 1 of the processor state machine for every processor in scope: its own state, its
+/// judgement (gates, drift) when an attempt succeeded, and the overrides that changed either.
+fn judge_all(
+    run: &PipelineRun,
+    catalog: &Catalog,
+    scope: &Scope,
+    views: &BTreeMap<String, ProcessorView>,
+) -> (
+    BTreeMap<String, Own>,
+    BTreeMap<String, Judged>,
+    Vec<Applied>,
+) {
+    let mut own = BTreeMap::new();
+    let mut judged = BTreeMap::new();
+    let mut applied = Vec::new();
+    for name in scope.processors() {
+        let Some(processor) = catalog.processor(name) else {
+            continue;
+        };
+        let (state, judgement, overridden) =
+            processor_state::judge(run, catalog, processor, views.get(name));
+        applied.extend(overridden);
+        if let Some(judgement) = judgement {
+            judged.insert(name.to_owned(), judgement);
+        }
+        own.insert(name.to_owned(), state);
+    }
+    (own, judged, applied)
+}
+
+/// The Jobs to create: a processor with a rerun due gets the rerun (not a retry); a `Ready`
+/// one gets its next attempt.
+fn jobs_to_create(
+    run: &PipelineRun,
+    catalog: &Catalog,
+    scope: &Scope,
+    views: &BTreeMap<String, ProcessorView>,
+    eval: &Evaluation,
+    due: &BTreeMap<String, &tipoff_crds::Rerun>,
+) -> Vec<JobIntent> {
+    let run_name = run.metadata.name.as_deref().unwrap_or_default();
+    let run_label = children::run_label(run_name);
+    let mut jobs = Vec::new();
+    for name in scope.processors() {
+        let Some(processor) = catalog.processor(name) else {
+            continue;
+        };
+        let attempt = views.get(name).map_or(0, ProcessorView::attempt) + 1;
+        if let Some(rerun) = due.get(name) {
+            let mut intent = job_intent(run, run_name, &run_label, processor, attempt);
+            intent.name = children::rerun_job_name(run_name, processor.phase, name, &rerun.name);
+            intent
+                .labels
+                .insert(children::LABEL_RERUN.to_owned(), rerun.name.clone());
+            intent.rerun = Some(rerun.name.clone());
+            intent.game.clone_from(&rerun.game);
+            jobs.push(intent);
+        } else if eval.states.get(name) == Some(&State::Ready) {
+            jobs.push(job_intent(run, run_name, &run_label, processor, attempt));
+        }
+    }
+    jobs
+}
+
+/// A phase's PhaseCompletion is created when the phase has started (an attempt exists or is
+/// about to) and it does not exist yet.
+fn phase_completions_to_create(
+    run: &PipelineRun,
+    catalog: &Catalog,
+    scope: &Scope,
+    views: &BTreeMap<String, ProcessorView>,
+    jobs: &[JobIntent],
+    observed: &Observed,
+) -> Vec<PhaseCompletionIntent> {
+    let run_name = run.metadata.name.as_deref().unwrap_or_default();
+    let run_label = children::run_label(run_name);
+    let mut phase_completions = Vec::new();
+    for (number, processors) in &scope.phases {
+        let started = processors
+            .iter()
+            .any(|p| views.get(p).is_some_and(|v| v.attempt() > 0))
+            || jobs.iter().any(|j| j.phase == *number);
+        let exists = observed
+            .phase_completions
+            .iter()
+            .any(|pc| pc.spec.phase == *number && pc.spec.run == run_name);
+        if started && !exists {
+            phase_completions.push(phase_completion_intent(
+                run, run_name, &run_label, catalog, *number, processors,
+            ));
+        }
+    }
+    phase_completions
+}
+
+/// Jobs to delete: live attempts past their own deadline, and every live attempt once the
+/// run's deadline has passed.
+fn jobs_to_delete(
+    views: &BTreeMap<String, ProcessorView>,
+    run_deadline_passed: bool,
+) -> Vec<String> {
+    let mut jobs: Vec<String> = views
+        .values()
+        .filter_map(|v| v.overdue_job.clone())
+        .collect();
+    if run_deadline_passed {
+        jobs.extend(views.values().filter_map(|v| match &v.latest {
+            Latest::Live { job, .. } => Some(job.clone()),
+            _ => None,
+        }));
+    }
+    jobs.sort();
+    jobs.dedup();
+    jobs
+}
+
 /// `at + by`, saturating at the end of time: spec values are validated by the API server, but
 /// the planner must not panic on one that slipped through.
 pub fn later(at: Timestamp, by: SignedDuration) -> Timestamp {
     at.checked_add(by).unwrap_or(Timestamp::MAX)
-}
-
-/// The image and commit `processor` is pinned to (a per-processor release wins).
-pub fn pinned<'a>(run: &'a PipelineRun, processor: &str) -> (&'a str, &'a str) {
-    let release = &run.spec.release;
-    match release.processors.iter().find(|p| p.processor == processor) {
-        Some(p) => (&p.image, &p.commit),
-        None => (&release.image, &release.commit),
-    }
 }
 
 /// The run's phases and processors after its subset is applied.
@@ -469,9 +517,9 @@ fn images_not_allowed(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
 
 fn labels(run_label: &str, date: &str, phase: u8) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (naming::LABEL_RUN.to_owned(), run_label.to_owned()),
-        (naming::LABEL_DATE.to_owned(), date.to_owned()),
-        (naming::LABEL_PHASE.to_owned(), phase.to_string()),
+        (children::LABEL_RUN.to_owned(), run_label.to_owned()),
+        (children::LABEL_DATE.to_owned(), date.to_owned()),
+        (children::LABEL_PHASE.to_owned(), phase.to_string()),
     ])
 }
 
@@ -483,13 +531,13 @@ fn job_intent(
     attempt: u32,
 ) -> JobIntent {
     let spec = &run.spec;
-    let (image, commit) = pinned(run, &processor.name);
+    let (image, commit) = run.spec.release.for_processor(&processor.name);
     let mut labels = labels(run_label, &spec.date, processor.phase);
-    labels.insert(naming::LABEL_PROCESSOR.to_owned(), processor.name.clone());
-    labels.insert(naming::LABEL_ATTEMPT.to_owned(), attempt.to_string());
-    labels.insert(naming::LABEL_COMMIT.to_owned(), commit.to_owned());
+    labels.insert(children::LABEL_PROCESSOR.to_owned(), processor.name.clone());
+    labels.insert(children::LABEL_ATTEMPT.to_owned(), attempt.to_string());
+    labels.insert(children::LABEL_COMMIT.to_owned(), commit.to_owned());
     JobIntent {
-        name: naming::job_name(run_name, processor.phase, &processor.name, attempt),
+        name: children::job_name(run_name, processor.phase, &processor.name, attempt),
         phase: processor.phase,
         processor: processor.name.clone(),
         attempt,
@@ -531,7 +579,7 @@ fn phase_completion_intent(
     processors: &[String],
 ) -> PhaseCompletionIntent {
     PhaseCompletionIntent {
-        name: naming::phase_completion_name(run_name, number),
+        name: children::phase_completion_name(run_name, number),
         labels: labels(run_label, &run.spec.date, number),
         spec: PhaseCompletionSpec {
             run: run_name.to_owned(),

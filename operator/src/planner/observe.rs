@@ -13,13 +13,11 @@ use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use tipoff_crds::children::{
+    self, LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN, processor_container,
+};
 use tipoff_crds::{Check, PhaseCompletion, ProcessorRecord, ProcessorResult};
 
-use super::naming::{LABEL_ATTEMPT, LABEL_PHASE, LABEL_PROCESSOR, LABEL_RERUN, LABEL_RUN};
-
-/// The container whose termination message carries the processor result. Pods without a
-/// container of this name use their first container.
-pub const PROCESSOR_CONTAINER: &str = "processor";
 /// How long after a Job completed the operator waits for its Pod's result to be observed
 /// before calling the result missing (the Pod and Job caches are updated independently).
 pub const RESULT_GRACE: SignedDuration = SignedDuration::from_secs(30);
@@ -382,7 +380,7 @@ fn view_processor(
         let job = latest_job
             .filter(|j| j.attempt == attempt)
             .map(|j| j.name.clone())
-            .unwrap_or_else(|| super::naming::job_name(ctx.run, phase, processor, attempt));
+            .unwrap_or_else(|| tipoff_crds::children::job_name(ctx.run, phase, processor, attempt));
         let mut record = failure(
             processor,
             attempt,
@@ -439,32 +437,21 @@ fn is_deleting(job: &Job) -> bool {
     job.metadata.deletion_timestamp.is_some() && terminal_condition(job).is_none()
 }
 
-/// How a Job ended, from its conditions: completion time, or failure time, reason, message.
+/// How a Job ended ([`children::job_end`]): completion time, or failure time, reason, message.
 enum Terminal {
     Complete(Option<Timestamp>),
     Failed(Option<Timestamp>, Option<String>, Option<String>),
 }
 
 fn terminal_condition(job: &Job) -> Option<Terminal> {
-    let status = job.status.as_ref()?;
-    for c in status.conditions.iter().flatten() {
-        if c.status != "True" {
-            continue;
-        }
-        let at = c.last_transition_time.as_ref().map(|t| t.0);
-        match c.type_.as_str() {
-            "Complete" => {
-                return Some(Terminal::Complete(
-                    status.completion_time.as_ref().map(|t| t.0).or(at),
-                ));
-            }
-            "Failed" | "FailureTarget" => {
-                return Some(Terminal::Failed(at, c.reason.clone(), c.message.clone()));
-            }
-            _ => {}
-        }
-    }
-    None
+    let (end, c) = children::job_end(job)?;
+    let at = c.last_transition_time.as_ref().map(|t| t.0);
+    Some(if end.is_failure() {
+        Terminal::Failed(at, c.reason.clone(), c.message.clone())
+    } else {
+        let completed = job.status.as_ref().and_then(|s| s.completion_time.as_ref());
+        Terminal::Complete(completed.map(|t| t.0).or(at))
+    })
 }
 
 fn job_start(job: &Job) -> Option<Timestamp> {
@@ -663,15 +650,6 @@ fn pods_of<'a>(run_label: &str, processor: &str, attempt: u32, pods: &'a [Pod]) 
             })
         })
         .collect()
-}
-
-/// The processor container's status of a Pod.
-fn processor_container(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStatus> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    statuses
-        .iter()
-        .find(|c| c.name == PROCESSOR_CONTAINER)
-        .or_else(|| statuses.first())
 }
 
 /// One successful Pod's termination message and image.

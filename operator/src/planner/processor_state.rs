@@ -27,7 +27,7 @@ use crate::catalog::{Catalog, Enforcement, Processor};
 
 use super::observe::{Latest, ProcessorView};
 use super::overrides::{Applied, applies};
-use super::{Judged, drift, gates, pinned, retry, status};
+use super::{Judged, drift, gates, retry, status};
 
 /// A processor's own situation, before its dependencies are considered.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,7 +133,7 @@ pub fn judge(
         }
         Latest::Succeeded(success) => {
             let verdict = gates::judge(processor, spec.mode, &spec.overrides, &success.checks);
-            let (image, commit) = pinned(run, name);
+            let (image, commit) = run.spec.release.for_processor(name);
             let pin = drift::Pinned {
                 processor: name,
                 image,

@@ -65,71 +65,136 @@ pub fn describe_drift(f: &DriftFinding) -> String {
     )
 }
 
-/// Builds every status and the Events.
+/// Builds every status and the Events, in the order a reader of `kubectl get` meets them:
+/// the phases, the run's state, its conditions, its totals; then the Events for what changed
+/// ([`super::transitions`]).
 pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
     let old = d.run.status.clone().unwrap_or_default();
     let generation = d.run.metadata.generation;
-
-    // Per-phase summaries and PhaseCompletion statuses.
-    let mut summaries: Vec<PhaseSummary> = Vec::new();
-    let mut pc_statuses: Vec<PhaseCompletionStatusWrite> = Vec::new();
-    for phase in &d.catalog.phases {
-        let processors: &[String] = d
-            .scope
-            .phases
-            .iter()
-            .find(|(n, _)| *n == phase.number)
-            .map(|(_, ps)| ps.as_slice())
-            .unwrap_or(&[]);
-        let (state, _) = d
-            .eval
-            .phases
-            .get(&phase.number)
-            .cloned()
-            .unwrap_or((PhaseState::Skipped, None));
-        let done = processors
-            .iter()
-            .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
-            .count();
-        let (start, finish) = phase_times(d, processors);
-        summaries.push(PhaseSummary {
-            phase: phase.number,
-            name: phase.name.clone(),
-            state,
-            done: count(done),
-            expected: count(processors.len()),
-            start_time: start.map(Time),
-            completion_time: matches!(state, PhaseState::Succeeded | PhaseState::Failed)
-                .then_some(finish)
-                .flatten()
-                .map(Time),
-        });
-    }
-    let run_name = d.run.metadata.name.clone().unwrap_or_default();
-    for pc in &observed.phase_completions {
-        if pc.spec.run != run_name {
-            continue;
-        }
-        let Some(name) = pc.metadata.name.clone() else {
-            continue;
-        };
-        let status = phase_completion_status(d, pc.spec.phase, pc.status.as_ref());
-        let changed = pc.status.as_ref() != Some(&status);
-        pc_statuses.push(PhaseCompletionStatusWrite {
-            name,
-            status,
-            changed,
-        });
-    }
-
-    // The run's state and why.
     let (state, blocked_reason) = run_state(d);
-    let in_scope = d.scope.processors().count();
-    let accepted = d
-        .scope
-        .processors()
-        .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
-        .count();
+    let progress = Progress::of(d);
+    let drift = drift_findings(d);
+    let conditions = conditions(d, &old, state, blocked_reason.as_deref(), progress, &drift);
+    let totals = Totals::of(d);
+    let completion_time = match state {
+        RunState::Succeeded => totals.finish,
+        RunState::Failed => d.deadline_passed.or(totals.finish),
+        _ => None,
+    };
+    let run_status = PipelineRunStatus {
+        observed_generation: generation,
+        state: Some(state),
+        current_phase: current_phase(d),
+        progress: Some(progress.to_string()),
+        start_time: totals.start.map(Time),
+        completion_time: completion_time.map(Time),
+        phases: phase_summaries(d),
+        drift,
+        conditions,
+        summary: Some(RunSummary {
+            rows_written: totals.rows_written,
+            retries: totals.retries,
+            message: Some(clip(&match &blocked_reason {
+                Some(why) => format!("{progress} processors succeeded; {why}"),
+                None => format!("{progress} processors succeeded"),
+            })),
+        }),
+        reruns: super::reruns::statuses(d.run, d.views, d.reruns_started, d.reruns_invalid),
+    };
+    let events =
+        super::transitions::events(d, observed, &old, &run_status, blocked_reason.as_deref());
+    Output {
+        run_status,
+        phase_completion_statuses: phase_completion_writes(d, observed),
+        events,
+    }
+}
+
+/// Accepted processors out of those in scope.
+#[derive(Clone, Copy)]
+struct Progress {
+    accepted: usize,
+    in_scope: usize,
+}
+
+impl Progress {
+    fn of(d: &Derived<'_>) -> Self {
+        Self {
+            accepted: d
+                .scope
+                .processors()
+                .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
+                .count(),
+            in_scope: d.scope.processors().count(),
+        }
+    }
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.accepted, self.in_scope)
+    }
+}
+
+/// One summary per phase of the catalog (a phase out of the run's subset is `Skipped`).
+fn phase_summaries(d: &Derived<'_>) -> Vec<PhaseSummary> {
+    d.catalog
+        .phases
+        .iter()
+        .map(|phase| {
+            let processors = d.scope.processors_of(phase.number);
+            let (state, _) = d
+                .eval
+                .phases
+                .get(&phase.number)
+                .cloned()
+                .unwrap_or((PhaseState::Skipped, None));
+            let done = processors
+                .iter()
+                .filter(|p| d.eval.states.get(*p) == Some(&State::Accepted))
+                .count();
+            let (start, finish) = phase_times(d, processors);
+            PhaseSummary {
+                phase: phase.number,
+                name: phase.name.clone(),
+                state,
+                done: count(done),
+                expected: count(processors.len()),
+                start_time: start.map(Time),
+                completion_time: matches!(state, PhaseState::Succeeded | PhaseState::Failed)
+                    .then_some(finish)
+                    .flatten()
+                    .map(Time),
+            }
+        })
+        .collect()
+}
+
+/// The status of each of the run's PhaseCompletions that exists, and whether it changed.
+fn phase_completion_writes(
+    d: &Derived<'_>,
+    observed: &Observed,
+) -> Vec<PhaseCompletionStatusWrite> {
+    let run_name = d.run.metadata.name.as_deref().unwrap_or_default();
+    observed
+        .phase_completions
+        .iter()
+        .filter(|pc| pc.spec.run == run_name)
+        .filter_map(|pc| {
+            let name = pc.metadata.name.clone()?;
+            let status = phase_completion_status(d, pc.spec.phase, pc.status.as_ref());
+            let changed = pc.status.as_ref() != Some(&status);
+            Some(PhaseCompletionStatusWrite {
+                name,
+                status,
+                changed,
+            })
+        })
+        .collect()
+}
+
+/// Every drift finding of the processors in scope (at most [`MAX_DRIFT`]).
+fn drift_findings(d: &Derived<'_>) -> Vec<DriftFinding> {
     let mut drift: Vec<DriftFinding> = d
         .scope
         .processors()
@@ -137,12 +202,45 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         .flat_map(|j| j.drift.iter().cloned())
         .collect();
     drift.truncate(MAX_DRIFT);
+    drift
+}
 
+/// The run's conditions: the observed ones with each of ours set (a condition's
+/// `lastTransitionTime` moves only when its status flips), and `OverridesApplied` only while
+/// the spec declares overrides.
+fn conditions(
+    d: &Derived<'_>,
+    old: &PipelineRunStatus,
+    state: RunState,
+    blocked_reason: Option<&str>,
+    progress: Progress,
+    drift: &[DriftFinding],
+) -> Vec<Condition> {
     let mut conditions = old.conditions.clone();
-    let mut set = |c: Condition| set_condition(&mut conditions, with_generation(c, generation));
-    let now = d.now;
+    let generation = d.run.metadata.generation;
+    let mut ours = vec![
+        succeeded_condition(d, state, blocked_reason, progress),
+        code_drift_condition(d, drift),
+        gates_condition(d),
+        stalled_condition(d),
+        blocked_condition(d, state, blocked_reason),
+    ];
+    match overrides_condition(d) {
+        Some(c) => ours.push(c),
+        None => conditions.retain(|c| c.type_ != conditions::OVERRIDES_APPLIED),
+    }
+    for c in ours {
+        set_condition(&mut conditions, with_generation(c, generation));
+    }
+    conditions
+}
 
-    // Succeeded.
+fn succeeded_condition(
+    d: &Derived<'_>,
+    state: RunState,
+    blocked_reason: Option<&str>,
+    progress: Progress,
+) -> Condition {
     let (status, reason, message) = match state {
         RunState::Succeeded => (
             ConditionStatus::True,
@@ -151,7 +249,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             } else {
                 "SucceededWithOverrides"
             },
-            format!("{accepted}/{in_scope} processors succeeded"),
+            format!("{progress} processors succeeded"),
         ),
         RunState::Failed => (
             ConditionStatus::False,
@@ -160,90 +258,83 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             } else {
                 "ProcessorFailed"
             },
-            blocked_reason.clone().unwrap_or_default(),
+            blocked_reason.unwrap_or_default().to_owned(),
         ),
         other => (
             ConditionStatus::Unknown,
             other.as_str(),
-            format!("{accepted}/{in_scope} processors succeeded"),
+            format!("{progress} processors succeeded"),
         ),
     };
-    set(Condition::new(
-        conditions::SUCCEEDED,
-        status,
-        reason,
-        clip(&message),
-        now,
-    ));
+    Condition::new(conditions::SUCCEEDED, status, reason, clip(&message), d.now)
+}
 
-    // CodeDrift.
-    if let Some(first) = drift.first() {
-        let blocks = d.judged.values().any(|j| j.drift_blocks);
-        let reason = match first.field {
-            DriftField::Image => "ImageMismatch",
-            DriftField::Commit => "CommitMismatch",
-            DriftField::Processor => "ProcessorMismatch",
-        };
-        let text: Vec<String> = drift.iter().map(describe_drift).collect();
-        let suffix = if blocks {
-            " (blocks the next phase)"
-        } else {
-            " (warning in this mode)"
-        };
-        set(Condition::new(
-            conditions::CODE_DRIFT,
-            ConditionStatus::True,
-            reason,
-            clip(&format!("{}{suffix}", text.join("; "))),
-            now,
-        ));
-    } else {
-        set(Condition::new(
+fn code_drift_condition(d: &Derived<'_>, drift: &[DriftFinding]) -> Condition {
+    let Some(first) = drift.first() else {
+        return Condition::new(
             conditions::CODE_DRIFT,
             ConditionStatus::False,
             "NoDrift",
             "",
-            now,
-        ));
-    }
-
-    // GatesPassed.
-    let blocking: Vec<String> = d
-        .scope
-        .processors()
-        .filter_map(|p| d.judged.get(p))
-        .flat_map(|j| j.gates.blocking.iter().cloned())
-        .collect();
-    let warnings: Vec<String> = d
-        .scope
-        .processors()
-        .filter_map(|p| d.judged.get(p))
-        .flat_map(|j| j.gates.warnings.iter().cloned())
-        .collect();
-    if blocking.is_empty() {
-        let (reason, msg) = if warnings.is_empty() {
-            ("Passed", String::new())
-        } else {
-            ("PassedWithWarnings", warnings.join("; "))
-        };
-        set(Condition::new(
-            conditions::GATES_PASSED,
-            ConditionStatus::True,
-            reason,
-            clip(&msg),
-            now,
-        ));
+            d.now,
+        );
+    };
+    let blocks = d.judged.values().any(|j| j.drift_blocks);
+    let reason = match first.field {
+        DriftField::Image => "ImageMismatch",
+        DriftField::Commit => "CommitMismatch",
+        DriftField::Processor => "ProcessorMismatch",
+    };
+    let text: Vec<String> = drift.iter().map(describe_drift).collect();
+    let suffix = if blocks {
+        " (blocks the next phase)"
     } else {
-        set(Condition::new(
-            conditions::GATES_PASSED,
+        " (warning in this mode)"
+    };
+    Condition::new(
+        conditions::CODE_DRIFT,
+        ConditionStatus::True,
+        reason,
+        clip(&format!("{}{suffix}", text.join("; "))),
+        d.now,
+    )
+}
+
+fn gates_condition(d: &Derived<'_>) -> Condition {
+    let judged = || d.scope.processors().filter_map(|p| d.judged.get(p));
+    let blocking: Vec<&str> = judged()
+        .flat_map(|j| j.gates.blocking.iter().map(String::as_str))
+        .collect();
+    let warnings: Vec<&str> = judged()
+        .flat_map(|j| j.gates.warnings.iter().map(String::as_str))
+        .collect();
+    let (status, reason, message) = if !blocking.is_empty() {
+        (
             ConditionStatus::False,
             "BlockingGateFailed",
-            clip(&blocking.join("; ")),
-            now,
-        ));
-    }
+            blocking.join("; "),
+        )
+    } else if !warnings.is_empty() {
+        (
+            ConditionStatus::True,
+            "PassedWithWarnings",
+            warnings.join("; "),
+        )
+    } else {
+        (ConditionStatus::True, "Passed", String::new())
+    };
+    Condition::new(
+        conditions::GATES_PASSED,
+        status,
+        reason,
+        clip(&message),
+        d.now,
+    )
+}
 
-    // Stalled.
+/// `Stalled`: an unaccepted processor's last attempt was lost (vanished, overran its deadline,
+/// left no result).
+fn stalled_condition(d: &Derived<'_>) -> Condition {
     let lost: Vec<String> = d
         .scope
         .processors()
@@ -256,104 +347,117 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
         })
         .collect();
     if lost.is_empty() {
-        set(Condition::new(
+        Condition::new(
             conditions::STALLED,
             ConditionStatus::False,
             "Progressing",
             "",
-            now,
-        ));
+            d.now,
+        )
     } else {
-        set(Condition::new(
+        Condition::new(
             conditions::STALLED,
             ConditionStatus::True,
             "AttemptLost",
             clip(&lost.join("; ")),
-            now,
-        ));
+            d.now,
+        )
     }
+}
 
-    // Blocked.
+fn blocked_condition(d: &Derived<'_>, state: RunState, blocked_reason: Option<&str>) -> Condition {
     if state == RunState::Blocked {
-        let reason = blocked_category(d);
-        set(Condition::new(
+        Condition::new(
             conditions::BLOCKED,
             ConditionStatus::True,
-            reason,
-            clip(blocked_reason.as_deref().unwrap_or_default()),
-            now,
-        ));
+            blocked_category(d),
+            clip(blocked_reason.unwrap_or_default()),
+            d.now,
+        )
     } else {
-        set(Condition::new(
+        Condition::new(
             conditions::BLOCKED,
             ConditionStatus::False,
             "NotBlocked",
             "",
-            now,
+            d.now,
+        )
+    }
+}
+
+/// `OverridesApplied`, only when the spec declares overrides.
+fn overrides_condition(d: &Derived<'_>) -> Option<Condition> {
+    if d.run.spec.overrides.is_empty() {
+        return None;
+    }
+    if d.applied.is_empty() {
+        return Some(Condition::new(
+            conditions::OVERRIDES_APPLIED,
+            ConditionStatus::False,
+            "NoEffect",
+            "no override has changed a decision",
+            d.now,
         ));
     }
+    let text: Vec<String> = d
+        .applied
+        .iter()
+        .filter_map(|a| {
+            let o = d.run.spec.overrides.get(a.index)?;
+            Some(format!(
+                "{:?}: {} (reason: {})",
+                o.type_, a.effect, o.reason
+            ))
+        })
+        .collect();
+    Some(Condition::new(
+        conditions::OVERRIDES_APPLIED,
+        ConditionStatus::True,
+        "OverrideInEffect",
+        clip(&text.join("; ")),
+        d.now,
+    ))
+}
 
-    // OverridesApplied (only when the spec declares overrides).
-    if !d.run.spec.overrides.is_empty() {
-        if d.applied.is_empty() {
-            set(Condition::new(
-                conditions::OVERRIDES_APPLIED,
-                ConditionStatus::False,
-                "NoEffect",
-                "no override has changed a decision",
-                now,
-            ));
-        } else {
-            let text: Vec<String> = d
-                .applied
-                .iter()
-                .filter_map(|a| {
-                    let o = d.run.spec.overrides.get(a.index)?;
-                    Some(format!(
-                        "{:?}: {} (reason: {})",
-                        o.type_, a.effect, o.reason
-                    ))
-                })
-                .collect();
-            set(Condition::new(
-                conditions::OVERRIDES_APPLIED,
-                ConditionStatus::True,
-                "OverrideInEffect",
-                clip(&text.join("; ")),
-                now,
-            ));
-        }
-    } else {
-        conditions.retain(|c| c.type_ != conditions::OVERRIDES_APPLIED);
-    }
+/// Rows written, retries, and the first start and last finish over the processors in scope.
+struct Totals {
+    rows_written: BTreeMap<String, i64>,
+    retries: u32,
+    start: Option<Timestamp>,
+    finish: Option<Timestamp>,
+}
 
-    let mut rows_written: BTreeMap<String, i64> = BTreeMap::new();
-    let mut retries = 0u32;
-    let mut start: Option<Timestamp> = None;
-    let mut finish: Option<Timestamp> = None;
-    for p in d.scope.processors() {
-        let Some(view) = d.views.get(p) else { continue };
-        retries += view.attempt().saturating_sub(1);
-        if let Latest::Succeeded(s) = &view.latest {
-            for (table, n) in &s.record.rows {
-                *rows_written.entry(table.clone()).or_default() += n;
+impl Totals {
+    fn of(d: &Derived<'_>) -> Self {
+        let mut t = Totals {
+            rows_written: BTreeMap::new(),
+            retries: 0,
+            start: None,
+            finish: None,
+        };
+        for p in d.scope.processors() {
+            let Some(view) = d.views.get(p) else { continue };
+            t.retries += view.attempt().saturating_sub(1);
+            if let Latest::Succeeded(s) = &view.latest {
+                for (table, n) in &s.record.rows {
+                    *t.rows_written.entry(table.clone()).or_default() += n;
+                }
             }
+            let (s, f) = processor_times(view);
+            t.start = min_opt(t.start, s);
+            t.finish = max_opt(t.finish, f);
         }
-        let (s, f) = processor_times(view);
-        start = min_opt(start, s);
-        finish = max_opt(finish, f);
+        // The CRD bounds the summary at 64 tables.
+        while t.rows_written.len() > 64 {
+            t.rows_written.pop_last();
+        }
+        t
     }
-    // The CRD bounds the summary at 64 tables.
-    while rows_written.len() > 64 {
-        rows_written.pop_last();
-    }
-    let completion_time = match state {
-        RunState::Succeeded => finish,
-        RunState::Failed => d.deadline_passed.or(finish),
-        _ => None,
-    };
-    let current_phase = d
-        .scope
+}
+
+/// The last phase in scope that has started, else the first.
+fn current_phase(d: &Derived<'_>) -> Option<u8> {
+    d.scope
         .phases
         .iter()
         .rev()
@@ -364,36 +468,7 @@ pub fn build(d: &Derived<'_>, observed: &Observed) -> Output {
             )
         })
         .or(d.scope.phases.first())
-        .map(|(n, _)| *n);
-
-    let mut run_status = PipelineRunStatus {
-        observed_generation: generation,
-        state: Some(state),
-        current_phase,
-        progress: Some(format!("{accepted}/{in_scope}")),
-        start_time: start.map(Time),
-        completion_time: completion_time.map(Time),
-        phases: summaries,
-        drift,
-        conditions,
-        summary: Some(RunSummary {
-            rows_written,
-            retries,
-            message: Some(clip(&match &blocked_reason {
-                Some(why) => format!("{accepted}/{in_scope} processors succeeded; {why}"),
-                None => format!("{accepted}/{in_scope} processors succeeded"),
-            })),
-        }),
-        reruns: Vec::new(),
-    };
-    run_status.reruns = super::reruns::statuses(d.run, d.views, d.reruns_started, d.reruns_invalid);
-    let events =
-        super::transitions::events(d, observed, &old, &run_status, blocked_reason.as_deref());
-    Output {
-        run_status,
-        phase_completion_statuses: pc_statuses,
-        events,
-    }
+        .map(|(n, _)| *n)
 }
 
 /// The run's state, with the reason when it is blocked or failed.
@@ -532,13 +607,7 @@ fn phase_completion_status(
     number: u8,
     old: Option<&PhaseCompletionStatus>,
 ) -> PhaseCompletionStatus {
-    let processors: &[String] = d
-        .scope
-        .phases
-        .iter()
-        .find(|(n, _)| *n == number)
-        .map(|(_, ps)| ps.as_slice())
-        .unwrap_or(&[]);
+    let processors = d.scope.processors_of(number);
     let (state, why) = d
         .eval
         .phases

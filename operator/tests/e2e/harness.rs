@@ -36,30 +36,19 @@ pub fn test_catalog() -> PathBuf {
 
 /// The `tipoff-test-processor` binary, built if the test run did not build it already.
 pub fn test_processor() -> PathBuf {
-    processor_bin("tipoff-test-processor", false)
+    tipoff_devcluster::cargo::binary(
+        &workspace(),
+        "tipoff-test-processor",
+        "tipoff-test-processor",
+    )
+    .unwrap()
 }
 
 /// The real `tipoff-processor` binary, built if the test run did not build it already
 /// (`cargo nextest run --workspace` builds it fresh; a run of this package alone may find an
 /// older one, and rebuilding it here with other features can take minutes).
 pub fn real_processor() -> PathBuf {
-    processor_bin("tipoff-processor", false)
-}
-
-fn processor_bin(name: &str, always_build: bool) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> -> target/<profile>/
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let bin = dir.join(name);
-    if always_build || !bin.exists() {
-        let status = tipoff_devcluster::cargo::command(&workspace())
-            .args(["build", "-p", "tipoff-processors", "--bin", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {name} failed");
-    }
-    assert!(bin.exists(), "{} not found", bin.display());
-    bin
+    tipoff_devcluster::cargo::binary(&workspace(), "tipoff-processors", "tipoff-processor").unwrap()
 }
 
 /// A running dev cluster plus its kubeconfig and scratch directory.

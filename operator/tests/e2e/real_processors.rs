@@ -1,7 +1,7 @@
 //! Phases 1 and 2 of the production catalog through the operator on `dev/cluster`, with Jobs
 //! run as the real `tipoff-processor` against an in-process `tipoff-season` upstream and a
 //! local lake. Phases 3 and 4 read the season before the date, which this test does not load:
-//! `tipoff demo` (cli/tests/demo.rs) runs every phase of the catalog through the operator
+//! `tipoff-demo` (dev/demo/tests/demo.rs) runs every phase of the catalog through the operator
 //! after loading that history.
 
 use std::collections::BTreeMap;

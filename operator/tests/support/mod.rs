@@ -14,13 +14,13 @@ use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use tipoff_crds::children::{LABEL_ATTEMPT, LABEL_PROCESSOR};
 use tipoff_crds::{
     Check, Mode, Override, OverrideType, PhaseCompletion, PipelineRun, PipelineRunSpec,
     ProcessorResult, Release,
 };
 use tipoff_operator::catalog::Catalog;
 use tipoff_operator::jobs::{JobSettings, build_job};
-use tipoff_operator::planner::naming::{LABEL_ATTEMPT, LABEL_PROCESSOR};
 use tipoff_operator::planner::{self, JobIntent, Observed, Plan};
 
 /// The pinned image of every test run.

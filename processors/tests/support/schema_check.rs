@@ -139,11 +139,15 @@ fn check(root: &Value, schema: &Value, v: &Value, path: &str, out: &mut Vec<Stri
     }
 }
 
-/// The schema file `docs/schemas/exports/<name>.schema.json`.
+/// The schema file `docs/schemas/exports/<name>.schema.json` of the workspace (this file is
+/// included by tests of crates at different depths).
 pub fn export_schema(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../docs/schemas/exports")
-        .join(format!("{name}.schema.json"));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("docs/schemas/exports"))
+        .find(|d| d.is_dir())
+        .expect("docs/schemas/exports above the crate");
+    let path = dir.join(format!("{name}.schema.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 

@@ -84,7 +84,7 @@ impl RunIndex {
 mod tests {
     use super::*;
     use crate::controller::cache::CachedJob;
-    use crate::planner::naming::LABEL_RUN;
+    use tipoff_crds::children::LABEL_RUN;
 
     #[test]
     fn the_run_index_finds_a_runs_objects_and_forgets_stale_names_only_late() {

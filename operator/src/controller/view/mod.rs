@@ -66,8 +66,8 @@ pub(crate) use feed::Feed;
 
 use super::cache::{self, CachedJob, CachedPhaseCompletion, CachedPipelineRun, CachedPod};
 use crate::planner::Observed;
-use crate::planner::naming::{LABEL_RUN, run_label};
 use crate::planner::observe::OlderRun;
+use tipoff_crds::children::{LABEL_RUN, run_label};
 
 /// The one locking policy of the side tables (see the module doc).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -21,7 +21,7 @@ use kube::runtime::watcher::{self, Event};
 
 use super::{Children, lock};
 use crate::controller::cache::CachedJob;
-use crate::planner::naming::LABEL_RUN;
+use tipoff_crds::children::LABEL_RUN;
 
 #[derive(Default)]
 struct Inner {

@@ -1,6 +1,6 @@
 //! The demo's local stack, all in this process: the synthetic upstream (`dev/season`), the
 //! Kubernetes API server and Job runner (`dev/cluster`) whose processor image runs this very
-//! executable as `tipoff processor ...`, and the operator's controller as a task that can be
+//! executable as `tipoff-demo processor ...` (or, in the CLI's tests, `tipoff-processor`), and the operator's controller as a task that can be
 //! stopped and started again (the `orchestrator-crash` scenario).
 
 use std::collections::BTreeMap;
@@ -22,7 +22,7 @@ use tipoff_season::Season;
 use tipoff_season::server::{AppState, FaultConfig, router};
 use tokio::sync::oneshot;
 
-use crate::error::{CliError, Result};
+use tipoff_cli::error::{CliError, Result};
 
 /// The processor image's repository; the run pins it by a digest derived from the commit.
 pub const REPO: &str = "ghcr.io/tipoff/processor";
@@ -197,32 +197,42 @@ pub struct ClusterOptions {
     pub upstream: String,
     /// The `imageID` Pods report (another digest simulates the wrong code deployed).
     pub image_id: Option<String>,
-    /// The `tipoff` executable the processor image maps to (normally this one).
-    pub exe: PathBuf,
+    /// The command the processor image maps to: the `tipoff-processor` command line, either
+    /// that binary or this one with [`crate::PROCESSOR_SUBCOMMAND`] ([`ClusterOptions::this_binary`]).
+    pub processor: Vec<String>,
     /// Environment for the processors beyond the demo's own (tests break things with it).
     pub extra_env: BTreeMap<String, String>,
     /// Install the tipoff CRDs.
     pub install_crds: bool,
 }
 
-/// Starts dev/cluster with the processor image mapped to `tipoff processor`, and installs the
-/// tipoff CRDs.
+impl ClusterOptions {
+    /// The processor command of this very executable: `<this> processor`.
+    pub fn this_binary() -> Result<Vec<String>> {
+        let exe = std::env::current_exe()
+            .map_err(|e| CliError::Other(format!("locating this executable: {e}")))?;
+        Ok(vec![
+            exe.display().to_string(),
+            crate::PROCESSOR_SUBCOMMAND.to_owned(),
+        ])
+    }
+}
+
+/// Starts dev/cluster with the processor image mapped to [`ClusterOptions::processor`], and
+/// installs the tipoff CRDs.
 pub async fn start_cluster(paths: &Paths, opts: ClusterOptions) -> Result<(DevCluster, Client)> {
     let ClusterOptions {
         port,
         upstream,
         image_id,
-        exe,
+        processor,
         extra_env,
         install_crds,
     } = opts;
     let file_url = |p: &Path| format!("file://{}", p.display());
     let mapping = ImageMapping {
         image: REPO.into(),
-        command: vec![
-            exe.display().to_string(),
-            crate::PROCESSOR_SUBCOMMAND.to_owned(),
-        ],
+        command: processor,
         args: vec![],
         image_id,
         env: BTreeMap::from([

@@ -17,8 +17,8 @@ use tipoff_processors::upstream::RetryPolicy;
 use tipoff_season::Season;
 use tipoff_season::server::FaultConfig;
 
-use super::stack::{self, Paths};
-use crate::error::{CliError, Result};
+use crate::stack::{self, Paths};
+use tipoff_cli::error::{CliError, Result};
 
 /// Simulated time per tick.
 const STEP: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);

@@ -1,7 +1,14 @@
-//! `tipoff demo`: one simulated game date through every phase of the production catalog, on
+//! `tipoff-demo`: one simulated game date through every phase of the production catalog, on
 //! this machine, in this process (see [`stack`]), with live progress, and a summary of what
 //! happened: the `kubectl get pipelineruns` view, where the data landed and, for a scenario,
 //! the condition, Event or quarantine that caught the legacy incident it replays.
+//!
+//! This crate is development code: it links dev/cluster, dev/season and every processor, so
+//! it is its own binary and the `tipoff` CLI (a production binary) does not depend on it. It
+//! renders what it shows with the CLI's own library ([`tipoff_cli::view`], [`tipoff_cli::follow`]),
+//! so the demo shows runs exactly as `tipoff status` does. The binary is multi-call:
+//! `tipoff-demo processor run ...` is the `tipoff-processor` command line, so the demo's Jobs
+//! run this very executable and nothing else has to be built.
 
 pub mod history;
 pub mod live;
@@ -19,23 +26,25 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tipoff_crds::{Mode, PipelineRun, ProcessorResult, Release};
+use tipoff_crds::{Mode, PipelineRun, ProcessorResult, Release, children};
 use tipoff_operator::catalog::Catalog;
-use tipoff_operator::planner::naming;
 use tipoff_season::Season;
 use tipoff_season::server::{EndpointFaults, FaultConfig};
 
-use crate::cluster::{Cluster, parse_date, run_name};
-use crate::commands::FIELD_MANAGER;
-use crate::error::{CliError, Result};
-use crate::follow;
-use crate::view::{self, RunView};
+use tipoff_cli::cluster::{Cluster, parse_date, run_name};
+use tipoff_cli::commands::FIELD_MANAGER;
+use tipoff_cli::error::{CliError, Result};
+use tipoff_cli::follow;
+use tipoff_cli::view::{self, RunView};
 
 use self::stack::{Operator, Paths, REPO};
 
 /// The production catalog, compiled in: later phases appear in the demo as they are added to
 /// `config/pipeline.yaml`, with no change here.
 const CATALOG: &str = include_str!("../../../config/pipeline.yaml");
+
+/// The hidden first argument that turns this binary into `tipoff-processor`.
+pub const PROCESSOR_SUBCOMMAND: &str = "processor";
 
 /// The season the demo simulates (seed of `dev/season`).
 const SEED: u64 = 2025;
@@ -59,7 +68,7 @@ pub enum Scenario {
     MalformedPayload,
 }
 
-/// `tipoff demo` options.
+/// `tipoff-demo` options.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// The game date to simulate (a date of the synthetic 2025-26 season with games).
@@ -385,7 +394,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         _ => (next_day_noon, Vec::new()),
     };
     out.line(&format!(
-        "tipoff demo: {date}, {} games ({}), season generated in {:.1}s",
+        "tipoff-demo: {date}, {} games ({}), season generated in {:.1}s",
         games.len(),
         games
             .iter()
@@ -450,15 +459,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             stack::digest_of("analytics-processors (the wrong Dockerfile)")
         )
     });
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Other(format!("locating this executable: {e}")))?;
     let (devcluster, client) = stack::start_cluster(
         &paths,
         stack::ClusterOptions {
             port: args.port,
             upstream: upstream.url.clone(),
             image_id: image_id.clone(),
-            exe,
+            processor: stack::ClusterOptions::this_binary()?,
             extra_env: BTreeMap::new(),
             install_crds: true,
         },
@@ -663,11 +670,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     if args.keep_running {
         out.line(&format!(
-            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,phasecompletions,jobs\n  {} status {date}\nCtrl-C stops it.",
+            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\nCtrl-C stops it.",
             paths.kubeconfig.display(),
-            std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "tipoff".into())
         ));
         let _ = tokio::signal::ctrl_c().await;
     }
@@ -814,8 +818,8 @@ fn job_counts(jobs: &[Job]) -> JobCounts {
     let mut by_processor: BTreeMap<String, Vec<(u32, bool)>> = BTreeMap::new();
     for j in jobs {
         let (Some(p), Some(a)) = (
-            label(j, naming::LABEL_PROCESSOR),
-            label(j, naming::LABEL_ATTEMPT).and_then(|a| a.parse::<u32>().ok()),
+            label(j, children::LABEL_PROCESSOR),
+            label(j, children::LABEL_ATTEMPT).and_then(|a| a.parse::<u32>().ok()),
         ) else {
             continue;
         };
@@ -871,7 +875,7 @@ fn detect(
     scenario: Option<Scenario>,
     v: &RunView,
     run: &PipelineRun,
-    children: &crate::cluster::Children,
+    children: &tipoff_cli::cluster::Children,
     events: &[Event],
     jobs: &JobCounts,
     restarts: u32,

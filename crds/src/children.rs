@@ -1,14 +1,27 @@
-//! Deterministic names and labels of a run's children.
+//! A PipelineRun's children as the operator makes them and everyone reads them: their names,
+//! their labels, the processor's container, and how a Job ended. The operator and the CLI both
+//! read children through this module, so they cannot disagree about them.
 //!
-//! A Job is named `<run>-<phase>-<processor>-a<attempt>`. When that is not a valid DNS label
-//! of at most 63 characters (a long run name, or a run name with dots), the run part is cut
-//! and a hash of the full, unshortened name is inserted, so the name stays unique, stable
-//! across operator restarts, and still readable. Creating a name that exists is adoption.
+//! **Names.** A Job is named `<run>-<phase>-<processor>-a<attempt>`. When that is not a valid
+//! DNS label of at most 63 characters (a long run name, or a run name with dots), the run part
+//! is cut and a hash of the full, unshortened name is inserted, so the name stays unique,
+//! stable across operator restarts, and still readable. Creating a name that exists is
+//! adoption.
 //!
 //! Unshortened names cannot collide: the attempt is the last `-`-separated part, and the
 //! catalog forbids all-digit parts in processor names, so `-<phase>-<processor>` is found
 //! from the right and the rest is the run. Shortened names carry 48 bits of the full name's
-//! SHA-256. The planner never parses names; it identifies children by their labels.
+//! SHA-256. Nobody parses names; children are identified by their labels.
+//!
+//! **How a Job ended** ([`JobEnd`]) is read from its conditions only: `Complete` is success;
+//! `FailureTarget` (the Job controller has decided the Job fails, its Pods may still be
+//! terminating) and `Failed` (they have) are failure. The attempt's outcome is decided by
+//! either failure condition; the Job is *final* (nothing more will happen to it or its Pods)
+//! only once `Complete` or `Failed` is set. `SuccessCriteriaMet` is not read: it exists only
+//! for Jobs with a success policy, which tipoff's Jobs do not have.
+
+use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 use sha2::{Digest, Sha256};
 
@@ -35,6 +48,73 @@ pub const LABEL_RERUN: &str = "tipoff.dev/rerun";
 pub const MAX_LABEL: usize = 63;
 /// Hex characters of the hash used in shortened names (48 bits).
 const HASH_LEN: usize = 12;
+
+/// The container in every processor Pod. Its termination message carries the processor
+/// result; a Pod without a container of this name is read through its first container.
+pub const PROCESSOR_CONTAINER: &str = "processor";
+
+/// How a Job ended, from one of its conditions. See the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobEnd {
+    /// `Complete`: every completion succeeded.
+    Succeeded,
+    /// `FailureTarget`: the Job controller has decided the Job fails; `Failed` follows once its
+    /// Pods have terminated.
+    Failing,
+    /// `Failed`: the Job failed and its Pods have terminated.
+    Failed,
+}
+
+impl JobEnd {
+    /// What a condition of `type_` with `status` says, if it says the Job ended.
+    pub fn from_condition(type_: &str, status: &str) -> Option<Self> {
+        if status != "True" {
+            return None;
+        }
+        match type_ {
+            "Complete" => Some(Self::Succeeded),
+            "FailureTarget" => Some(Self::Failing),
+            "Failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    /// Whether the attempt failed (`Failing` or `Failed`).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Self::Succeeded)
+    }
+
+    /// Whether nothing more will happen to the Job or its Pods (`Succeeded` or `Failed`).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Failing)
+    }
+}
+
+/// How `job` ended and the condition that says so: the first true condition that says it
+/// ended, in the order the Job's status lists them. `None` while it runs.
+pub fn job_end(job: &Job) -> Option<(JobEnd, &JobCondition)> {
+    job.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .flatten()
+        .find_map(|c| JobEnd::from_condition(&c.type_, &c.status).map(|end| (end, c)))
+}
+
+/// The processor's container in `statuses` (by [`PROCESSOR_CONTAINER`], else the first), for
+/// any representation of a container status that can give its name.
+pub fn processor_container_of<T>(statuses: &[T], name: impl Fn(&T) -> &str) -> Option<&T> {
+    statuses
+        .iter()
+        .find(|c| name(c) == PROCESSOR_CONTAINER)
+        .or_else(|| statuses.first())
+}
+
+/// The status of `pod`'s processor container.
+pub fn processor_container(pod: &Pod) -> Option<&ContainerStatus> {
+    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+    processor_container_of(statuses, |c| c.name.as_str())
+}
 
 /// The name of the Job running `attempt` of `processor` (in `phase`) for `run`.
 pub fn job_name(run: &str, phase: u8, processor: &str, attempt: u32) -> String {
@@ -179,5 +259,48 @@ mod tests {
         let processor = "p".repeat(63);
         let name = job_name("run", 6, &processor, 10);
         assert!(is_dns_label(&name), "{name}");
+    }
+
+    fn job(conditions: &[(&str, &str)]) -> Job {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "j"},
+            "status": {"conditions": conditions.iter()
+                .map(|(t, s)| serde_json::json!({"type": t, "status": s}))
+                .collect::<Vec<_>>()}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_job_ends_by_its_first_true_ending_condition() {
+        let end = |c: &[(&str, &str)]| job_end(&job(c)).map(|(end, _)| end);
+        assert_eq!(end(&[]), None);
+        assert_eq!(end(&[("Suspended", "True"), ("Complete", "False")]), None);
+        assert_eq!(end(&[("Complete", "True")]), Some(JobEnd::Succeeded));
+        assert_eq!(end(&[("FailureTarget", "True")]), Some(JobEnd::Failing));
+        assert_eq!(
+            end(&[("FailureTarget", "True"), ("Failed", "True")]),
+            Some(JobEnd::Failing)
+        );
+        assert_eq!(end(&[("Failed", "True")]), Some(JobEnd::Failed));
+        // SuccessCriteriaMet belongs to success policies, which tipoff's Jobs do not have.
+        assert_eq!(end(&[("SuccessCriteriaMet", "True")]), None);
+    }
+
+    #[test]
+    fn failing_is_a_failure_but_not_final() {
+        assert!(JobEnd::Failing.is_failure() && !JobEnd::Failing.is_final());
+        assert!(JobEnd::Failed.is_failure() && JobEnd::Failed.is_final());
+        assert!(!JobEnd::Succeeded.is_failure() && JobEnd::Succeeded.is_final());
+    }
+
+    #[test]
+    fn the_processor_container_is_found_by_name_else_the_first() {
+        let names = ["sidecar", "processor"];
+        assert_eq!(processor_container_of(&names, |n| n), Some(&"processor"));
+        let names = ["only"];
+        assert_eq!(processor_container_of(&names, |n| n), Some(&"only"));
+        let none: [&str; 0] = [];
+        assert_eq!(processor_container_of(&none, |n| n), None);
     }
 }

@@ -1,5 +1,6 @@
-//! `tipoff-test-processor`: a processor for the operator's end-to-end tests only. It is not in
-//! the production catalog and does no data work; it follows the processor contract exactly, and
+//! `tipoff-test-processor`: a processor for the operator's end-to-end tests and benchmarks only,
+//! in its own development crate so no production build ships it. It is not in the production
+//! catalog and does no data work; it follows the processor contract exactly, and
 //! what it does per processor name is scripted by the test through a YAML file named by
 //! `TIPOFF_TEST_BEHAVIOUR`:
 //!
@@ -24,7 +25,7 @@ use tipoff_crds::{Check, EXIT_PERMANENT, EXIT_TRANSIENT};
 use tipoff_processors::contract::{self, RunArgs};
 
 #[derive(Parser, Debug)]
-#[command(name = "tipoff-test-processor", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TIPOFF_BUILD_COMMIT"), ")"))]
+#[command(name = "tipoff-test-processor", version = contract::VERSION_LINE)]
 enum Cli {
     /// Runs one scripted processor.
     Run(RunArgs),

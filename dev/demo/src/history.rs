@@ -21,8 +21,8 @@ use tipoff_processors::upstream::RetryPolicy;
 use tipoff_season::Season;
 use tipoff_season::server::FaultConfig;
 
-use super::stack::{self, Paths};
-use crate::error::{CliError, Result};
+use crate::stack::{self, Paths};
+use tipoff_cli::error::{CliError, Result};
 
 use tipoff_processors::analytics::POST_GAME_PROCESSORS as POST_GAME;
 

@@ -9,7 +9,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 use tipoff_warehouse::{Row, TableRef, Value, Warehouse};
 
-use crate::error::{CliError, Result};
+use tipoff_cli::error::{CliError, Result};
 
 /// The date's predictions.
 #[derive(Debug, Serialize, Default)]

@@ -1,4 +1,4 @@
-//! `tipoff demo --json`: the happy path and every scenario, each checked for the detection the
+//! `tipoff-demo --json`: the happy path and every scenario, each checked for the detection the
 //! scenario exists to show, from the machine-readable summary (and the files it points at).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,7 +10,7 @@ use serde_json::Value;
 use tipoff_warehouse::TableRef;
 
 /// The export files' JSON Schema checker, shared with the processors' tests.
-#[path = "../../processors/tests/support/schema_check.rs"]
+#[path = "../../../processors/tests/support/schema_check.rs"]
 #[allow(dead_code)]
 mod schema_check;
 
@@ -22,9 +22,8 @@ const SYSTEMS: [&str; 4] = [
 ];
 
 fn demo(scenario: Option<&str>, dir: &Path) -> (i32, Value, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tipoff"));
-    cmd.args(["demo", "--json", "--timeout", "300", "--dir"])
-        .arg(dir);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tipoff-demo"));
+    cmd.args(["--json", "--timeout", "300", "--dir"]).arg(dir);
     if let Some(s) = scenario {
         cmd.args(["--scenario", s]);
     }
@@ -39,9 +38,15 @@ fn demo(scenario: Option<&str>, dir: &Path) -> (i32, Value, String) {
     (out.status.code().unwrap_or(-1), summary, stderr)
 }
 
+/// The `tipoff` CLI, for the commands a user runs after the demo.
+fn tipoff() -> std::path::PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    tipoff_devcluster::cargo::binary(&workspace, "tipoff-cli", "tipoff").unwrap()
+}
+
 fn catalog_phases() -> usize {
     let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.yaml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/pipeline.yaml"),
     )
     .unwrap();
     tipoff_operator::catalog::Catalog::from_yaml(&text)
@@ -223,7 +228,7 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
     // `tipoff validate` recomputes rolling averages and usage from the raw box scores: it
     // passes on the demo's date ...
     let validate = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tipoff"))
+        Command::new(tipoff())
             .args([
                 "validate",
                 "2026-01-14",
@@ -293,9 +298,8 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
 #[test]
 fn a_range_of_dates_runs_date_after_date_and_reports_accuracy_over_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tipoff"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tipoff-demo"))
         .args([
-            "demo",
             "--json",
             "--timeout",
             "300",
@@ -472,15 +476,15 @@ fn a_malformed_payload_is_quarantined_and_named() {
 #[test]
 fn an_unknown_date_or_scenario_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tipoff"))
-        .args(["demo", "--json", "--date", "2026-02-15", "--dir"])
+    let out = Command::new(env!("CARGO_BIN_EXE_tipoff-demo"))
+        .args(["--json", "--date", "2026-02-15", "--dir"])
         .arg(dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no games on 2026-02-15"));
-    let out = Command::new(env!("CARGO_BIN_EXE_tipoff"))
-        .args(["demo", "--scenario", "meteor-strike"])
+    let out = Command::new(env!("CARGO_BIN_EXE_tipoff-demo"))
+        .args(["--scenario", "meteor-strike"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
