@@ -279,9 +279,20 @@ async fn dispatch(cli: Cli) -> Result<()> {
 /// The entry point of both binaries: parses `std::env::args_os()`, runs the command, prints
 /// an error as one `tipoff: ...` line, and returns the documented exit code.
 pub fn main_entry() -> ExitCode {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&argv) {
-        Ok(cli) => cli,
+    run_main::<Cli, _>("tipoff", dispatch)
+}
+
+/// A command-line program's `main`: parses the arguments as `P` (clap's usage errors exit 2,
+/// `--help` and `--version` 0), runs `body` on a multi-threaded runtime, prints an error as one
+/// `<program>: ...` line, and returns the documented exit code ([`error::exit`]). `tipoff-demo`
+/// uses it too.
+pub fn run_main<P, F>(program: &str, body: impl FnOnce(P) -> F) -> ExitCode
+where
+    P: clap::Parser,
+    F: std::future::Future<Output = Result<()>>,
+{
+    let parsed = match P::try_parse_from(std::env::args_os()) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -297,14 +308,14 @@ pub fn main_entry() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("tipoff: starting the runtime: {e}");
+            eprintln!("{program}: starting the runtime: {e}");
             return ExitCode::from(error::exit::ERROR);
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    match runtime.block_on(body(parsed)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tipoff: {e}");
+            eprintln!("{program}: {e}");
             e.into()
         }
     }
