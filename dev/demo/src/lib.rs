@@ -1164,17 +1164,13 @@ async fn report(
             s.range.len()
         );
         for (system, a) in &s.accuracy {
+            let (mae, hits) = a.mae_and_hit_rate();
+            let ret = a
+                .return_per_unit
+                .map_or("-".to_owned(), |r| format!("{:+.1}%", 100.0 * r));
             println!(
-                "  {system:<18} {:>5} graded  MAE {}  calls right {}  return {}",
-                a.count,
-                a.mae.map_or("-".to_owned(), |m| format!("{m:.2}")),
-                a.hit_rate.map_or("-".to_owned(), |h| format!(
-                    "{:.1}% of {}",
-                    100.0 * h,
-                    a.calls
-                )),
-                a.return_per_unit
-                    .map_or("-".to_owned(), |r| format!("{:+.1}%", 100.0 * r))
+                "  {system:<18} {:>5} graded  MAE {mae}  calls right {hits}  return {ret}",
+                a.count
             );
         }
     }

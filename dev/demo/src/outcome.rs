@@ -197,6 +197,18 @@ pub async fn accuracy(
         .collect())
 }
 
+impl SystemAccuracy {
+    /// `MAE 4.12`, with `calls right 58.3% of 120` (each `-` when there is nothing to measure).
+    pub fn mae_and_hit_rate(&self) -> (String, String) {
+        (
+            self.mae.map_or("-".to_owned(), |m| format!("{m:.2}")),
+            self.hit_rate.map_or("-".to_owned(), |h| {
+                format!("{:.1}% of {}", 100.0 * h, self.calls)
+            }),
+        )
+    }
+}
+
 /// The lines the demo prints.
 pub fn render(p: &Predictions, accuracy: &BTreeMap<String, SystemAccuracy>) -> Vec<String> {
     let mut out = Vec::new();
@@ -207,16 +219,8 @@ pub fn render(p: &Predictions, accuracy: &BTreeMap<String, SystemAccuracy>) -> V
     for (system, n) in &p.rows_per_system {
         let calls = p.calls_per_system.get(system).copied().unwrap_or(0);
         let acc = accuracy.get(system).map_or_else(String::new, |a| {
-            format!(
-                "; graded {}: MAE {}, calls right {}",
-                a.count,
-                a.mae.map_or("-".to_owned(), |m| format!("{m:.2}")),
-                a.hit_rate.map_or("-".to_owned(), |h| format!(
-                    "{:.1}% of {}",
-                    100.0 * h,
-                    a.calls
-                ))
-            )
+            let (mae, hits) = a.mae_and_hit_rate();
+            format!("; graded {}: MAE {mae}, calls right {hits}", a.count)
         });
         out.push(format!(
             "  {system:<18} {n:>4} predictions, {calls:>4} OVER/UNDER calls{acc}"
