@@ -141,6 +141,21 @@ fn names_printer_columns_and_categories() {
             "phasecompletions.tipoff.dev.yaml",
             vec!["Date", "Phase", "Name", "Done", "State", "Age"],
         ),
+        (
+            "pipelinebackfills.tipoff.dev.yaml",
+            vec![
+                "From",
+                "To",
+                "Reprocess",
+                "Done",
+                "Running",
+                "Failed",
+                "Skipped",
+                "State",
+                "ETA",
+                "Age",
+            ],
+        ),
     ];
     for ((file, yaml), (want_file, want_columns)) in generated().into_iter().zip(expect) {
         assert_eq!(file, want_file);
@@ -171,7 +186,9 @@ fn names_printer_columns_and_categories() {
             .as_array()
             .unwrap()
         {
-            if c["jsonPath"].as_str().unwrap().ends_with("Phase") || c["name"] == "Phase" {
+            let counter =
+                ["Phase", "Running", "Failed", "Skipped"].contains(&c["name"].as_str().unwrap());
+            if c["jsonPath"].as_str().unwrap().ends_with("Phase") || counter {
                 assert_eq!(
                     c["type"], "integer",
                     "{file}: numeric columns are typed as integers"
