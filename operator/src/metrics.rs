@@ -201,7 +201,11 @@ impl Metrics {
     pub fn observe_backfill(&self, key: &str, status: &PipelineBackfillStatus, took: Duration) {
         self.finished();
         self.backfill_reconciles.inc();
-        self.reconcile_duration.observe(took.as_secs_f64());
+        tracing::debug!(
+            backfill = key,
+            took_ms = took.as_millis(),
+            "backfill reconcile"
+        );
         let Ok(mut t) = self.tracked.lock() else {
             return;
         };

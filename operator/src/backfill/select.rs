@@ -41,10 +41,10 @@ impl RunFacts {
         self.state.is_some_and(RunState::is_terminal)
     }
 
-    /// Whether it was in flight at `t`: created before, and not ended by then. A run that has
+    /// Whether it was in flight at `t`: created by then, and not ended by then. A run that has
     /// ended but has no completion time is taken to have ended before `t`.
     pub fn in_flight_at(&self, t: Timestamp) -> bool {
-        self.created < t && (!self.ended() || self.completed.is_some_and(|c| c > t))
+        self.created <= t && (!self.ended() || self.completed.is_some_and(|c| c > t))
     }
 
     /// Whether it ran other code than `release` pins: CodeDrift, or another image, commit or
@@ -108,10 +108,12 @@ pub fn judge(
             replaces: None,
         };
     }
+    // Creation times have a resolution of one second: a run created in the backfill's second
+    // counts as there before it.
     let before: Vec<&RunFacts> = runs
         .iter()
         .copied()
-        .filter(|r| !r.own && r.created < created)
+        .filter(|r| !r.own && r.created <= created)
         .collect();
     if let Some(busy) = newest(before.iter().copied().filter(|r| r.in_flight_at(created))) {
         return DateVerdict::skipped(DateReason::InFlight, Some(busy));
@@ -148,7 +150,7 @@ pub fn judge(
     let holder = newest(
         runs.iter()
             .copied()
-            .filter(|r| !r.own && r.created >= created && !r.ended()),
+            .filter(|r| !r.own && r.created > created && !r.ended()),
     );
     DateVerdict {
         state: DateState::Pending,
@@ -292,6 +294,16 @@ mod tests {
         assert_eq!(
             judge_all(&blocked, Reprocess::Missing).reason,
             Some(DateReason::InFlight)
+        );
+    }
+
+    #[test]
+    fn a_run_created_in_the_backfills_second_counts_as_there_before_it() {
+        let same_second = [run("a", T0, Some(RunState::Suspended), None)];
+        let v = judge_all(&same_second, Reprocess::Missing);
+        assert_eq!(
+            (v.state, v.reason),
+            (DateState::Skipped, Some(DateReason::InFlight))
         );
     }
 
