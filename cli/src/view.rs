@@ -619,16 +619,33 @@ pub fn render_list(runs: &[PipelineRun], now: Timestamp) -> String {
                 s.progress.unwrap_or_default(),
                 drift,
                 s.state.map(|s| format!("{s:?}")).unwrap_or_default(),
+                created_by(r),
                 age(r.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
             ]
         })
         .collect();
     table(
         &[
-            "NAME", "DATE", "MODE", "PHASE", "DONE", "DRIFT", "STATE", "AGE",
+            "NAME",
+            "DATE",
+            "MODE",
+            "PHASE",
+            "DONE",
+            "DRIFT",
+            "STATE",
+            "CREATED BY",
+            "AGE",
         ],
         &rows,
     )
+}
+
+/// Who created a run: `backfill/<name>` for a PipelineBackfill's run (its label), else empty.
+pub fn created_by(run: &PipelineRun) -> String {
+    run.labels()
+        .get(tipoff_crds::pipeline_backfill::LABEL_BACKFILL)
+        .map(|b| format!("backfill/{b}"))
+        .unwrap_or_default()
 }
 
 /// What code ran for one processor of one run, against the pin.
