@@ -228,8 +228,9 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
         (Some(start), Some(end)) if !all_ended && ended > 0 && end > start => {
             let pace = end.duration_since(start).as_secs_f64() / f64::from(ended);
             let left = f64::from(counts.targeted - ended);
-            end.checked_add(SignedDuration::from_secs_f64(pace * left))
+            SignedDuration::try_from_secs_f64(pace * left)
                 .ok()
+                .and_then(|d| end.checked_add(d).ok())
         }
         _ => None,
     };
