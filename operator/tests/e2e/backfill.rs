@@ -458,3 +458,54 @@ async fn a_date_in_flight_is_skipped_and_an_overlapping_backfill_is_refused_unti
         ["2026-03-04"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_mid_backfill_resumes_it_from_the_runs_with_no_duplicate() {
+    let env = Env::start(&with_sleep(&script("  {}\n"), 100), None).await;
+    let mut op = env.operator("op-a", false);
+    create_backfill(&env, "restart", "2026-04-01", "2026-04-08", |s| {
+        s.max_concurrent = 2;
+    })
+    .await;
+    // Killed (SIGKILL) as soon as its first runs exist: whether it wrote the status that
+    // counts them is a race, and must not matter.
+    env.poll("the first runs", Duration::from_secs(60), || async {
+        (runs_of(&env, "restart").await.len() >= 2).then_some(())
+    })
+    .await;
+    op.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let op = env.operator("op-b", false);
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let done = loop {
+        let runs = env
+            .runs()
+            .list(&ListParams::default().labels(&format!("{LABEL_BACKFILL}=restart")))
+            .await
+            .unwrap()
+            .items;
+        let dates: BTreeSet<&str> = runs.iter().map(|r| r.spec.date.as_str()).collect();
+        assert_eq!(dates.len(), runs.len(), "two runs of one date");
+        let in_flight = runs
+            .iter()
+            .filter(|r| !state(r).is_some_and(RunState::is_terminal))
+            .count();
+        assert!(in_flight <= 2, "{in_flight} runs in flight");
+        let b = backfills(&env).get("restart").await.unwrap();
+        if backfill_state(&b).is_some_and(BackfillState::is_terminal) {
+            break b;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not end: {:#?}\n{}",
+            b.status,
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(backfill_state(&done), Some(BackfillState::Succeeded));
+    assert_eq!(runs_of(&env, "restart").await.len(), 8);
+    let c = done.status.unwrap().counts;
+    assert_eq!((c.targeted, c.succeeded), (8, 8));
+}
