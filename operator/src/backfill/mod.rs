@@ -141,6 +141,9 @@ pub fn dates(from: &str, to: &str) -> Result<Vec<Date>, String> {
 
 /// Plans one reconcile of `backfill`.
 pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) -> BackfillPlan {
+    // The API server keeps times in whole seconds: a finer time here would make the status
+    // differ from itself read back, and be written again on every reconcile.
+    let now = whole_seconds(now);
     let spec = &backfill.spec;
     let name = backfill.metadata.name.clone().unwrap_or_default();
     let created = backfill
@@ -212,10 +215,13 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
         .collect();
     let counts = count(&ledger);
     let own: Vec<&RunFacts> = observed.runs.iter().filter(|r| r.own).collect();
-    let start_time = own.iter().map(|r| r.created).min().or_else(|| {
-        // Runs created by this very plan start the clock.
-        (!runs.is_empty()).then_some(now)
-    });
+    // Runs this very plan creates start the clock at `now`, until the controller plans again
+    // with them as the API server created them.
+    let start_time = own
+        .iter()
+        .map(|r| r.created)
+        .min()
+        .or_else(|| (!runs.is_empty()).then_some(now));
     let ended = counts.succeeded + counts.failed;
     let all_ended = counts.pending == 0 && counts.running == 0;
     let last_end = own
@@ -231,6 +237,7 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
             SignedDuration::try_from_secs_f64(pace * left)
                 .ok()
                 .and_then(|d| end.checked_add(d).ok())
+                .map(whole_seconds)
         }
         _ => None,
     };
@@ -385,7 +392,7 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
         conditions,
     };
     let status_changed = backfill.status.as_ref() != Some(&status);
-    let events = transitions(&old, &status, &runs);
+    let events = transitions(&old, &status);
     let waits = overlap.is_some()
         || status
             .dates
@@ -398,6 +405,11 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
         events,
         requeue_after: Duration::from_secs(if waits { WAIT_SECS } else { RESYNC_SECS }),
     }
+}
+
+/// `t` without its fraction of a second.
+fn whole_seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
 /// The oldest other backfill that has not ended and shares a date with this one, created
@@ -504,16 +516,21 @@ fn progressing_message(ledger: &[DateStatus], counts: &BackfillCounts, max: u32)
     msg
 }
 
-/// The Events of the step from `old` to `new`: runs created, dates skipped (once, when first
-/// judged), dates whose run failed, and the backfill's state.
-fn transitions(
-    old: &PipelineBackfillStatus,
-    new: &PipelineBackfillStatus,
-    created: &[RunIntent],
-) -> Vec<BackfillEvent> {
+/// The Events of the step from `old` to `new`, derived from the two ledgers only (so a
+/// status planned twice, or again after a restart, publishes nothing twice): runs started,
+/// dates skipped (once, when first judged), dates whose run failed, and the backfill's state.
+fn transitions(old: &PipelineBackfillStatus, new: &PipelineBackfillStatus) -> Vec<BackfillEvent> {
     let mut events = Vec::new();
-    if !created.is_empty() {
-        let dates: Vec<&str> = created.iter().map(|r| r.date.as_str()).collect();
+    let before = |date: &str| old.dates.iter().find(|d| d.date == date);
+    let newly = |state: DateState| -> Vec<&DateStatus> {
+        new.dates
+            .iter()
+            .filter(|d| d.state == state && before(&d.date).is_none_or(|b| b.state != state))
+            .collect()
+    };
+    let started = newly(DateState::Running);
+    if !started.is_empty() {
+        let dates: Vec<&str> = started.iter().map(|d| d.date.as_str()).collect();
         events.push(BackfillEvent {
             warning: false,
             reason: "RunsCreated",
@@ -524,13 +541,6 @@ fn transitions(
             ),
         });
     }
-    let before = |date: &str| old.dates.iter().find(|d| d.date == date);
-    let newly = |state: DateState| -> Vec<&DateStatus> {
-        new.dates
-            .iter()
-            .filter(|d| d.state == state && before(&d.date).is_none_or(|b| b.state != state))
-            .collect()
-    };
     let skipped = newly(DateState::Skipped);
     if !skipped.is_empty() {
         let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

@@ -104,7 +104,8 @@ fn applied(
             release: r.spec.release.clone(),
         });
     }
-    b.status = Some(p.status.clone());
+    // Through JSON, as the API server stores it (times in whole seconds).
+    b.status = Some(serde_json::from_value(serde_json::to_value(&p.status).unwrap()).unwrap());
     b
 }
 
@@ -540,4 +541,39 @@ fn dates_cover_the_range_inclusively_and_refuse_bad_ranges() {
     assert!(dates("2026-01-01", "2027-01-02").is_err());
     assert!(dates("2026-02-30", "2026-03-01").is_err());
     assert_eq!(january(3).len(), 3);
+}
+
+#[test]
+fn times_are_whole_seconds_so_a_status_read_back_is_not_written_again() {
+    // Times are stored in whole seconds: a status with a sub-second ETA or transition time
+    // would differ from itself read back, and be written on every reconcile.
+    let b = backfill("bf", "2026-01-01", "2026-01-07", |s| s.max_concurrent = 2);
+    let mut observed = Observed {
+        runs: vec![
+            // Two dates ended in 7 s: 3.5 s a date, 5 left: an ETA 17.5 s after the last end.
+            own(
+                "bf",
+                "2026-01-01",
+                T0,
+                Some(RunState::Succeeded),
+                Some(T0 + 5),
+            ),
+            own(
+                "bf",
+                "2026-01-02",
+                T0,
+                Some(RunState::Succeeded),
+                Some(T0 + 7),
+            ),
+            own("bf", "2026-01-03", T0 + 5, Some(RunState::Running), None),
+            own("bf", "2026-01-04", T0 + 7, Some(RunState::Running), None),
+        ],
+        ..Observed::default()
+    };
+    let odd = |s: i64| at(s) + jiff::SignedDuration::from_millis(337);
+    let p = plan(&b, &observed, odd(T0 + 8));
+    assert!(p.status.estimated_completion_time.is_some());
+    let b = applied(b, &p, &mut observed, T0 + 8);
+    let again = plan(&b, &observed, odd(T0 + 9));
+    assert!(!again.status_changed, "{:#?}", again.status);
 }

@@ -206,10 +206,27 @@ async fn a_backfill_of_twenty_dates_never_has_more_than_three_runs_in_flight() {
             .any(|(r, m)| r == "BackfillStateChanged" && m.starts_with("Succeeded")),
         "{events:#?}"
     );
+    // A status write when a date starts or ends, not on every reconcile (each of a run's own
+    // status writes wakes the backfill): at most one per date started and one per date ended.
+    let writes = op
+        .log()
+        .lines()
+        .filter(|l| l.contains("reconciled backfill") && l.contains("\"status_written\":true"))
+        .count();
+    eprintln!("backfill status writes: {writes}");
+    assert!(
+        (1..=40).contains(&writes),
+        "{writes} backfill status writes"
+    );
     let (_, metrics) = op.get("/metrics").unwrap();
     assert!(
         metrics.contains("tipoff_backfill_runs_created_total 20"),
-        "{metrics}"
+        "{}",
+        op.log()
+            .lines()
+            .filter(|l| l.contains("PipelineRun") || l.contains("backfill"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         metrics.contains("tipoff_backfill_dates{state=\"Succeeded\"} 20"),
@@ -276,7 +293,10 @@ async fn reprocess_failed_then_drifted_run_exactly_the_right_dates_beside_the_ol
     let runs = runs_of(&env, "fix-failed").await;
     assert_eq!(
         runs.keys().cloned().collect::<BTreeSet<_>>(),
-        BTreeSet::from(["2026-02-01".to_owned(), "2026-02-05".to_owned()])
+        BTreeSet::from(["2026-02-01".to_owned(), "2026-02-05".to_owned()]),
+        "{:#?}\n{}",
+        b.status,
+        op.log()
     );
     let l = ledger(&b);
     let skip = |reason, run: &str| (DateState::Skipped, Some(reason), Some(run.to_owned()));

@@ -2,11 +2,14 @@
 //! like the PipelineRun controller. It watches PipelineBackfills and the runs they created
 //! (label `tipoff.dev/backfill`, owner references), reads the other runs of a date from the
 //! PipelineRun controller's cache, and reconciles a backfill in named steps
-//! ([`reconcile`]): snapshot, plan, apply the runs, write the status, publish the Events.
+//! ([`reconcile`]): snapshot, plan, apply the runs, plan again with them as created, write the
+//! status, publish the Events.
 //!
 //! It owns no decision, and it never touches a run it did not create: reprocessing a date
 //! creates a new run beside the old one.
 
+#[cfg(test)]
+mod api_calls;
 mod reconcile;
 pub mod view;
 

@@ -1,6 +1,7 @@
-//! One reconcile of one PipelineBackfill, in five steps: take a snapshot of what exists (the
-//! watch caches, no API reads; [`super::view`]), plan, apply the runs to create, write the
-//! status if it changed, publish the Events of the transitions; then say when to look again.
+//! One reconcile of one PipelineBackfill, in six steps: take a snapshot of what exists (the
+//! watch caches, no API reads; [`super::view`]), plan, apply the runs to create, plan again
+//! with the runs as created, write the status if it changed, publish the Events of the
+//! transitions; then say when to look again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,10 +40,25 @@ pub async fn reconcile(
     // 1. What exists, as the caches and this controller's own writes know it.
     let (backfill, observed) = ctx.view.snapshot(&cached);
     // 2. What to do about it.
-    let plan = backfill::plan(&backfill, &observed, jiff::Timestamp::now());
+    let now = jiff::Timestamp::now();
+    let first = backfill::plan(&backfill, &observed, now);
     // 3. The runs first: the status already counts them, so it is written only once they exist.
-    apply_runs(&backfill, &ns, &plan, &ctx).await?;
-    // 4. The status, if it changed.
+    apply_runs(&backfill, &ns, &first, &ctx).await?;
+    // 4. Plan again with the runs as the API server created them (the view records them), so
+    // the status is written once, with their creation times.
+    let mut applied = first.runs.len();
+    let plan = if first.runs.is_empty() {
+        first
+    } else {
+        let (again, observed) = ctx.view.snapshot(&cached);
+        let second = backfill::plan(&again, &observed, now);
+        // Nothing new is due (the runs just created took the free places); were it, it is
+        // applied too, so the status never counts a run that does not exist.
+        apply_runs(&again, &ns, &second, &ctx).await?;
+        applied += second.runs.len();
+        second
+    };
+    // 5. The status, if it changed.
     if plan.status_changed {
         let api: Api<PipelineBackfill> = Api::namespaced(ctx.client.clone(), &ns);
         let body = json!({
@@ -63,7 +79,7 @@ pub async fn reconcile(
             written.status.unwrap_or_else(|| plan.status.clone()),
         );
     }
-    // 5. The Events of the transitions.
+    // 6. The Events of the transitions.
     publish_events(&backfill, &plan, &ctx).await;
 
     ctx.backoff.succeeded(&key);
@@ -72,7 +88,7 @@ pub async fn reconcile(
         &plan.status,
         started.elapsed(),
     );
-    log_outcome(&plan);
+    log_outcome(&plan, applied);
     Ok(Action::requeue(plan.requeue_after))
 }
 
@@ -121,13 +137,16 @@ async fn publish_events(backfill: &PipelineBackfill, plan: &BackfillPlan, ctx: &
     join_all(published).await;
 }
 
-fn log_outcome(plan: &BackfillPlan) {
+fn log_outcome(plan: &BackfillPlan, runs: usize) {
     let state = plan.status.state.map_or("", |s| s.as_str());
     let progress = plan.status.progress.as_deref().unwrap_or("");
-    if !plan.runs.is_empty() || plan.status_changed {
+    if runs > 0 || plan.status_changed {
         info!(
-            runs = plan.runs.len(),
-            state, progress, "reconciled backfill"
+            runs,
+            status_written = plan.status_changed,
+            state,
+            progress,
+            "reconciled backfill"
         );
     } else {
         debug!(state, progress, "reconciled backfill, nothing to do");

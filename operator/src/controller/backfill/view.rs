@@ -88,7 +88,10 @@ impl BackfillView {
 
         let mut runs: Vec<RunFacts> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for run in self.own_runs.state() {
+        // One read of the store for the whole snapshot: a run the watch adds between two reads
+        // would be neither read nor counted as applied.
+        let own_runs = self.own_runs.state();
+        for run in &own_runs {
             if run.namespace().as_deref() == Some(ns.as_str()) && in_range(&run.spec.date) {
                 seen.insert(run.name_any());
                 runs.push(facts(&run.to_pipeline_run(), &uid));
@@ -107,12 +110,10 @@ impl BackfillView {
         if let Ok(mut applied) = self.applied.lock() {
             applied.retain(|k, (_, at)| {
                 at.elapsed() < APPLIED_TTL
-                    && !(k.namespace == ns && seen.contains(&k.name))
-                    && self
-                        .own_runs
-                        .state()
-                        .iter()
-                        .all(|r| r.metadata.name.as_deref() != Some(k.name.as_str()))
+                    && !own_runs.iter().any(|r| {
+                        r.metadata.name.as_deref() == Some(k.name.as_str())
+                            && r.metadata.namespace.as_deref() == Some(k.namespace.as_str())
+                    })
             });
             for (k, (f, _)) in applied.iter() {
                 if k.namespace == ns && in_range(&f.date) && !seen.contains(&k.name) {
