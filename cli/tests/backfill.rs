@@ -27,22 +27,12 @@ fn workspace() -> PathBuf {
 
 /// `tipoff-test-processor`, built beside the binary under test if it is not there yet.
 fn test_processor() -> PathBuf {
-    let tipoff = PathBuf::from(env!("CARGO_BIN_EXE_tipoff"));
-    let bin = tipoff.parent().unwrap().join("tipoff-test-processor");
-    if !bin.exists() {
-        let status = tipoff_devcluster::cargo::command(&workspace())
-            .args([
-                "build",
-                "-p",
-                "tipoff-processors",
-                "--bin",
-                "tipoff-test-processor",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    bin
+    tipoff_devcluster::cargo::binary(
+        &workspace(),
+        "tipoff-test-processor",
+        "tipoff-test-processor",
+    )
+    .unwrap()
 }
 
 /// Every processor sleeps 20 ms, reports the pinned commit and passes every gate.

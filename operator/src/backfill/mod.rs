@@ -38,7 +38,7 @@ use tipoff_crds::{
 pub use select::RunFacts;
 
 /// Label on a backfill's runs: the run's date (the same label the run's children carry).
-pub const LABEL_DATE: &str = "tipoff.dev/date";
+pub use tipoff_crds::children::LABEL_DATE;
 /// How often a backfill that waits for something it does not watch (another run of a date,
 /// another backfill) looks again.
 pub const WAIT_SECS: u64 = 10;

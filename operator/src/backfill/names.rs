@@ -9,7 +9,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::planner::naming;
+use tipoff_crds::children as naming;
 
 /// Hex characters of the hash in a shortened name.
 const HASH_LEN: usize = 8;
