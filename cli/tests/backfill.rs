@@ -190,6 +190,15 @@ async fn backfill_wait_shows_progress_to_the_end_and_status_names_the_backfill()
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v[0]["createdBy"], format!("backfill/{name}"));
 
+    // status DATE --mode backfill: the backfill's run of the date.
+    let (code, tree, _) = tipoff(
+        &["status", "2026-01-02", "--mode", "backfill", "-o", "json"],
+        &kubeconfig,
+    );
+    assert_eq!(code, 0, "{tree}");
+    let v: serde_json::Value = serde_json::from_str(&tree).unwrap();
+    assert_eq!(v["name"], format!("{name}-2026-01-02"));
+
     // The same command again is the same backfill; a range backwards is a usage error.
     let (code, again, _) = tipoff(
         &["backfill", "2026-01-01", "2026-01-04", "--wait"],

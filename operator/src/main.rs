@@ -1,6 +1,6 @@
 //! `tipoff-operator`: the controller manager. Loads the catalog, waits for the CRDs, wins the
-//! leader Lease, then reconciles PipelineRuns and PipelineBackfills until SIGTERM (or until it loses the Lease, when
-//! it exits so Kubernetes restarts it as a standby).
+//! leader Lease, then reconciles PipelineRuns and PipelineBackfills until SIGTERM (or until it
+//! loses the Lease, when it exits so Kubernetes restarts it as a standby).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -306,7 +306,8 @@ async fn main() -> anyhow::Result<()> {
             )),
     );
 
-    // Deleted runs get no reconcile; drop them from the run gauges once a minute instead.
+    // Deleted runs and backfills get no reconcile; drop them from the gauges once a minute
+    // instead.
     {
         let metrics = metrics.clone();
         let backfills = bf_view.backfills();
