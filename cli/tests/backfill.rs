@@ -8,14 +8,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
+use tipoff_demo::stack::Operator;
 use tipoff_devcluster::{Config, DevCluster, ImageMapping, RunnerConfig};
 use tipoff_operator::catalog::Catalog;
-use tipoff_operator::controller::backfill::{self, BackfillContext};
-use tipoff_operator::controller::{self, Context, Scope};
 
 const REPO: &str = "ghcr.io/tipoff/processor";
 const DIGEST: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -108,26 +106,9 @@ async fn backfill_wait_shows_progress_to_the_end_and_status_names_the_backfill()
         .unwrap();
     }
 
-    // Both controllers, in-process, as the operator binary runs them.
+    // Both controllers, in-process, as the operator binary runs them (the demo's stack).
     let catalog = Catalog::load(&workspace().join("config/test/pipeline.yaml")).unwrap();
-    let scope = Scope::default();
-    let (runs_ctrl, view) =
-        controller::controller(client.clone(), &scope, controller::Tuning::default());
-    let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, view.runs());
-    let metrics = Arc::new(tipoff_operator::metrics::Metrics::new());
-    let ctx = Arc::new(Context::new(client.clone(), catalog, view, "cli-test"));
-    let bf_ctx = Arc::new(BackfillContext::new(
-        client.clone(),
-        bf_view,
-        "cli-test",
-        metrics,
-    ));
-    let operator = tokio::spawn(async move {
-        tokio::join!(
-            controller::run(runs_ctrl, ctx, std::future::pending()),
-            backfill::run(bf_ctrl, bf_ctx, std::future::pending()),
-        );
-    });
+    let operator = Operator::start(client.clone(), catalog);
 
     let release = dir.path().join("release.yaml");
     std::fs::write(
@@ -216,6 +197,6 @@ async fn backfill_wait_shows_progress_to_the_end_and_status_names_the_backfill()
         "{err}"
     );
 
-    operator.abort();
+    operator.stop().await;
     cluster.shutdown().await;
 }

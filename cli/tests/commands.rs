@@ -79,6 +79,26 @@ async fn a_finished_run_through_run_status_drift_logs_and_rerun() {
         again.stdout
     );
 
+    // A backfill of the date on the same stack (it runs the backfill controller too, as the
+    // operator binary does): the date's run succeeded, so it is skipped and no run is added.
+    let release = stack.release_file.display().to_string();
+    let bf = stack
+        .tipoff(&[
+            "backfill",
+            DATE,
+            DATE,
+            "--mode",
+            "production",
+            "--release",
+            &release,
+            "--wait",
+            "--timeout",
+            "60",
+        ])
+        .await;
+    assert_eq!(bf.code, 0, "{bf:?}");
+    assert!(bf.stdout.contains("0 failed, 1 skipped"), "{}", bf.stdout);
+
     // status without a date: one line per run.
     let list = stack.tipoff(&["status"]).await;
     assert_eq!(list.code, 0, "{list:?}");

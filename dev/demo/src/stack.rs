@@ -11,12 +11,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use axum::extract::{Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
+use futures::FutureExt as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
 use kube::{Client, CustomResourceExt};
-use tipoff_crds::{PhaseCompletion, PipelineRun};
+use tipoff_crds::{PhaseCompletion, PipelineBackfill, PipelineRun};
 use tipoff_devcluster::{DevCluster, ImageMapping, RunnerConfig};
 use tipoff_operator::catalog::Catalog;
+use tipoff_operator::controller::backfill::{self, BackfillContext};
 use tipoff_operator::controller::{self, Context, Scope};
 use tipoff_season::Season;
 use tipoff_season::server::{AppState, FaultConfig, router};
@@ -274,9 +276,13 @@ pub async fn start_cluster(paths: &Paths, opts: ClusterOptions) -> Result<(DevCl
         .map_err(|e| other("the cluster URL", e))?;
     let client = Client::try_from(kube::Config::new(url)).map_err(|e| other("kube client", e))?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [PipelineRun::crd(), PhaseCompletion::crd()]
-        .into_iter()
-        .filter(|_| install_crds)
+    for crd in [
+        PipelineRun::crd(),
+        PhaseCompletion::crd(),
+        PipelineBackfill::crd(),
+    ]
+    .into_iter()
+    .filter(|_| install_crds)
     {
         crds.create(&PostParams::default(), &crd)
             .await
@@ -285,26 +291,39 @@ pub async fn start_cluster(paths: &Paths, opts: ClusterOptions) -> Result<(DevCl
     Ok((cluster, client))
 }
 
-/// The operator's controller running as a task of this process.
+/// The operator's two controllers (runs and backfills) running as a task of this process.
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<()>,
 }
 
 impl Operator {
-    /// Starts the controller on `catalog` (no leader election: one replica, in-process).
+    /// Starts the controllers on `catalog` as the operator binary runs them (no leader
+    /// election: one replica, in-process); the backfill controller reads the runs' cache.
     pub fn start(client: Client, catalog: Catalog) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let scope = Scope { namespace: None };
             controller::wait_for_crds(&client, &scope).await;
-            let (ctrl, stores) =
+            let (ctrl, view) =
                 controller::controller(client.clone(), &scope, controller::Tuning::default());
-            let ctx = Arc::new(Context::new(client, catalog, stores, "tipoff-demo"));
-            controller::run(ctrl, ctx, async move {
+            let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, view.runs());
+            let metrics = Arc::new(tipoff_operator::metrics::Metrics::new());
+            let bf_ctx = Arc::new(BackfillContext::new(
+                client.clone(),
+                bf_view,
+                "tipoff-demo",
+                metrics,
+            ));
+            let ctx = Arc::new(Context::new(client, catalog, view, "tipoff-demo"));
+            let stop = async move {
                 let _ = rx.await;
-            })
-            .await;
+            }
+            .shared();
+            tokio::join!(
+                controller::run(ctrl, ctx, stop.clone()),
+                backfill::run(bf_ctrl, bf_ctx, stop),
+            );
         });
         Self {
             stop: Some(tx),

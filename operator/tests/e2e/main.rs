@@ -489,10 +489,23 @@ async fn all_succeed_once(env: &Env, runs: &[String]) {
         );
         let attempts = attempts(env, name).await;
         assert_eq!(attempts.len(), TEST_PROCESSORS, "{name}: {attempts:?}");
-        assert!(
-            attempts.values().all(|a| a == &[1]),
-            "{name}: a crash must never duplicate a Job: {attempts:?}"
-        );
+        if !attempts.values().all(|a| a == &[1]) {
+            // Why the extra attempt was started: the ledger's failed records say.
+            let pcs: kube::Api<tipoff_crds::PhaseCompletion> =
+                kube::Api::namespaced(env.client.clone(), harness::NS);
+            let failed: Vec<_> = pcs
+                .list(&Default::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|pc| &pc.spec.run == name)
+                .flat_map(|pc| pc.status.map(|s| s.failed).unwrap_or_default())
+                .collect();
+            panic!(
+                "{name}: a crash must never duplicate a Job: {attempts:?}\nfailed records: {failed:#?}"
+            );
+        }
     }
 }
 
