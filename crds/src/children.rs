@@ -135,6 +135,21 @@ pub fn phase_completion_name(run: &str, phase: u8) -> String {
     shorten(run, &format!("-p{phase}"))
 }
 
+/// The name of the run that `owner` (a PipelineSchedule or PipelineBackfill) creates for game
+/// date `date`: `<owner>-<date><suffix>` (the suffix tells modes apart, e.g. `-sameday`),
+/// shortened like every child name when too long, so it still ends with the date and suffix.
+/// The date is the key: one name per owner, date and mode, whatever the clock says.
+pub fn dated_run_name(owner: &str, date: &str, suffix: &str) -> String {
+    shorten(owner, &format!("-{date}{suffix}"))
+}
+
+/// The value of a label naming the object that created a run (`tipoff.dev/schedule`,
+/// `tipoff.dev/backfill`): the name itself when it is a valid label value, else its shortened
+/// form.
+pub fn owner_label(owner: &str) -> String {
+    shorten(owner, "")
+}
+
 /// The value of [`LABEL_RUN`] for `run`: the name itself when it is a valid label value.
 pub fn run_label(run: &str) -> String {
     shorten(run, "")
@@ -244,6 +259,27 @@ mod tests {
             "deterministic"
         );
         assert_ne!(name, job_name(run, 4, "ml-feature-store", 4));
+    }
+
+    #[test]
+    fn dated_run_names_end_with_the_date_and_suffix_however_long_the_owner() {
+        assert_eq!(dated_run_name("nba", "2026-01-29", ""), "nba-2026-01-29");
+        assert_eq!(
+            dated_run_name("nba", "2026-01-29", "-sameday"),
+            "nba-2026-01-29-sameday"
+        );
+        let long = "the-nightly-production-schedule-of-the-nba-player-props-pipeline";
+        let name = dated_run_name(long, "2026-01-29", "-sameday");
+        assert!(is_dns_label(&name), "{name}");
+        assert!(name.ends_with("-2026-01-29-sameday"), "{name}");
+        assert_ne!(name, dated_run_name(long, "2026-01-30", "-sameday"));
+        assert_ne!(name, dated_run_name(long, "2026-01-29", ""));
+        assert_ne!(
+            dated_run_name(&format!("{long}x"), "2026-01-29", ""),
+            dated_run_name(long, "2026-01-29", "")
+        );
+        assert!(is_dns_label(&owner_label(long)));
+        assert_eq!(owner_label("nba"), "nba");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::{PhaseCompletion, PipelineRun};
+use crate::{PhaseCompletion, PipelineRun, PipelineSchedule};
 
 /// The header every generated file starts with.
 const HEADER: &str =
@@ -15,6 +15,10 @@ pub fn render_all() -> Result<Vec<(&'static str, String)>, serde_yaml::Error> {
         (
             "phasecompletions.tipoff.dev.yaml",
             render(&PhaseCompletion::crd())?,
+        ),
+        (
+            "pipelineschedules.tipoff.dev.yaml",
+            render(&PipelineSchedule::crd())?,
         ),
     ])
 }

@@ -137,6 +137,11 @@ pub fn list_map_name(schema: &mut Schema) {
     list_map(schema, "name");
 }
 
+/// Schema transform: a list-map keyed on `date`.
+pub fn list_map_date(schema: &mut Schema) {
+    list_map(schema, "date");
+}
+
 /// Schema transform: a list-map keyed on `phase`.
 pub fn list_map_phase(schema: &mut Schema) {
     list_map(schema, "phase");

@@ -141,6 +141,12 @@ fn names_printer_columns_and_categories() {
             "phasecompletions.tipoff.dev.yaml",
             vec!["Date", "Phase", "Name", "Done", "State", "Age"],
         ),
+        (
+            "pipelineschedules.tipoff.dev.yaml",
+            vec![
+                "Time", "Zone", "Suspend", "Last", "Next", "Missed", "Ready", "Age",
+            ],
+        ),
     ];
     for ((file, yaml), (want_file, want_columns)) in generated().into_iter().zip(expect) {
         assert_eq!(file, want_file);
@@ -171,7 +177,9 @@ fn names_printer_columns_and_categories() {
             .as_array()
             .unwrap()
         {
-            if c["jsonPath"].as_str().unwrap().ends_with("Phase") || c["name"] == "Phase" {
+            if c["jsonPath"].as_str().unwrap().ends_with("Phase")
+                || ["Phase", "Missed"].contains(&c["name"].as_str().unwrap())
+            {
                 assert_eq!(
                     c["type"], "integer",
                     "{file}: numeric columns are typed as integers"
