@@ -64,6 +64,23 @@ impl Publisher {
             .map(|_| ())
     }
 
+    /// Creates one Event of `type_` (`Normal` or `Warning`) about any tipoff object (a
+    /// PipelineBackfill) with a fixed `reason`.
+    pub async fn publish_about<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: &str,
+        reason: &str,
+        note: &str,
+    ) -> kube::Result<()> {
+        let event = self.build(object, type_, reason, note, jiff::Timestamp::now());
+        let ns = event.metadata.namespace.clone().unwrap_or_default();
+        Api::<Event>::namespaced(self.client.clone(), &ns)
+            .create(&PostParams::default(), &event)
+            .await
+            .map(|_| ())
+    }
+
     /// The Event for `intent` about `run` at `now`.
     fn event(&self, run: &PipelineRun, intent: &EventIntent, now: jiff::Timestamp) -> Event {
         let type_ = match intent.type_ {
@@ -73,9 +90,9 @@ impl Publisher {
         self.build(run, type_, intent.reason.as_str(), &intent.message, now)
     }
 
-    fn build(
+    fn build<K: Resource<DynamicType = ()>>(
         &self,
-        run: &PipelineRun,
+        run: &K,
         type_: &str,
         reason: &str,
         note: &str,

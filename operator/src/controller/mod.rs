@@ -16,6 +16,7 @@ pub mod cache;
 pub mod error;
 pub mod events;
 mod reconcile;
+pub mod schedule;
 #[cfg(test)]
 mod scripted_api;
 mod trigger;
