@@ -35,7 +35,7 @@ pub enum Output {
     Yaml,
 }
 
-fn emit<T: serde::Serialize>(
+pub(crate) fn emit<T: serde::Serialize>(
     output: Output,
     value: &T,
     text: impl FnOnce() -> String,
@@ -237,6 +237,7 @@ pub async fn status(
                         "state": r.status.as_ref().and_then(|s| s.state),
                         "progress": r.status.as_ref().and_then(|s| s.progress.clone()),
                         "currentPhase": r.status.as_ref().and_then(|s| s.current_phase),
+                        "createdBy": Some(view::created_by(r)).filter(|c| !c.is_empty()),
                     })
                 })
                 .collect();

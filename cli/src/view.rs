@@ -619,16 +619,30 @@ pub fn render_list(runs: &[PipelineRun], now: Timestamp) -> String {
                 s.progress.unwrap_or_default(),
                 drift,
                 s.state.map(|s| format!("{s:?}")).unwrap_or_default(),
+                created_by(r),
                 age(r.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
             ]
         })
         .collect();
     table(
         &[
-            "NAME", "DATE", "MODE", "PHASE", "DONE", "DRIFT", "STATE", "AGE",
+            "NAME",
+            "DATE",
+            "MODE",
+            "PHASE",
+            "DONE",
+            "DRIFT",
+            "STATE",
+            "CREATED BY",
+            "AGE",
         ],
         &rows,
     )
+}
+
+/// Who created a run: `schedule/<name>` for a PipelineSchedule's run (its label), else empty.
+pub fn created_by(run: &PipelineRun) -> String {
+    tipoff_crds::children::created_by(run.labels()).unwrap_or_default()
 }
 
 /// What code ran for one processor of one run, against the pin.

@@ -143,6 +143,18 @@ pub fn dated_run_name(owner: &str, date: &str, suffix: &str) -> String {
     shorten(owner, &format!("-{date}{suffix}"))
 }
 
+/// The labels that name the object that created a run, each with the kind `tipoff status`
+/// shows it as: a run created by a schedule reads `schedule/<name>`.
+pub const CREATOR_LABELS: [(&str, &str); 1] =
+    [(crate::pipeline_schedule::LABEL_SCHEDULE, "schedule")];
+
+/// Which object created a run, from its labels (`schedule/nba`), if one did.
+pub fn created_by(labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    CREATOR_LABELS
+        .iter()
+        .find_map(|(label, kind)| labels.get(*label).map(|name| format!("{kind}/{name}")))
+}
+
 /// The value of a label naming the object that created a run (`tipoff.dev/schedule`,
 /// `tipoff.dev/backfill`): the name itself when it is a valid label value, else its shortened
 /// form.
