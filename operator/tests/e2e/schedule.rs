@@ -338,7 +338,7 @@ async fn two_replicas_never_create_a_date_twice_across_a_takeover() {
     // Two replicas as deployed (leader election), and a third without a Lease, which a
     // misconfiguration could start: the date key alone must keep one run per date.
     let mut a = operator(&env, "op-a", true);
-    let b = operator(&env, "op-b", true);
+    let mut b = operator(&env, "op-b", true);
     let _rogue = operator(&env, "op-rogue", false);
     create_schedule(&env, |s| {
         s.start_date = Some("2026-01-26".into());
@@ -357,9 +357,11 @@ async fn two_replicas_never_create_a_date_twice_across_a_takeover() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The leader dies; the next day falls due; the standby (or the rogue) creates it once.
-    let leader_is_a = a.log().contains("became leader");
-    if leader_is_a {
+    if a.log().contains("became leader") {
         a.kill();
+    } else {
+        assert!(b.log().contains("became leader"), "one of them leads");
+        b.kill();
     }
     set_clock(&env, "2026-01-31T12:00:00Z");
     let deadline = Instant::now() + Duration::from_secs(120);
