@@ -295,6 +295,16 @@ mod tests {
     }
 
     #[test]
+    fn created_by_names_the_creator_from_its_label() {
+        let labels = std::collections::BTreeMap::from([(
+            crate::pipeline_schedule::LABEL_SCHEDULE.to_owned(),
+            "nba".to_owned(),
+        )]);
+        assert_eq!(created_by(&labels).as_deref(), Some("schedule/nba"));
+        assert_eq!(created_by(&std::collections::BTreeMap::new()), None);
+    }
+
+    #[test]
     fn dotted_run_names_are_hashed_not_merely_replaced() {
         let dotted = job_name("run.a", 1, "p", 1);
         let dashed = job_name("run-a", 1, "p", 1);
