@@ -152,11 +152,24 @@ impl Cluster {
         Ok(runs)
     }
 
-    /// The run for `date`: `mode`'s deterministic name if given; otherwise the Production run,
-    /// else the newest run for the date.
+    /// The run for `date`: with `mode`, the run of `mode`'s deterministic name, else the newest
+    /// run of the date in that mode; without, the Production run, else the newest run for the
+    /// date.
     pub async fn run_for_date(&self, date: &str, mode: Option<Mode>) -> Result<PipelineRun> {
         if let Some(mode) = mode {
-            return self.run(&run_name(date, mode)).await;
+            match self.run(&run_name(date, mode)).await {
+                // Not `tipoff run`'s name: the newest run of the date in that mode (a
+                // PipelineBackfill's run, `<backfill>-<date>`), if any.
+                Err(CliError::NotFound(missing)) => {
+                    let runs = self.all_runs().await?;
+                    return runs
+                        .into_iter()
+                        .rev()
+                        .find(|r| r.spec.date == date && r.spec.mode == mode)
+                        .ok_or(CliError::NotFound(missing));
+                }
+                found => return found,
+            }
         }
         let runs = self.all_runs().await?;
         let for_date: Vec<&PipelineRun> = runs.iter().filter(|r| r.spec.date == date).collect();

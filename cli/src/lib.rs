@@ -5,6 +5,7 @@
 //! crate (the local demo is `tipoff-demo`, in `dev/demo`, which uses this crate's library to
 //! show runs as `tipoff status` does). Exit codes are in [`error::exit`] and `docs/cli.md`.
 
+pub mod backfill;
 pub mod cluster;
 pub mod commands;
 pub mod error;
@@ -70,6 +71,40 @@ enum Command {
         wait: bool,
         /// Seconds to follow with --wait.
         #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Run the dates FROM..TO (inclusive) as a PipelineBackfill: a few runs at a time, only
+    /// the dates --reprocess selects; --wait follows it with counts and an ETA.
+    Backfill {
+        /// The first game date, YYYY-MM-DD.
+        from: String,
+        /// The last game date, inclusive.
+        to: String,
+        /// Which dates: missing (no successful run), failed, drifted (CodeDrift or another
+        /// pin) or all.
+        #[arg(long, default_value = "missing")]
+        reprocess: String,
+        /// Runs in flight at once (1-20; default 3).
+        #[arg(long)]
+        max_concurrent: Option<u32>,
+        /// oldest-first or newest-first.
+        #[arg(long, default_value = "oldest-first")]
+        order: String,
+        /// The runs' mode: backfill, production or same-day.
+        #[arg(long, default_value = "backfill")]
+        mode: String,
+        /// YAML with the release to pin: image (by digest), commit. Needed for a new backfill.
+        #[arg(long)]
+        release: Option<PathBuf>,
+        /// The backfill's name (default backfill-FROM-TO-REPROCESS: the same command twice is
+        /// one backfill).
+        #[arg(long)]
+        name: Option<String>,
+        /// Follow it with live progress until it ends; exit 6 if a run failed or it is refused.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to follow with --wait.
+        #[arg(long, default_value_t = 86400)]
         timeout: u64,
     },
     /// The run of DATE as a tree (phases, processors, attempts, gates, drift, missing
@@ -207,6 +242,35 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 },
             )
             .await
+        }
+        Command::Backfill {
+            from,
+            to,
+            reprocess,
+            max_concurrent,
+            order,
+            mode,
+            release,
+            name,
+            wait,
+            timeout,
+        } => {
+            let args = backfill::BackfillArgs {
+                reprocess: backfill::parse_reprocess(&reprocess)?,
+                order: backfill::parse_order(&order)?,
+                mode: commands::parse_mode(&mode)?,
+                release: release.as_deref().map(commands::read_release).transpose()?,
+                from,
+                to,
+                name,
+                max_concurrent,
+                wait,
+                timeout: Duration::from_secs(timeout),
+            };
+            cluster::parse_date(&args.from)?;
+            cluster::parse_date(&args.to)?;
+            let cluster = Cluster::connect(&target).await?;
+            backfill::backfill(&cluster, args).await
         }
         Command::Status { date, mode, output } => {
             if let Some(d) = &date {

@@ -137,7 +137,7 @@ pub fn render(views: &[ScheduleView]) -> String {
                 .map(|m| format!("{} {:?} ({})", m.date, m.mode, m.reason.as_str()))
                 .collect();
             out.push_str(&format!(
-                "\n{}: missed {} game day(s): {}{}\n  `tipoff run DATE --release FILE` runs one\n",
+                "\n{}: missed {} game day(s): {}{}\n  `tipoff backfill FROM TO --release FILE` runs them (reprocess missing)\n",
                 v.name,
                 v.missed_count,
                 dates.join(", "),

@@ -602,6 +602,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// One line per run: the `kubectl get pipelineruns` columns.
 pub fn render_list(runs: &[PipelineRun], now: Timestamp) -> String {
+    // The CREATED BY column only when a run was created by something (a backfill).
+    let created = runs.iter().any(|r| !created_by(r).is_empty());
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
@@ -611,7 +613,7 @@ pub fn render_list(runs: &[PipelineRun], now: Timestamp) -> String {
                 .iter()
                 .find(|c| c.type_ == "CodeDrift")
                 .map_or_else(String::new, |c| format!("{:?}", c.status));
-            vec![
+            let mut row = vec![
                 r.name_any(),
                 r.spec.date.clone(),
                 format!("{:?}", r.spec.mode),
@@ -619,30 +621,29 @@ pub fn render_list(runs: &[PipelineRun], now: Timestamp) -> String {
                 s.progress.unwrap_or_default(),
                 drift,
                 s.state.map(|s| format!("{s:?}")).unwrap_or_default(),
-                created_by(r),
-                age(r.metadata.creation_timestamp.as_ref().map(|t| t.0), now),
-            ]
+            ];
+            if created {
+                row.push(created_by(r));
+            }
+            row.push(age(
+                r.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                now,
+            ));
+            row
         })
         .collect();
-    table(
-        &[
-            "NAME",
-            "DATE",
-            "MODE",
-            "PHASE",
-            "DONE",
-            "DRIFT",
-            "STATE",
-            "CREATED BY",
-            "AGE",
-        ],
-        &rows,
-    )
+    let mut header = vec!["NAME", "DATE", "MODE", "PHASE", "DONE", "DRIFT", "STATE"];
+    if created {
+        header.push("CREATED BY");
+    }
+    header.push("AGE");
+    table(&header, &rows)
 }
 
-/// Who created a run: `schedule/<name>` for a PipelineSchedule's run (its label), else empty.
+/// Who created a run: `schedule/<name>` or `backfill/<name>` from its label
+/// ([`tipoff_crds::children::created_by`]), else empty.
 pub fn created_by(run: &PipelineRun) -> String {
-    tipoff_crds::children::created_by(run.labels()).unwrap_or_default()
+    children::created_by(run.labels()).unwrap_or_default()
 }
 
 /// What code ran for one processor of one run, against the pin.
@@ -769,6 +770,27 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_list_names_the_backfill_that_created_a_run_only_when_one_did() {
+        let now = ts("2026-01-15T12:00:00Z");
+        let plain = render_list(&[run()], now);
+        assert!(!plain.contains("CREATED BY"), "{plain}");
+        let mut by_backfill = run();
+        by_backfill.metadata.name = Some("jan-2026-01-14".into());
+        by_backfill.metadata.labels = Some(
+            [(
+                tipoff_crds::pipeline_backfill::LABEL_BACKFILL.to_owned(),
+                "jan".to_owned(),
+            )]
+            .into(),
+        );
+        let list = render_list(&[run(), by_backfill], now);
+        let lines: Vec<&str> = list.lines().collect();
+        assert!(lines[0].contains("CREATED BY"), "{list}");
+        assert!(!lines[1].contains("backfill/"), "{list}");
+        assert!(lines[2].contains("backfill/jan"), "{list}");
     }
 
     fn run() -> PipelineRun {

@@ -145,8 +145,10 @@ pub fn dated_run_name(owner: &str, date: &str, suffix: &str) -> String {
 
 /// The labels that name the object that created a run, each with the kind `tipoff status`
 /// shows it as: a run created by a schedule reads `schedule/<name>`.
-pub const CREATOR_LABELS: [(&str, &str); 1] =
-    [(crate::pipeline_schedule::LABEL_SCHEDULE, "schedule")];
+pub const CREATOR_LABELS: [(&str, &str); 2] = [
+    (crate::pipeline_schedule::LABEL_SCHEDULE, "schedule"),
+    (crate::pipeline_backfill::LABEL_BACKFILL, "backfill"),
+];
 
 /// Which object created a run, from its labels (`schedule/nba`), if one did.
 pub fn created_by(labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
@@ -301,6 +303,11 @@ mod tests {
             "nba".to_owned(),
         )]);
         assert_eq!(created_by(&labels).as_deref(), Some("schedule/nba"));
+        let labels = std::collections::BTreeMap::from([(
+            crate::pipeline_backfill::LABEL_BACKFILL.to_owned(),
+            "jan".to_owned(),
+        )]);
+        assert_eq!(created_by(&labels).as_deref(), Some("backfill/jan"));
         assert_eq!(created_by(&std::collections::BTreeMap::new()), None);
     }
 

@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::{PhaseCompletion, PipelineRun, PipelineSchedule};
+use crate::{PhaseCompletion, PipelineBackfill, PipelineRun, PipelineSchedule};
 
 /// The header every generated file starts with.
 const HEADER: &str =
@@ -15,6 +15,10 @@ pub fn render_all() -> Result<Vec<(&'static str, String)>, serde_yaml::Error> {
         (
             "phasecompletions.tipoff.dev.yaml",
             render(&PhaseCompletion::crd())?,
+        ),
+        (
+            "pipelinebackfills.tipoff.dev.yaml",
+            render(&PipelineBackfill::crd())?,
         ),
         (
             "pipelineschedules.tipoff.dev.yaml",

@@ -1,4 +1,5 @@
-//! The tipoff API (`tipoff.dev/v1alpha1`): the custom resources users apply and watch, the
+//! The tipoff API (`tipoff.dev/v1alpha1`): the custom resources users apply and watch
+//! (`PipelineRun`, `PhaseCompletion`, `PipelineBackfill`), the
 //! condition type they share, and the processor result contract.
 //!
 //! This crate owns the wire shape of every object tipoff reads or writes. It holds no logic
@@ -10,6 +11,7 @@ pub mod children;
 pub mod conditions;
 pub mod generated;
 pub mod phase_completion;
+pub mod pipeline_backfill;
 pub mod pipeline_run;
 pub mod pipeline_schedule;
 pub mod result;
@@ -21,6 +23,10 @@ pub use conditions::{Condition, ConditionStatus};
 pub use phase_completion::{
     GateOutcome, GatePolicy, PhaseCompletion, PhaseCompletionSpec, PhaseCompletionStatus,
     PhaseState, ProcessorRecord, RunningAttempt,
+};
+pub use pipeline_backfill::{
+    BackfillCounts, BackfillState, DateReason, DateState, DateStatus, Order, PipelineBackfill,
+    PipelineBackfillSpec, PipelineBackfillStatus, Reprocess,
 };
 pub use pipeline_run::{
     DriftField, DriftFinding, Mode, Override, OverrideType, PhaseSummary, PipelineRun,

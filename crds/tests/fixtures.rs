@@ -66,6 +66,7 @@ fn checker_for(kind: &str) -> SchemaChecker {
     let file = match kind {
         "PipelineRun" => "pipelineruns.tipoff.dev.yaml",
         "PhaseCompletion" => "phasecompletions.tipoff.dev.yaml",
+        "PipelineBackfill" => "pipelinebackfills.tipoff.dev.yaml",
         "PipelineSchedule" => "pipelineschedules.tipoff.dev.yaml",
         other => panic!("no CRD for kind {other}"),
     };

@@ -142,6 +142,21 @@ fn names_printer_columns_and_categories() {
             vec!["Date", "Phase", "Name", "Done", "State", "Age"],
         ),
         (
+            "pipelinebackfills.tipoff.dev.yaml",
+            vec![
+                "From",
+                "To",
+                "Reprocess",
+                "Done",
+                "Running",
+                "Failed",
+                "Skipped",
+                "State",
+                "ETA",
+                "Age",
+            ],
+        ),
+        (
             "pipelineschedules.tipoff.dev.yaml",
             vec![
                 "Time", "Zone", "Suspend", "Last", "Next", "Missed", "Ready", "Age",
@@ -177,9 +192,9 @@ fn names_printer_columns_and_categories() {
             .as_array()
             .unwrap()
         {
-            if c["jsonPath"].as_str().unwrap().ends_with("Phase")
-                || ["Phase", "Missed"].contains(&c["name"].as_str().unwrap())
-            {
+            let counter = ["Phase", "Running", "Failed", "Skipped", "Missed"]
+                .contains(&c["name"].as_str().unwrap());
+            if c["jsonPath"].as_str().unwrap().ends_with("Phase") || counter {
                 assert_eq!(
                     c["type"], "integer",
                     "{file}: numeric columns are typed as integers"

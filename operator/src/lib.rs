@@ -5,6 +5,7 @@
 //! is the thin shell around them (watch caches -> plan -> apply), with [`leader`] election,
 //! [`metrics`] and the health [`server`] beside it; the binary `tipoff-operator` wires them up.
 
+pub mod backfill;
 pub mod catalog;
 pub mod controller;
 pub mod jobs;

@@ -1,6 +1,6 @@
 //! `tipoff-operator`: the controller manager. Loads the catalog, waits for the CRDs, wins the
-//! leader Lease, then reconciles PipelineRuns until SIGTERM (or until it loses the Lease, when
-//! it exits so Kubernetes restarts it as a standby).
+//! leader Lease, then reconciles PipelineRuns and PipelineBackfills until SIGTERM (or until it
+//! loses the Lease, when it exits so Kubernetes restarts it as a standby).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use futures::FutureExt;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 use tipoff_operator::catalog::{Catalog, Resources, check_resource};
+use tipoff_operator::controller::backfill::BackfillContext;
 use tipoff_operator::controller::backoff::ErrorBackoff;
 use tipoff_operator::controller::schedule::{Clock, ScheduleContext};
 use tipoff_operator::controller::{self, Context, Scope};
@@ -300,6 +301,17 @@ async fn main() -> anyhow::Result<()> {
         });
     }
 
+    // Backfills: their own controller beside the runs' one, reading the runs' cache; it waits
+    // for the PipelineBackfill CRD without holding the runs up.
+    let (bf_ctrl, bf_view) = controller::backfill::controller(client.clone(), &scope, runs.clone());
+    let bf_ctx = Arc::new(
+        BackfillContext::new(client.clone(), bf_view.clone(), &identity, metrics.clone())
+            .with_backoff(ErrorBackoff::new(
+                Duration::from_millis(args.reconcile_error_backoff_ms),
+                Duration::from_secs(args.reconcile_error_backoff_max_seconds),
+            )),
+    );
+
     // Schedules: their own controller beside the runs' one, reading the runs' cache; it waits
     // for the PipelineSchedule CRD without holding the runs up.
     let (sched_ctrl, sched_view) =
@@ -325,9 +337,11 @@ async fn main() -> anyhow::Result<()> {
         )),
     );
 
-    // Deleted runs get no reconcile; drop them from the run gauges once a minute instead.
+    // Deleted runs, backfills and schedules get no reconcile; drop them from the gauges once a
+    // minute instead.
     {
         let metrics = metrics.clone();
+        let backfills = bf_view.backfills();
         let schedules = sched_view.schedules();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -339,6 +353,12 @@ async fn main() -> anyhow::Result<()> {
                     .map(|r| format!("{}/{}", r.namespace().unwrap_or_default(), r.name_any()))
                     .collect();
                 metrics.retain_runs(&live);
+                let live = backfills
+                    .state()
+                    .iter()
+                    .map(|b| format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any()))
+                    .collect();
+                metrics.retain_backfills(&live);
                 let live = schedules
                     .state()
                     .iter()
@@ -368,6 +388,16 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let stop = stop.shared();
+    let backfills = {
+        let (stop, client, scope) = (stop.clone(), client.clone(), scope.clone());
+        async move {
+            tokio::select! {
+                () = controller::backfill::wait_for_crd(&client, &scope) => {}
+                () = stop.clone() => return,
+            }
+            controller::backfill::run(bf_ctrl, bf_ctx, stop).await;
+        }
+    };
     let schedules = {
         let (stop, client, scope) = (stop.clone(), client.clone(), scope.clone());
         async move {
@@ -378,7 +408,7 @@ async fn main() -> anyhow::Result<()> {
             controller::schedule::run(sched_ctrl, sched_ctx, stop).await;
         }
     };
-    tokio::join!(controller::run(ctrl, ctx, stop), schedules);
+    tokio::join!(controller::run(ctrl, ctx, stop), backfills, schedules);
     metrics.leader.set(0);
     if *lost_rx.borrow_and_update() {
         health.lease_ok.store(false, Ordering::Relaxed);

@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use tipoff_crds::{PhaseState, PipelineRun, RunState};
+use tipoff_crds::{BackfillCounts, PhaseState, PipelineBackfillStatus, PipelineRun, RunState};
 
 use crate::planner::{JobIntent, Plan};
 
@@ -86,6 +86,12 @@ pub struct Metrics {
     pub last_successful_reconcile: Gauge<f64, AtomicU64>,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Backfill reconciles completed.
+    pub backfill_reconciles: Counter,
+    /// PipelineRuns applied by backfills.
+    pub backfill_runs_created: Counter,
+    /// Dates of every backfill by state (Pending, Running, Succeeded, Failed, Skipped).
+    pub backfill_dates: Family<StateLabel, Gauge>,
     /// Schedule reconciles completed.
     pub schedule_reconciles: Counter,
     /// PipelineRuns created by schedules.
@@ -112,6 +118,7 @@ struct Tracked {
     drifted: BTreeSet<String>,
     phases_done: BTreeSet<(String, u8)>,
     triggered: BTreeSet<(String, u8)>,
+    backfills: BTreeMap<String, BackfillCounts>,
     schedules: BTreeSet<ScheduleLabel>,
 }
 
@@ -138,6 +145,9 @@ impl Metrics {
             drift_findings: Family::default(),
             last_successful_reconcile: Gauge::default(),
             leader: Gauge::default(),
+            backfill_reconciles: Counter::default(),
+            backfill_runs_created: Counter::default(),
+            backfill_dates: Family::default(),
             schedule_reconciles: Counter::default(),
             schedule_runs_created: Counter::default(),
             schedule_last_scheduled_date: Family::default(),
@@ -202,6 +212,21 @@ impl Metrics {
             m.leader.clone(),
         );
         registry.register(
+            "backfill_reconciles",
+            "PipelineBackfill reconciles completed",
+            m.backfill_reconciles.clone(),
+        );
+        registry.register(
+            "backfill_runs_created",
+            "PipelineRuns applied by PipelineBackfills",
+            m.backfill_runs_created.clone(),
+        );
+        registry.register(
+            "backfill_dates",
+            "Dates of every PipelineBackfill by state (Pending, Running, Succeeded, Failed, Skipped)",
+            m.backfill_dates.clone(),
+        );
+        registry.register(
             "schedule_reconciles",
             "PipelineSchedule reconciles completed",
             m.schedule_reconciles.clone(),
@@ -237,6 +262,51 @@ impl Metrics {
             m.schedule_ready.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// Records one successful reconcile of backfill `key` (`namespace/name`): its status and
+    /// the runs it applied.
+    pub fn observe_backfill(&self, key: &str, status: &PipelineBackfillStatus, took: Duration) {
+        self.finished();
+        self.backfill_reconciles.inc();
+        tracing::debug!(
+            backfill = key,
+            took_ms = took.as_millis(),
+            "backfill reconcile"
+        );
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+        t.backfills.insert(key.to_owned(), status.counts);
+        self.publish_backfill_gauges(&t);
+    }
+
+    /// Forgets every backfill not in `live` (`namespace/name` keys).
+    pub fn retain_backfills(&self, live: &BTreeSet<String>) {
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+        t.backfills.retain(|k, _| live.contains(k));
+        self.publish_backfill_gauges(&t);
+    }
+
+    fn publish_backfill_gauges(&self, t: &Tracked) {
+        let sum = |f: fn(&BackfillCounts) -> u32| -> i64 {
+            t.backfills.values().map(|c| i64::from(f(c))).sum()
+        };
+        for (state, n) in [
+            ("Pending", sum(|c| c.pending)),
+            ("Running", sum(|c| c.running)),
+            ("Succeeded", sum(|c| c.succeeded)),
+            ("Failed", sum(|c| c.failed)),
+            ("Skipped", sum(|c| c.skipped)),
+        ] {
+            self.backfill_dates
+                .get_or_create(&StateLabel {
+                    state: state.to_owned(),
+                })
+                .set(n);
+        }
     }
 
     /// Records one successful reconcile of schedule `namespace/name`: its status and when its

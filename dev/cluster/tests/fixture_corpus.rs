@@ -56,6 +56,7 @@ fn api_for(client: &kube::Client, doc: &Value) -> Api<DynamicObject> {
     let plural = match kind {
         "PipelineRun" => "pipelineruns",
         "PhaseCompletion" => "phasecompletions",
+        "PipelineBackfill" => "pipelinebackfills",
         "PipelineSchedule" => "pipelineschedules",
         other => panic!("unexpected kind {other}"),
     };
@@ -124,6 +125,7 @@ async fn the_crd_fixture_corpus_replays_against_the_api_server() {
     for file in [
         "pipelineruns.tipoff.dev.yaml",
         "phasecompletions.tipoff.dev.yaml",
+        "pipelinebackfills.tipoff.dev.yaml",
         "pipelineschedules.tipoff.dev.yaml",
     ] {
         let text = std::fs::read_to_string(repo().join("crds/generated").join(file)).unwrap();

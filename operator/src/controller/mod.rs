@@ -11,6 +11,7 @@
 #[cfg(test)]
 mod api_calls;
 mod apply;
+pub mod backfill;
 pub mod backoff;
 pub mod cache;
 pub mod error;

@@ -687,7 +687,7 @@ fn transitions(
             warning: true,
             reason: "RunMissed",
             message: format!(
-                "no run will be created for {}; `tipoff run DATE --release FILE` runs one",
+                "no run will be created for {}; a PipelineBackfill of those dates runs them (tipoff backfill FROM TO)",
                 named(&missed)
             ),
         });

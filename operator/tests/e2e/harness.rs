@@ -124,6 +124,7 @@ impl Env {
         for file in [
             "pipelineruns.tipoff.dev.yaml",
             "phasecompletions.tipoff.dev.yaml",
+            "pipelinebackfills.tipoff.dev.yaml",
             "pipelineschedules.tipoff.dev.yaml",
         ] {
             let text =
