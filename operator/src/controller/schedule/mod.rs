@@ -14,17 +14,15 @@ mod reconcile;
 pub mod view;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use tipoff_crds::PipelineSchedule;
 use tipoff_crds::pipeline_schedule::{LABEL_GAME_DAYS, LABEL_SCHEDULE};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::Scope;
 use super::cache::CachedPipelineRun;
@@ -78,18 +76,7 @@ impl ScheduleContext {
 /// Waits until the PipelineSchedule API answers. The PipelineRun controller does not wait for
 /// it: a cluster with the older CRDs only runs PipelineRuns.
 pub async fn wait_for_crd(client: &Client, scope: &Scope) {
-    let api: Api<PipelineSchedule> = scope.api(client);
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match api.list_metadata(&ListParams::default().limit(1)).await {
-            Ok(_) => return,
-            Err(e) => {
-                warn!(error = %e, "pipelineschedules.tipoff.dev not served yet (kubectl apply -f crds/generated/); schedules wait");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
+    super::wait_for_crd::<PipelineSchedule>(client, scope, "schedules").await;
 }
 
 /// The schedule controller and its view. `runs` is the PipelineRun controller's run cache
@@ -163,7 +150,5 @@ pub async fn run(
 pub fn owner_reference(
     schedule: &PipelineSchedule,
 ) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
-    let mut owner = schedule.controller_owner_ref(&())?;
-    owner.block_owner_deletion = Some(true);
-    Some(owner)
+    super::run_owner_reference(schedule)
 }
