@@ -462,6 +462,14 @@ fn decide(
         }
     };
     let waiting: Vec<&Slot> = candidates.iter().filter(|c| !create.contains(c)).collect();
+    // The runs created now are in flight from now on: what waits, waits for them too.
+    let schedule_name = schedule.metadata.name.as_deref().unwrap_or_default();
+    let mut in_flight: Vec<String> = in_flight.iter().map(|n| (*n).to_owned()).collect();
+    in_flight.extend(
+        create
+            .iter()
+            .map(|c| run_name(schedule_name, &c.date.to_string(), c.mode)),
+    );
     let future = slots
         .iter()
         .find(|s| s.due > now && !covered(s.date, s.mode));

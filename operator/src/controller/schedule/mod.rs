@@ -9,6 +9,8 @@
 //! It owns no decision, and it never changes a run that exists: a run is created once, by
 //! name, and `AlreadyExists` means it is done.
 
+#[cfg(test)]
+mod api_calls;
 pub mod clock;
 mod reconcile;
 pub mod view;
