@@ -35,7 +35,7 @@ pub enum Output {
     Yaml,
 }
 
-fn emit<T: serde::Serialize>(
+pub(crate) fn emit<T: serde::Serialize>(
     output: Output,
     value: &T,
     text: impl FnOnce() -> String,

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod commands;
 pub mod error;
 pub mod follow;
+pub mod schedule;
 pub mod validate;
 pub mod view;
 
@@ -114,6 +115,15 @@ enum Command {
         /// Pick the run of this mode (default: the Production run, else the newest).
         #[arg(long)]
         mode: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: Output,
+    },
+    /// The PipelineSchedules: when each runs next, its last game date, and the game days it
+    /// missed (beyond its catch-up window).
+    Schedule {
+        /// One schedule (default: every schedule of the namespace).
+        name: Option<String>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value = "text")]
         output: Output,
@@ -269,6 +279,10 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let mode = mode_opt(mode.as_deref())?;
             let cluster = Cluster::connect(&target).await?;
             commands::status(&cluster, date.as_deref(), mode, output).await
+        }
+        Command::Schedule { name, output } => {
+            let cluster = Cluster::connect(&target).await?;
+            schedule::schedule(&cluster, name.as_deref(), output).await
         }
         Command::Drift { last, output } => {
             let cluster = Cluster::connect(&target).await?;

@@ -640,12 +640,10 @@ pub fn render_list(runs: &[PipelineRun], now: Timestamp) -> String {
     table(&header, &rows)
 }
 
-/// Who created a run: `backfill/<name>` for a PipelineBackfill's run (its label), else empty.
+/// Who created a run: `schedule/<name>` or `backfill/<name>` from its label
+/// ([`tipoff_crds::children::created_by`]), else empty.
 pub fn created_by(run: &PipelineRun) -> String {
-    run.labels()
-        .get(tipoff_crds::pipeline_backfill::LABEL_BACKFILL)
-        .map(|b| format!("backfill/{b}"))
-        .unwrap_or_default()
+    children::created_by(run.labels()).unwrap_or_default()
 }
 
 /// What code ran for one processor of one run, against the pin.

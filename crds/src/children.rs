@@ -135,6 +135,35 @@ pub fn phase_completion_name(run: &str, phase: u8) -> String {
     shorten(run, &format!("-p{phase}"))
 }
 
+/// The name of the run that `owner` (a PipelineSchedule or PipelineBackfill) creates for game
+/// date `date`: `<owner>-<date><suffix>` (the suffix tells modes apart, e.g. `-sameday`),
+/// shortened like every child name when too long, so it still ends with the date and suffix.
+/// The date is the key: one name per owner, date and mode, whatever the clock says.
+pub fn dated_run_name(owner: &str, date: &str, suffix: &str) -> String {
+    shorten(owner, &format!("-{date}{suffix}"))
+}
+
+/// The labels that name the object that created a run, each with the kind `tipoff status`
+/// shows it as: a run created by a schedule reads `schedule/<name>`.
+pub const CREATOR_LABELS: [(&str, &str); 2] = [
+    (crate::pipeline_schedule::LABEL_SCHEDULE, "schedule"),
+    (crate::pipeline_backfill::LABEL_BACKFILL, "backfill"),
+];
+
+/// Which object created a run, from its labels (`schedule/nba`), if one did.
+pub fn created_by(labels: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    CREATOR_LABELS
+        .iter()
+        .find_map(|(label, kind)| labels.get(*label).map(|name| format!("{kind}/{name}")))
+}
+
+/// The value of a label naming the object that created a run (`tipoff.dev/schedule`,
+/// `tipoff.dev/backfill`): the name itself when it is a valid label value, else its shortened
+/// form.
+pub fn owner_label(owner: &str) -> String {
+    shorten(owner, "")
+}
+
 /// The value of [`LABEL_RUN`] for `run`: the name itself when it is a valid label value.
 pub fn run_label(run: &str) -> String {
     shorten(run, "")
@@ -244,6 +273,42 @@ mod tests {
             "deterministic"
         );
         assert_ne!(name, job_name(run, 4, "ml-feature-store", 4));
+    }
+
+    #[test]
+    fn dated_run_names_end_with_the_date_and_suffix_however_long_the_owner() {
+        assert_eq!(dated_run_name("nba", "2026-01-29", ""), "nba-2026-01-29");
+        assert_eq!(
+            dated_run_name("nba", "2026-01-29", "-sameday"),
+            "nba-2026-01-29-sameday"
+        );
+        let long = "the-nightly-production-schedule-of-the-nba-player-props-pipeline";
+        let name = dated_run_name(long, "2026-01-29", "-sameday");
+        assert!(is_dns_label(&name), "{name}");
+        assert!(name.ends_with("-2026-01-29-sameday"), "{name}");
+        assert_ne!(name, dated_run_name(long, "2026-01-30", "-sameday"));
+        assert_ne!(name, dated_run_name(long, "2026-01-29", ""));
+        assert_ne!(
+            dated_run_name(&format!("{long}x"), "2026-01-29", ""),
+            dated_run_name(long, "2026-01-29", "")
+        );
+        assert!(is_dns_label(&owner_label(long)));
+        assert_eq!(owner_label("nba"), "nba");
+    }
+
+    #[test]
+    fn created_by_names_the_creator_from_its_label() {
+        let labels = std::collections::BTreeMap::from([(
+            crate::pipeline_schedule::LABEL_SCHEDULE.to_owned(),
+            "nba".to_owned(),
+        )]);
+        assert_eq!(created_by(&labels).as_deref(), Some("schedule/nba"));
+        let labels = std::collections::BTreeMap::from([(
+            crate::pipeline_backfill::LABEL_BACKFILL.to_owned(),
+            "jan".to_owned(),
+        )]);
+        assert_eq!(created_by(&labels).as_deref(), Some("backfill/jan"));
+        assert_eq!(created_by(&std::collections::BTreeMap::new()), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use kube::CustomResourceExt;
 
-use crate::{PhaseCompletion, PipelineBackfill, PipelineRun};
+use crate::{PhaseCompletion, PipelineBackfill, PipelineRun, PipelineSchedule};
 
 /// The header every generated file starts with.
 const HEADER: &str =
@@ -19,6 +19,10 @@ pub fn render_all() -> Result<Vec<(&'static str, String)>, serde_yaml::Error> {
         (
             "pipelinebackfills.tipoff.dev.yaml",
             render(&PipelineBackfill::crd())?,
+        ),
+        (
+            "pipelineschedules.tipoff.dev.yaml",
+            render(&PipelineSchedule::crd())?,
         ),
     ])
 }

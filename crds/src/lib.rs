@@ -13,6 +13,7 @@ pub mod generated;
 pub mod phase_completion;
 pub mod pipeline_backfill;
 pub mod pipeline_run;
+pub mod pipeline_schedule;
 pub mod result;
 pub mod rules;
 #[cfg(feature = "validation")]
@@ -31,6 +32,10 @@ pub use pipeline_run::{
     DriftField, DriftFinding, Mode, Override, OverrideType, PhaseSummary, PipelineRun,
     PipelineRunSpec, PipelineRunStatus, ProcessorRelease, Release, Rerun, RerunState, RerunStatus,
     RetryPolicy, RunState, RunSummary, Subset,
+};
+pub use pipeline_schedule::{
+    ConcurrencyPolicy, GameDaysSource, MissReason, MissedRun, PipelineSchedule,
+    PipelineScheduleSpec, PipelineScheduleStatus, ScheduledRun, SkipReason, SkippedDate,
 };
 pub use result::{
     Check, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, EXIT_USAGE, ExitClass, ProcessorResult,

@@ -67,6 +67,7 @@ fn checker_for(kind: &str) -> SchemaChecker {
         "PipelineRun" => "pipelineruns.tipoff.dev.yaml",
         "PhaseCompletion" => "phasecompletions.tipoff.dev.yaml",
         "PipelineBackfill" => "pipelinebackfills.tipoff.dev.yaml",
+        "PipelineSchedule" => "pipelineschedules.tipoff.dev.yaml",
         other => panic!("no CRD for kind {other}"),
     };
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

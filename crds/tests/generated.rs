@@ -156,6 +156,12 @@ fn names_printer_columns_and_categories() {
                 "Age",
             ],
         ),
+        (
+            "pipelineschedules.tipoff.dev.yaml",
+            vec![
+                "Time", "Zone", "Suspend", "Last", "Next", "Missed", "Ready", "Age",
+            ],
+        ),
     ];
     for ((file, yaml), (want_file, want_columns)) in generated().into_iter().zip(expect) {
         assert_eq!(file, want_file);
@@ -186,8 +192,8 @@ fn names_printer_columns_and_categories() {
             .as_array()
             .unwrap()
         {
-            let counter =
-                ["Phase", "Running", "Failed", "Skipped"].contains(&c["name"].as_str().unwrap());
+            let counter = ["Phase", "Running", "Failed", "Skipped", "Missed"]
+                .contains(&c["name"].as_str().unwrap());
             if c["jsonPath"].as_str().unwrap().ends_with("Phase") || counter {
                 assert_eq!(
                     c["type"], "integer",

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod leader;
 pub mod metrics;
 pub mod planner;
+pub mod schedule;
 pub mod server;
 
 /// Selects ring as the process-wide rustls crypto provider. The workspace links both of

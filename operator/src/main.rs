@@ -16,6 +16,7 @@ use kube::{Client, ResourceExt};
 use tipoff_operator::catalog::{Catalog, Resources, check_resource};
 use tipoff_operator::controller::backfill::BackfillContext;
 use tipoff_operator::controller::backoff::ErrorBackoff;
+use tipoff_operator::controller::schedule::{Clock, ScheduleContext};
 use tipoff_operator::controller::{self, Context, Scope};
 use tipoff_operator::jobs::{JobSettings, UpstreamSecret};
 use tipoff_operator::leader::{LeaderElector, LeaseConfig};
@@ -119,6 +120,11 @@ struct Args {
     /// Log format: `json` (in-cluster) or `text`.
     #[arg(long, env = "TIPOFF_LOG_FORMAT", default_value = "json")]
     log_format: String,
+    /// TEST ONLY: read the schedules' "now" from this file (an RFC 3339 instant) instead of
+    /// the system clock, so end-to-end tests can replay days in seconds. Never set it in a
+    /// cluster.
+    #[arg(long, env = "TIPOFF_TEST_CLOCK_FILE", hide = true)]
+    test_clock_file: Option<PathBuf>,
 }
 
 fn init_tracing(format: &str) {
@@ -306,11 +312,37 @@ async fn main() -> anyhow::Result<()> {
             )),
     );
 
-    // Deleted runs and backfills get no reconcile; drop them from the gauges once a minute
-    // instead.
+    // Schedules: their own controller beside the runs' one, reading the runs' cache; it waits
+    // for the PipelineSchedule CRD without holding the runs up.
+    let (sched_ctrl, sched_view) =
+        controller::schedule::controller(client.clone(), &scope, runs.clone());
+    let clock = match &args.test_clock_file {
+        Some(path) => {
+            tracing::warn!(path = %path.display(), "schedules read the time from a test clock file (--test-clock-file): for tests only");
+            Clock::File(path.clone())
+        }
+        None => Clock::System,
+    };
+    let sched_ctx = Arc::new(
+        ScheduleContext::new(
+            client.clone(),
+            sched_view.clone(),
+            &identity,
+            metrics.clone(),
+            clock,
+        )
+        .with_backoff(ErrorBackoff::new(
+            Duration::from_millis(args.reconcile_error_backoff_ms),
+            Duration::from_secs(args.reconcile_error_backoff_max_seconds),
+        )),
+    );
+
+    // Deleted runs, backfills and schedules get no reconcile; drop them from the gauges once a
+    // minute instead.
     {
         let metrics = metrics.clone();
         let backfills = bf_view.backfills();
+        let schedules = sched_view.schedules();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
@@ -327,6 +359,12 @@ async fn main() -> anyhow::Result<()> {
                     .map(|b| format!("{}/{}", b.namespace().unwrap_or_default(), b.name_any()))
                     .collect();
                 metrics.retain_backfills(&live);
+                let live = schedules
+                    .state()
+                    .iter()
+                    .map(|s| format!("{}/{}", s.namespace().unwrap_or_default(), s.name_any()))
+                    .collect();
+                metrics.retain_schedules(&live);
             }
         });
     }
@@ -360,7 +398,17 @@ async fn main() -> anyhow::Result<()> {
             controller::backfill::run(bf_ctrl, bf_ctx, stop).await;
         }
     };
-    tokio::join!(controller::run(ctrl, ctx, stop), backfills);
+    let schedules = {
+        let (stop, client, scope) = (stop.clone(), client.clone(), scope.clone());
+        async move {
+            tokio::select! {
+                () = controller::schedule::wait_for_crd(&client, &scope) => {}
+                () = stop.clone() => return,
+            }
+            controller::schedule::run(sched_ctrl, sched_ctx, stop).await;
+        }
+    };
+    tokio::join!(controller::run(ctrl, ctx, stop), backfills, schedules);
     metrics.leader.set(0);
     if *lost_rx.borrow_and_update() {
         health.lease_ok.store(false, Ordering::Relaxed);

@@ -38,6 +38,16 @@ pub struct FieldLabel {
     pub field: String,
 }
 
+/// The labels of a schedule's gauges. Bounded: schedules are few and long-lived (one or two
+/// per namespace), unlike runs.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct ScheduleLabel {
+    /// The schedule's namespace.
+    pub namespace: String,
+    /// The schedule's name.
+    pub schedule: String,
+}
+
 /// Every run state, for the `runs` gauge.
 const RUN_STATES: [RunState; 6] = [
     RunState::Pending,
@@ -82,6 +92,21 @@ pub struct Metrics {
     pub backfill_runs_created: Counter,
     /// Dates of every backfill by state (Pending, Running, Succeeded, Failed, Skipped).
     pub backfill_dates: Family<StateLabel, Gauge>,
+    /// Schedule reconciles completed.
+    pub schedule_reconciles: Counter,
+    /// PipelineRuns created by schedules.
+    pub schedule_runs_created: Counter,
+    /// Per schedule: its last scheduled game date, as the Unix time of 00:00 UTC that day.
+    pub schedule_last_scheduled_date: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
+    /// Per schedule: the Unix time its next run is due (absent when none is listed).
+    pub schedule_next_run: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
+    /// Per schedule: runs due (their time of day has passed, inside the catch-up window) that
+    /// do not exist.
+    pub schedule_overdue_runs: Family<ScheduleLabel, Gauge>,
+    /// Per schedule: game days missed (`status.missedCount`).
+    pub schedule_missed_runs: Family<ScheduleLabel, Gauge>,
+    /// Per schedule: 1 when its `Ready` condition is True.
+    pub schedule_ready: Family<ScheduleLabel, Gauge>,
     /// When a reconcile last finished, successfully or not (monotonic clock; for liveness).
     last_finished: Mutex<Option<std::time::Instant>>,
     tracked: Mutex<Tracked>,
@@ -94,6 +119,7 @@ struct Tracked {
     phases_done: BTreeSet<(String, u8)>,
     triggered: BTreeSet<(String, u8)>,
     backfills: BTreeMap<String, BackfillCounts>,
+    schedules: BTreeSet<ScheduleLabel>,
 }
 
 impl Default for Metrics {
@@ -122,6 +148,13 @@ impl Metrics {
             backfill_reconciles: Counter::default(),
             backfill_runs_created: Counter::default(),
             backfill_dates: Family::default(),
+            schedule_reconciles: Counter::default(),
+            schedule_runs_created: Counter::default(),
+            schedule_last_scheduled_date: Family::default(),
+            schedule_next_run: Family::default(),
+            schedule_overdue_runs: Family::default(),
+            schedule_missed_runs: Family::default(),
+            schedule_ready: Family::default(),
             last_finished: Mutex::new(None),
             tracked: Mutex::new(Tracked::default()),
             registry: Registry::default(),
@@ -193,6 +226,41 @@ impl Metrics {
             "Dates of every PipelineBackfill by state (Pending, Running, Succeeded, Failed, Skipped)",
             m.backfill_dates.clone(),
         );
+        registry.register(
+            "schedule_reconciles",
+            "PipelineSchedule reconciles completed",
+            m.schedule_reconciles.clone(),
+        );
+        registry.register(
+            "schedule_runs_created",
+            "PipelineRuns created by PipelineSchedules",
+            m.schedule_runs_created.clone(),
+        );
+        registry.register(
+            "schedule_last_scheduled_date_seconds",
+            "The last game date a PipelineSchedule ran, as the Unix time of 00:00 UTC that day",
+            m.schedule_last_scheduled_date.clone(),
+        );
+        registry.register(
+            "schedule_next_run_timestamp_seconds",
+            "Unix time the next run of a PipelineSchedule is due",
+            m.schedule_next_run.clone(),
+        );
+        registry.register(
+            "schedule_overdue_runs",
+            "Runs of a PipelineSchedule whose time of day has passed (inside the catch-up window) and that do not exist",
+            m.schedule_overdue_runs.clone(),
+        );
+        registry.register(
+            "schedule_missed_runs",
+            "Game days a PipelineSchedule missed (beyond its catch-up window or cap) that have no run",
+            m.schedule_missed_runs.clone(),
+        );
+        registry.register(
+            "schedule_ready",
+            "1 while a PipelineSchedule's Ready condition is True",
+            m.schedule_ready.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -238,6 +306,92 @@ impl Metrics {
                     state: state.to_owned(),
                 })
                 .set(n);
+        }
+    }
+
+    /// Records one successful reconcile of schedule `namespace/name`: its status and when its
+    /// next run is due.
+    pub fn observe_schedule(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &tipoff_crds::PipelineScheduleStatus,
+        next_due: Option<jiff::Timestamp>,
+        took: Duration,
+    ) {
+        self.finished();
+        self.schedule_reconciles.inc();
+        tracing::debug!(
+            schedule = name,
+            took_ms = took.as_millis(),
+            "schedule reconcile"
+        );
+        let label = ScheduleLabel {
+            namespace: namespace.to_owned(),
+            schedule: name.to_owned(),
+        };
+        if let Ok(mut t) = self.tracked.lock() {
+            t.schedules.insert(label.clone());
+        }
+        let date_seconds = status
+            .last_scheduled_date
+            .as_deref()
+            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp().as_second() as f64);
+        match date_seconds {
+            Some(s) => {
+                self.schedule_last_scheduled_date
+                    .get_or_create(&label)
+                    .set(s);
+            }
+            None => {
+                self.schedule_last_scheduled_date.remove(&label);
+            }
+        }
+        match next_due {
+            Some(t) => {
+                self.schedule_next_run
+                    .get_or_create(&label)
+                    .set(t.as_millisecond() as f64 / 1000.0);
+            }
+            None => {
+                self.schedule_next_run.remove(&label);
+            }
+        }
+        self.schedule_overdue_runs
+            .get_or_create(&label)
+            .set(i64::from(status.overdue));
+        self.schedule_missed_runs
+            .get_or_create(&label)
+            .set(i64::from(status.missed_count));
+        let ready = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.is_true());
+        self.schedule_ready
+            .get_or_create(&label)
+            .set(i64::from(ready));
+    }
+
+    /// Forgets every schedule not in `live` (`namespace/name` keys).
+    pub fn retain_schedules(&self, live: &BTreeSet<String>) {
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+        let gone: Vec<ScheduleLabel> = t
+            .schedules
+            .iter()
+            .filter(|l| !live.contains(&format!("{}/{}", l.namespace, l.schedule)))
+            .cloned()
+            .collect();
+        for label in gone {
+            self.schedule_last_scheduled_date.remove(&label);
+            self.schedule_next_run.remove(&label);
+            self.schedule_overdue_runs.remove(&label);
+            self.schedule_missed_runs.remove(&label);
+            self.schedule_ready.remove(&label);
+            t.schedules.remove(&label);
         }
     }
 

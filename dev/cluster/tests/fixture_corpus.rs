@@ -57,6 +57,7 @@ fn api_for(client: &kube::Client, doc: &Value) -> Api<DynamicObject> {
         "PipelineRun" => "pipelineruns",
         "PhaseCompletion" => "phasecompletions",
         "PipelineBackfill" => "pipelinebackfills",
+        "PipelineSchedule" => "pipelineschedules",
         other => panic!("unexpected kind {other}"),
     };
     let gvk = GroupVersionKind::gvk("tipoff.dev", "v1alpha1", kind);
@@ -125,6 +126,7 @@ async fn the_crd_fixture_corpus_replays_against_the_api_server() {
         "pipelineruns.tipoff.dev.yaml",
         "phasecompletions.tipoff.dev.yaml",
         "pipelinebackfills.tipoff.dev.yaml",
+        "pipelineschedules.tipoff.dev.yaml",
     ] {
         let text = std::fs::read_to_string(repo().join("crds/generated").join(file)).unwrap();
         crds.create(

@@ -3,54 +3,22 @@
 //! A backfill's run for a date is `<backfill>-<YYYY-MM-DD>`: deterministic, so applying it
 //! twice is one run, and distinct from every other run of the date (the nightly
 //! `nba-<date>`, another backfill's), so reprocessing a date never touches the run it
-//! replaces. A backfill name too long for that keeps its first characters and gains a hash of
+//! replaces. The name is [`tipoff_crds::children::dated_run_name`], the one a PipelineSchedule's
+//! runs use too: a backfill name too long for it keeps its first characters and gains a hash of
 //! the whole name, so the result is a DNS label of at most 63 characters that still shows the
 //! backfill and ends with the date.
 
-use sha2::{Digest, Sha256};
-
 use tipoff_crds::children as naming;
-
-/// Hex characters of the hash in a shortened name.
-const HASH_LEN: usize = 8;
 
 /// The name of `backfill`'s run for `date`.
 pub fn run_name(backfill: &str, date: &str) -> String {
-    let full = format!("{backfill}-{date}");
-    if naming::is_dns_label(&full) {
-        return full;
-    }
-    let tail = format!("-{date}");
-    let room = naming::MAX_LABEL - tail.len() - HASH_LEN - 1;
-    let clean: String = backfill
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(room)
-        .collect();
-    let prefix = clean.trim_matches('-');
-    let hash: String = Sha256::digest(backfill.as_bytes())
-        .iter()
-        .take(HASH_LEN / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if prefix.is_empty() {
-        format!("b-{hash}{tail}")
-    } else {
-        format!("{prefix}-{hash}{tail}")
-    }
+    naming::dated_run_name(backfill, date, "")
 }
 
 /// The value of the backfill label on its runs: the name itself when it is a valid label
 /// value, else a stable shortened form.
 pub fn backfill_label(backfill: &str) -> String {
-    naming::run_label(backfill)
+    naming::owner_label(backfill)
 }
 
 #[cfg(test)]

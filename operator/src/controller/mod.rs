@@ -17,6 +17,7 @@ pub mod cache;
 pub mod error;
 pub mod events;
 mod reconcile;
+pub mod schedule;
 #[cfg(test)]
 mod scripted_api;
 mod trigger;
@@ -155,6 +156,42 @@ pub async fn wait_for_crds(client: &Client, scope: &Scope) {
             }
         }
     }
+}
+
+/// Waits until the API of `K`, a resource that creates runs (PipelineBackfill,
+/// PipelineSchedule), answers. The PipelineRun controller does not wait for it: a cluster with
+/// the older CRDs only runs PipelineRuns. `waiting` says in the log what waits.
+pub async fn wait_for_crd<K>(client: &Client, scope: &Scope, waiting: &str)
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = scope.api(client);
+    let crd = format!("{}.{}", K::plural(&()), K::group(&()));
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => return,
+            Err(e) => {
+                warn!(error = %e, %crd, "{crd} not served yet (kubectl apply -f crds/generated/); {waiting} wait");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// An owner reference to `owner`, a resource that creates runs, for a run it created: its
+/// controller, blocking its deletion until the run is gone (deleting a backfill or a schedule
+/// deletes its runs).
+pub fn run_owner_reference<K: Resource<DynamicType = ()>>(
+    owner: &K,
+) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    let mut reference = owner.controller_owner_ref(&())?;
+    reference.block_owner_deletion = Some(true);
+    Some(reference)
 }
 
 /// How reconciles are scheduled.

@@ -4,8 +4,9 @@
 //! the API server, so a test can assert the exact sequence of API calls a reconcile makes.
 //!
 //! It keeps the objects written to it (server-side apply stores the applied object; a status
-//! patch replaces the stored object's status), bumps a `resourceVersion` on each write, and
-//! answers an Event create with the Event. A test can script a failure for a call
+//! patch replaces the stored object's status; a create stores it, or answers 409 when the name
+//! exists; a delete removes it), answers a GET from them (404 when absent), bumps a
+//! `resourceVersion` on each write, and answers an Event create with the Event. A test can script a failure for a call
 //! ([`ScriptedApi::fail_next`]). Nothing reaches the caches by itself: the test delivers watch
 //! events when it wants them ([`super::view::Feed`]), so it can also let the caches lag.
 
@@ -113,6 +114,44 @@ impl ScriptedApi {
                 state.objects.insert(path.to_owned(), object.clone());
                 (200, object)
             }
+            ("GET", None) => match state.objects.get(path) {
+                Some(stored) => (200, stored.clone()),
+                None => (
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "message": format!("{path} not found"), "reason": "NotFound", "code": 404}),
+                ),
+            },
+            // A create (not an Event): stored under its name; a name that exists is a 409.
+            ("POST", None) if path != "events" => {
+                let key = format!(
+                    "{path}/{}",
+                    body["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                if state.objects.contains_key(&key) {
+                    return (
+                        409,
+                        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "message": format!("{key} already exists"), "reason": "AlreadyExists", "code": 409}),
+                    );
+                }
+                let mut object = body;
+                object["metadata"]["resourceVersion"] = json!(version);
+                object["metadata"]["namespace"] = json!("nba");
+                object["metadata"]["creationTimestamp"] = json!(now());
+                state.objects.insert(key, object.clone());
+                (201, object)
+            }
+            ("DELETE", None) => match state.objects.remove(path) {
+                Some(_) => (
+                    200,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}),
+                ),
+                None => (
+                    404,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+                ),
+            },
             _ => (201, body),
         }
     }

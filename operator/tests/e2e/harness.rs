@@ -125,6 +125,7 @@ impl Env {
             "pipelineruns.tipoff.dev.yaml",
             "phasecompletions.tipoff.dev.yaml",
             "pipelinebackfills.tipoff.dev.yaml",
+            "pipelineschedules.tipoff.dev.yaml",
         ] {
             let text =
                 std::fs::read_to_string(workspace().join("crds/generated").join(file)).unwrap();

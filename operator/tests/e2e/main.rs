@@ -9,6 +9,7 @@ mod failures;
 mod harness;
 mod real_processors;
 mod resilience;
+mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};

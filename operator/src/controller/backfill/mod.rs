@@ -14,15 +14,13 @@ mod reconcile;
 pub mod view;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, ListParams};
+use kube::Client;
 use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
-use kube::{Client, Resource};
 use tipoff_crds::PipelineBackfill;
 use tipoff_crds::pipeline_backfill::LABEL_BACKFILL;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::Scope;
 use super::cache::CachedPipelineRun;
@@ -66,18 +64,7 @@ impl BackfillContext {
 /// Waits until the PipelineBackfill API answers. The PipelineRun controller does not wait for
 /// it: a cluster with the older CRDs only runs PipelineRuns.
 pub async fn wait_for_crd(client: &Client, scope: &Scope) {
-    let api: Api<PipelineBackfill> = scope.api(client);
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match api.list_metadata(&ListParams::default().limit(1)).await {
-            Ok(_) => return,
-            Err(e) => {
-                warn!(error = %e, "pipelinebackfills.tipoff.dev not served yet (kubectl apply -f crds/generated/); backfills wait");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
+    super::wait_for_crd::<PipelineBackfill>(client, scope, "backfills").await;
 }
 
 /// The backfill controller and its view. `runs` is the PipelineRun controller's run cache
@@ -132,7 +119,5 @@ pub async fn run(
 pub fn owner_reference(
     backfill: &PipelineBackfill,
 ) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
-    let mut owner = backfill.controller_owner_ref(&())?;
-    owner.block_owner_deletion = Some(true);
-    Some(owner)
+    super::run_owner_reference(backfill)
 }
