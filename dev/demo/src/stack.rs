@@ -15,10 +15,11 @@ use futures::FutureExt as _;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
 use kube::{Client, CustomResourceExt};
-use tipoff_crds::{PhaseCompletion, PipelineBackfill, PipelineRun};
+use tipoff_crds::{PhaseCompletion, PipelineBackfill, PipelineRun, PipelineSchedule};
 use tipoff_devcluster::{DevCluster, ImageMapping, RunnerConfig};
 use tipoff_operator::catalog::Catalog;
 use tipoff_operator::controller::backfill::{self, BackfillContext};
+use tipoff_operator::controller::schedule::{self, Clock, ScheduleContext};
 use tipoff_operator::controller::{self, Context, Scope};
 use tipoff_season::Season;
 use tipoff_season::server::{AppState, FaultConfig, router};
@@ -280,6 +281,7 @@ pub async fn start_cluster(paths: &Paths, opts: ClusterOptions) -> Result<(DevCl
         PipelineRun::crd(),
         PhaseCompletion::crd(),
         PipelineBackfill::crd(),
+        PipelineSchedule::crd(),
     ]
     .into_iter()
     .filter(|_| install_crds)
@@ -291,7 +293,8 @@ pub async fn start_cluster(paths: &Paths, opts: ClusterOptions) -> Result<(DevCl
     Ok((cluster, client))
 }
 
-/// The operator's two controllers (runs and backfills) running as a task of this process.
+/// The operator's three controllers (runs, backfills, schedules) running as a task of this
+/// process.
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<()>,
@@ -299,7 +302,8 @@ pub struct Operator {
 
 impl Operator {
     /// Starts the controllers on `catalog` as the operator binary runs them (no leader
-    /// election: one replica, in-process); the backfill controller reads the runs' cache.
+    /// election: one replica, in-process); the backfill and schedule controllers read the
+    /// runs' cache.
     pub fn start(client: Client, catalog: Catalog) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -308,12 +312,21 @@ impl Operator {
             let (ctrl, view) =
                 controller::controller(client.clone(), &scope, controller::Tuning::default());
             let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, view.runs());
+            let (sched_ctrl, sched_view) =
+                schedule::controller(client.clone(), &scope, view.runs());
             let metrics = Arc::new(tipoff_operator::metrics::Metrics::new());
             let bf_ctx = Arc::new(BackfillContext::new(
                 client.clone(),
                 bf_view,
                 "tipoff-demo",
+                metrics.clone(),
+            ));
+            let sched_ctx = Arc::new(ScheduleContext::new(
+                client.clone(),
+                sched_view,
+                "tipoff-demo",
                 metrics,
+                Clock::System,
             ));
             let ctx = Arc::new(Context::new(client, catalog, view, "tipoff-demo"));
             let stop = async move {
@@ -322,7 +335,8 @@ impl Operator {
             .shared();
             tokio::join!(
                 controller::run(ctrl, ctx, stop.clone()),
-                backfill::run(bf_ctrl, bf_ctx, stop),
+                backfill::run(bf_ctrl, bf_ctx, stop.clone()),
+                schedule::run(sched_ctrl, sched_ctx, stop),
             );
         });
         Self {
