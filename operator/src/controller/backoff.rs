@@ -3,10 +3,62 @@
 //! reconcile of it succeeds. One failing run never speeds up or slows down another.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use tracing::{debug, warn};
+
+use super::error::Error;
+use super::events::Publisher;
 use super::view::ObjectKey;
+use crate::metrics::Metrics;
+
+/// What every controller does after a failed reconcile of `object` (a `kind`: run, backfill,
+/// schedule): count it by category, log it, say so in a Warning Event on the object (spawned:
+/// an `error_policy` is synchronous and the Event must not hold up the requeue), and retry
+/// after the object's next delay in `backoff`.
+pub fn after_failure<K>(
+    kind: &'static str,
+    object: Arc<K>,
+    error: &Error,
+    backoff: &ErrorBackoff,
+    metrics: &Metrics,
+    events: &Publisher,
+) -> Action
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+{
+    let category = error.category();
+    let name = object.name_any();
+    let key = ObjectKey::new(&object.namespace().unwrap_or_default(), &name);
+    let (failures, after) = backoff.failed(&key);
+    warn!(
+        kind,
+        name = %name,
+        category,
+        error = %error,
+        failures,
+        retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+        "reconcile failed"
+    );
+    metrics.reconcile_error(category);
+    let note = format!(
+        "reconcile failed ({failures} in a row; next try in {}s): {error}",
+        after.as_secs_f64().ceil()
+    );
+    let events = events.clone();
+    tokio::spawn(async move {
+        if let Err(e) = events
+            .publish_about(object.as_ref(), "Warning", category, &note)
+            .await
+        {
+            debug!(error = %e, "could not publish the reconcile-failure Event");
+        }
+    });
+    Action::requeue(after)
+}
 
 /// Consecutive reconcile failures per run, and the delays they earn.
 #[derive(Debug)]

@@ -49,23 +49,8 @@ impl Publisher {
             .map(|_| ())
     }
 
-    /// Creates one Warning Event about `run` with a fixed `reason` (an error category).
-    pub async fn publish_warning(
-        &self,
-        run: &PipelineRun,
-        reason: &str,
-        note: &str,
-    ) -> kube::Result<()> {
-        let event = self.build(run, "Warning", reason, note, jiff::Timestamp::now());
-        let ns = event.metadata.namespace.clone().unwrap_or_default();
-        Api::<Event>::namespaced(self.client.clone(), &ns)
-            .create(&PostParams::default(), &event)
-            .await
-            .map(|_| ())
-    }
-
-    /// Creates one Event of `type_` (`Normal` or `Warning`) about any tipoff object (a
-    /// PipelineBackfill) with a fixed `reason`.
+    /// Creates one Event of `type_` (`Normal` or `Warning`) about any tipoff object with a
+    /// fixed `reason` (a reconcile's failure category, a schedule's skip or miss).
     pub async fn publish_about<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tipoff_crds::RunState;
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, info, instrument};
 
 use super::Context;
 use super::apply;
+use super::backoff::after_failure;
 use super::cache::CachedPipelineRun;
 use super::error::Error;
 use super::view::ObjectKey;
@@ -89,30 +90,8 @@ fn log_outcome(plan: &Plan, jobs_applied: usize, status_writes: usize) {
 /// reason is the category, and retry after this run's next backoff delay (doubling per
 /// consecutive failure up to a cap; see [`super::backoff`]).
 pub fn error_policy(run: Arc<CachedPipelineRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    let category = error.category();
-    let key = ObjectKey::new(&run.namespace().unwrap_or_default(), &run.name_any());
-    let (failures, after) = ctx.backoff.failed(&key);
-    warn!(
-        run = %run.name_any(),
-        category,
-        error = %error,
-        failures,
-        retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
-        "reconcile failed"
-    );
-    ctx.metrics.reconcile_error(category);
-    let note = format!(
-        "reconcile failed ({failures} in a row; next try in {}s): {error}",
-        after.as_secs_f64().ceil()
-    );
-    let (events, run) = (ctx.events.clone(), run.to_pipeline_run());
-    // error_policy is synchronous; the Event must not hold up the requeue.
-    tokio::spawn(async move {
-        if let Err(e) = events.publish_warning(&run, category, &note).await {
-            debug!(error = %e, "could not publish the reconcile-failure Event");
-        }
-    });
-    Action::requeue(after)
+    let run = Arc::new(run.to_pipeline_run());
+    after_failure("run", run, error, &ctx.backoff, &ctx.metrics, &ctx.events)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! transitions; then say when to look again.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::join_all;
 use kube::api::{Api, Patch, PatchParams};
@@ -17,6 +17,7 @@ use tracing::{debug, info, instrument, warn};
 use super::BackfillContext;
 use crate::backfill::{self, BackfillPlan};
 use crate::controller::FIELD_MANAGER;
+use crate::controller::backoff::after_failure;
 use crate::controller::error::Error;
 use crate::controller::view::ObjectKey;
 
@@ -160,26 +161,12 @@ pub fn error_policy(
     error: &Error,
     ctx: Arc<BackfillContext>,
 ) -> Action {
-    let category = error.category();
-    let key = ObjectKey::new(
-        &backfill.namespace().unwrap_or_default(),
-        &backfill.name_any(),
-    );
-    let (failures, after) = ctx.backoff.failed(&key);
-    warn!(backfill = %backfill.name_any(), category, error = %error, failures, "backfill reconcile failed");
-    ctx.metrics.reconcile_error(category);
-    let note = format!(
-        "reconcile failed ({failures} in a row; next try in {}s): {error}",
-        after.as_secs_f64().ceil()
-    );
-    let events = ctx.events.clone();
-    tokio::spawn(async move {
-        if let Err(e) = events
-            .publish_about(backfill.as_ref(), "Warning", category, &note)
-            .await
-        {
-            debug!(error = %e, "could not publish the reconcile-failure Event");
-        }
-    });
-    Action::requeue(after.min(Duration::from_secs(300)))
+    after_failure(
+        "backfill",
+        backfill,
+        error,
+        &ctx.backoff,
+        &ctx.metrics,
+        &ctx.events,
+    )
 }

@@ -4,7 +4,7 @@
 //! changed, publish the Events; then requeue at the next due instant.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -17,6 +17,7 @@ use tracing::{debug, info, instrument, warn};
 
 use super::ScheduleContext;
 use crate::controller::FIELD_MANAGER;
+use crate::controller::backoff::after_failure;
 use crate::controller::error::Error;
 use crate::controller::view::ObjectKey;
 use crate::schedule::{self, GameDays, Observed, SchedulePlan, game_days};
@@ -209,26 +210,12 @@ pub fn error_policy(
     error: &Error,
     ctx: Arc<ScheduleContext>,
 ) -> Action {
-    let category = error.category();
-    let key = ObjectKey::new(
-        &schedule.namespace().unwrap_or_default(),
-        &schedule.name_any(),
-    );
-    let (failures, after) = ctx.backoff.failed(&key);
-    warn!(schedule = %schedule.name_any(), category, error = %error, failures, "schedule reconcile failed");
-    ctx.metrics.reconcile_error(category);
-    let note = format!(
-        "reconcile failed ({failures} in a row; next try in {}s): {error}",
-        after.as_secs_f64().ceil()
-    );
-    let events = ctx.events.clone();
-    tokio::spawn(async move {
-        if let Err(e) = events
-            .publish_about(schedule.as_ref(), "Warning", category, &note)
-            .await
-        {
-            debug!(error = %e, "could not publish the reconcile-failure Event");
-        }
-    });
-    Action::requeue(after.min(Duration::from_secs(300)))
+    after_failure(
+        "schedule",
+        schedule,
+        error,
+        &ctx.backoff,
+        &ctx.metrics,
+        &ctx.events,
+    )
 }
