@@ -158,6 +158,31 @@ pub async fn wait_for_crds(client: &Client, scope: &Scope) {
     }
 }
 
+/// The runs a backfill or a schedule created (label `label`), cached trimmed as the run
+/// controller caches runs, and the stream of their changes for the creator's controller to
+/// own (`Controller::owns_stream`).
+pub fn own_runs(
+    client: &Client,
+    scope: &Scope,
+    label: &str,
+) -> (
+    reflector::Store<CachedPipelineRun>,
+    impl futures::Stream<Item = Result<CachedPipelineRun, watcher::Error>> + Send + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(
+            scope.api::<CachedPipelineRun>(client),
+            watcher::Config::default().labels(label).any_semantic(),
+        )
+        .modify(CachedPipelineRun::trim),
+    )
+    .default_backoff()
+    .touched_objects();
+    (reader, stream)
+}
+
 /// Waits until the API of `K`, a resource that creates runs (PipelineBackfill,
 /// PipelineSchedule), answers. The PipelineRun controller does not wait for it: a cluster with
 /// the older CRDs only runs PipelineRuns. `waiting` says in the log what waits.

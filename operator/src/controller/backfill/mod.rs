@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::Client;
-use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, reflector, watcher};
 use tipoff_crds::PipelineBackfill;
 use tipoff_crds::pipeline_backfill::LABEL_BACKFILL;
 use tracing::info;
@@ -74,19 +74,7 @@ pub fn controller(
     scope: &Scope,
     runs: reflector::Store<CachedPipelineRun>,
 ) -> (Controller<PipelineBackfill>, BackfillView) {
-    let (own_reader, own_writer) = reflector::store();
-    let own_runs = reflector::reflector(
-        own_writer,
-        watcher(
-            scope.api::<CachedPipelineRun>(&client),
-            watcher::Config::default()
-                .labels(LABEL_BACKFILL)
-                .any_semantic(),
-        )
-        .modify(CachedPipelineRun::trim),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (own_reader, own_runs) = super::own_runs(&client, scope, LABEL_BACKFILL);
     let controller = Controller::new(
         scope.api::<PipelineBackfill>(&client),
         watcher::Config::default().any_semantic(),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
+use kube::runtime::{Controller, reflector, watcher};
 use kube::{Client, ResourceExt};
 use tipoff_crds::PipelineSchedule;
 use tipoff_crds::pipeline_schedule::{LABEL_GAME_DAYS, LABEL_SCHEDULE};
@@ -88,19 +88,7 @@ pub fn controller(
     scope: &Scope,
     runs: reflector::Store<CachedPipelineRun>,
 ) -> (Controller<PipelineSchedule>, ScheduleView) {
-    let (own_reader, own_writer) = reflector::store();
-    let own_runs = reflector::reflector(
-        own_writer,
-        watcher(
-            scope.api::<CachedPipelineRun>(&client),
-            watcher::Config::default()
-                .labels(LABEL_SCHEDULE)
-                .any_semantic(),
-        )
-        .modify(CachedPipelineRun::trim),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (own_reader, own_runs) = super::own_runs(&client, scope, LABEL_SCHEDULE);
     let controller = Controller::new(
         scope.api::<PipelineSchedule>(&client),
         watcher::Config::default().any_semantic(),
