@@ -158,6 +158,35 @@ pub async fn wait_for_crds(client: &Client, scope: &Scope) {
     }
 }
 
+/// Writes `status` as the whole status of `name` (of kind `K`) with server-side apply, as this
+/// controller's field manager, and returns the object as written.
+pub async fn apply_status<K, S>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &S,
+) -> kube::Result<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    S: serde::Serialize,
+{
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    Api::<K>::namespaced(client.clone(), ns)
+        .patch_status(
+            name,
+            &kube::api::PatchParams::apply(FIELD_MANAGER).force(),
+            &kube::api::Patch::Apply(&body),
+        )
+        .await
+}
+
 /// The runs a backfill or a schedule created (label `label`), cached trimmed as the run
 /// controller caches runs, and the stream of their changes for the creator's controller to
 /// own (`Controller::owns_stream`).

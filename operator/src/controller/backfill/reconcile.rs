@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::join_all;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tipoff_crds::{PipelineBackfill, PipelineRun};
 use tracing::{debug, info, instrument, warn};
 
 use super::BackfillContext;
 use crate::backfill::{self, BackfillPlan};
 use crate::controller::FIELD_MANAGER;
+use crate::controller::apply_status;
 use crate::controller::backoff::after_failure;
 use crate::controller::error::Error;
 use crate::controller::view::ObjectKey;
@@ -61,19 +61,8 @@ pub async fn reconcile(
     };
     // 5. The status, if it changed.
     if plan.status_changed {
-        let api: Api<PipelineBackfill> = Api::namespaced(ctx.client.clone(), &ns);
-        let body = json!({
-            "apiVersion": PipelineBackfill::api_version(&()),
-            "kind": PipelineBackfill::kind(&()),
-            "status": plan.status,
-        });
-        let written = api
-            .patch_status(
-                &backfill.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await?;
+        let written: PipelineBackfill =
+            apply_status(&ctx.client, &ns, &backfill.name_any(), &plan.status).await?;
         ctx.view.wrote_status(
             &backfill,
             cached.metadata.resource_version.clone(),

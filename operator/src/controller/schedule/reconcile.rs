@@ -8,15 +8,15 @@ use std::time::Instant;
 
 use futures::future::join_all;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::{Resource, ResourceExt};
-use serde_json::json;
 use tipoff_crds::{PipelineRun, PipelineSchedule};
 use tracing::{debug, info, instrument, warn};
 
 use super::ScheduleContext;
 use crate::controller::FIELD_MANAGER;
+use crate::controller::apply_status;
 use crate::controller::backoff::after_failure;
 use crate::controller::error::Error;
 use crate::controller::view::ObjectKey;
@@ -52,19 +52,8 @@ pub async fn reconcile(
     delete_runs(&ns, &plan, &ctx).await?;
     // 6. The status, if it changed.
     if plan.status_changed {
-        let api: Api<PipelineSchedule> = Api::namespaced(ctx.client.clone(), &ns);
-        let body = json!({
-            "apiVersion": PipelineSchedule::api_version(&()),
-            "kind": PipelineSchedule::kind(&()),
-            "status": plan.status,
-        });
-        let written = api
-            .patch_status(
-                &schedule.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&body),
-            )
-            .await?;
+        let written: PipelineSchedule =
+            apply_status(&ctx.client, &ns, &schedule.name_any(), &plan.status).await?;
         ctx.view.wrote_status(
             &schedule,
             cached.metadata.resource_version.clone(),
