@@ -78,7 +78,7 @@ fn resource_entries(info: &ResourceInfo) -> Vec<Value> {
         "singularName": info.singular,
         "namespaced": info.namespaced,
         "kind": info.kind,
-        "verbs": VERBS,
+        "verbs": if info.create_only { &["create"][..] } else { VERBS },
     });
     if !info.short_names.is_empty() {
         main["shortNames"] = json!(info.short_names);
@@ -97,12 +97,16 @@ fn resource_entries(info: &ResourceInfo) -> Vec<Value> {
         }));
     }
     for sub in &info.extra_subresources {
+        let (kind, verbs) = match sub.as_str() {
+            "token" => ("TokenRequest", "create"),
+            _ => (info.kind.as_str(), "get"),
+        };
         entries.push(json!({
             "name": format!("{}/{sub}", info.plural),
             "singularName": "",
             "namespaced": info.namespaced,
-            "kind": info.kind,
-            "verbs": ["get"],
+            "kind": kind,
+            "verbs": [verbs],
         }));
     }
     entries

@@ -108,6 +108,11 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// `403 Forbidden` about `resource.group "name"` with the authorizer's message.
+    pub fn forbidden(group: &str, resource: &str, name: &str, message: String) -> Self {
+        Self::new(403, "Forbidden", message).about(group, resource, name)
+    }
+
     /// `400 BadRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)

@@ -7,6 +7,7 @@
 //! protocol), [`discovery`], [`table`], [`runner`] (Jobs and Pods),
 //! [`faults`], [`metrics`].
 
+pub mod auth;
 pub mod builtin;
 pub mod cargo;
 pub mod discovery;
@@ -16,8 +17,10 @@ mod gc;
 pub mod http;
 pub mod jsonpath;
 pub mod metrics;
+pub mod names;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 pub mod runner;
 pub mod selector;
@@ -89,6 +92,7 @@ pub struct DevCluster {
     addr: SocketAddr,
     store: Arc<Store>,
     faults: Arc<Faults>,
+    auth: Arc<auth::Auth>,
     processes: Arc<runner::Processes>,
     data_dir: PathBuf,
     remove_data_dir: bool,
@@ -125,6 +129,8 @@ impl DevCluster {
         store.set_validator(Arc::new(move |info, object, old, strict| {
             validator.admit(info, object, old, strict)
         }));
+        auth::bootstrap(&store);
+        let auth = Arc::new(auth::Auth::default());
         let processes = Arc::new(runner::Processes::new(data_dir.clone()));
         let faults = Arc::new(Faults::new(store.clone(), processes.clone()));
         let state = Arc::new(http::AppState {
@@ -133,6 +139,7 @@ impl DevCluster {
             metrics: Arc::new(metrics::Metrics::new()),
             processes: processes.clone(),
             bookmark_interval: config.bookmark_interval,
+            auth: auth.clone(),
         });
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
@@ -161,6 +168,7 @@ impl DevCluster {
             addr,
             store,
             faults,
+            auth,
             processes,
             data_dir,
             remove_data_dir,
@@ -192,6 +200,37 @@ impl DevCluster {
     /// Fault injection.
     pub fn faults(&self) -> &Arc<Faults> {
         &self.faults
+    }
+
+    /// A bearer token for the ServiceAccount `namespace/name` (which must
+    /// exist), as `kubectl create token` would get. Requests with it are
+    /// authorized by RBAC.
+    pub fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, error::ApiError> {
+        self.auth.issue_token(&self.store, namespace, name)
+    }
+
+    /// A kubeconfig (YAML) that authenticates as the ServiceAccount
+    /// `namespace/name`, with `namespace` as its default namespace.
+    pub fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, error::ApiError> {
+        let token = self.service_account_token(namespace, name)?;
+        Ok(kubeconfig_yaml(&self.url())
+            .replace("user: {}", &format!("user:\n    token: {token}"))
+            .replace("namespace: default", &format!("namespace: {namespace}")))
+    }
+
+    /// Every distinct decision RBAC made (the admin's requests skip RBAC and
+    /// are not recorded), with how often it was made: what each identity used
+    /// and what it was refused.
+    pub fn authorization_decisions(&self) -> Vec<(auth::Decision, u64)> {
+        self.auth.decisions()
     }
 
     /// The object store (for direct inspection in tests).

@@ -73,6 +73,8 @@ pub struct ResourceInfo {
     pub crd_version: Option<Value>,
     /// Whether this version is the storage version (used for discovery ordering).
     pub storage: bool,
+    /// Review types (`SelfSubjectAccessReview`, ...): only `create`, nothing is stored.
+    pub create_only: bool,
 }
 
 impl ResourceInfo {
@@ -123,6 +125,7 @@ fn builtin(
         printer_columns: Vec::new(),
         crd_version: None,
         storage: true,
+        create_only: false,
     }
 }
 
@@ -146,22 +149,60 @@ impl Registry {
         pods.categories.push("all".into());
         let mut jobs = builtin("batch", "v1", "jobs", "Job", true, &[], true);
         jobs.categories.push("all".into());
+        let mut accounts = builtin(
+            "",
+            "v1",
+            "serviceaccounts",
+            "ServiceAccount",
+            true,
+            &["sa"],
+            false,
+        );
+        // TokenRequest (`kubectl create token`).
+        accounts.extra_subresources.push("token".into());
+        let rbac = |plural: &str, kind: &str, namespaced: bool| {
+            builtin(
+                "rbac.authorization.k8s.io",
+                "v1",
+                plural,
+                kind,
+                namespaced,
+                &[],
+                false,
+            )
+        };
+        let review = |plural: &str, kind: &str, namespaced: bool| ResourceInfo {
+            create_only: true,
+            ..builtin(
+                "authorization.k8s.io",
+                "v1",
+                plural,
+                kind,
+                namespaced,
+                &[],
+                false,
+            )
+        };
         let list = vec![
             builtin("", "v1", "namespaces", "Namespace", false, &["ns"], true),
             pods,
             builtin("", "v1", "events", "Event", true, &["ev"], false),
             builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"], false),
             builtin("", "v1", "secrets", "Secret", true, &[], false),
-            builtin(
-                "",
-                "v1",
-                "serviceaccounts",
-                "ServiceAccount",
-                true,
-                &["sa"],
-                false,
-            ),
+            accounts,
             jobs,
+            rbac("roles", "Role", true),
+            rbac("rolebindings", "RoleBinding", true),
+            rbac("clusterroles", "ClusterRole", false),
+            rbac("clusterrolebindings", "ClusterRoleBinding", false),
+            review("selfsubjectaccessreviews", "SelfSubjectAccessReview", false),
+            review("selfsubjectrulesreviews", "SelfSubjectRulesReview", false),
+            review("subjectaccessreviews", "SubjectAccessReview", false),
+            review(
+                "localsubjectaccessreviews",
+                "LocalSubjectAccessReview",
+                true,
+            ),
             builtin(
                 "events.k8s.io",
                 "v1",
@@ -342,6 +383,7 @@ pub fn infos_from_crd(crd: &Value) -> Vec<ResourceInfo> {
             printer_columns,
             crd_version: Some(version.clone()),
             storage: version["storage"].as_bool().unwrap_or(false),
+            create_only: false,
         });
     }
     out

@@ -3,8 +3,10 @@
 //! resources, watches, discovery and the admin endpoint live in submodules.
 
 mod admin;
+pub mod authz;
 mod path;
 mod resource;
+mod review;
 mod watch;
 
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::metrics::Metrics;
@@ -38,6 +41,8 @@ pub struct AppState {
     pub processes: Arc<Processes>,
     /// Interval between watch bookmarks.
     pub bookmark_interval: std::time::Duration,
+    /// Issued tokens and RBAC decisions.
+    pub auth: Arc<Auth>,
 }
 
 /// A JSON response with a status code.
@@ -152,6 +157,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(resource::dispatch)
         // The real server's request size limit (3 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authz::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

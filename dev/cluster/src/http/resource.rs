@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::{AppState, Target, json_response, parse};
+use crate::auth::User;
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::patch::{self, PatchType};
@@ -93,13 +94,14 @@ fn not_found_path() -> ApiError {
 /// The fallback handler for every `/api` and `/apis` path.
 pub(super) async fn dispatch(
     State(app): State<Arc<AppState>>,
+    Extension(user): Extension<User>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Response {
-    match handle(&app, &method, &uri, &headers, &params, body).await {
+    match handle(&app, &user, &method, &uri, &headers, &params, body).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -107,6 +109,7 @@ pub(super) async fn dispatch(
 
 async fn handle(
     app: &Arc<AppState>,
+    user: &User,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -139,7 +142,13 @@ async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type.contains("protobuf") || content_type.contains("cbor") {
+    // kubectl sends access reviews and TokenRequests only as protobuf.
+    let decoded = if content_type.contains("protobuf") {
+        Some(crate::protobuf::decode_request(&body)?)
+    } else {
+        None
+    };
+    if content_type.contains("cbor") {
         // Clients (client-go) fall back to JSON on 415.
         return Err(ApiError::new(
             415,
@@ -185,7 +194,35 @@ async fn handle(
     };
     let ns = namespace.clone().unwrap_or_default();
     let repr = wanted_repr(headers);
+    let body_json = |body: &[u8]| match &decoded {
+        Some(object) => Ok(object.clone()),
+        None if body.is_empty() => Ok(json!({})),
+        None => parse_json(body),
+    };
+    if info.create_only {
+        return match (method, api.name.as_deref()) {
+            (&Method::POST, None) => {
+                super::review::review(app, &info, user, namespace.as_deref(), body_json(&body)?)
+            }
+            _ => Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({method} {})",
+                uri.path()
+            ))),
+        };
+    }
+    if decoded.is_some() && api.subresource.as_deref() != Some("token") {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (protobuf only for access reviews and TokenRequests)",
+        ));
+    }
     match (method, api.name.as_deref(), api.subresource.as_deref()) {
+        (&Method::POST, Some(name), Some("token"))
+            if info.plural == "serviceaccounts" && info.group.is_empty() =>
+        {
+            super::review::token_request(app, &ns, name, body_json(&body)?)
+        }
         (&Method::GET, None, None) => {
             if api.watch_prefix || truthy(params, "watch") {
                 let options = list_options(namespace, params)?;

@@ -425,6 +425,7 @@ impl Store {
             name = format!("{prefix}{}", random_suffix(5));
             object["metadata"]["name"] = json!(name);
         }
+        crate::names::validate(info, &name)?;
         let gr = info.group_resource();
         if info.has_status
             && let Some(map) = object.as_object_mut()
