@@ -369,3 +369,143 @@ async fn object_names_are_validated_like_a_real_api_server() {
     assert!(err.contains("must be no more than 63 characters"), "{err}");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_references_need_delete_and_blocking_ones_need_the_owners_finalizers() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let cluster = start().await;
+    let admin = client(&cluster);
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(admin.clone(), "default");
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "writer"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let roles: Api<Role> = Api::namespaced(admin.clone(), "default");
+    let role = |extra: Vec<serde_json::Value>| {
+        let mut rules = vec![
+            json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "update", "patch"]}),
+        ];
+        rules.extend(extra);
+        serde_json::from_value::<Role>(json!({"metadata": {"name": "writer"}, "rules": rules}))
+            .unwrap()
+    };
+    roles
+        .create(&PostParams::default(), &role(vec![]))
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "writer"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "writer"},
+                "subjects": [{"kind": "ServiceAccount", "name": "writer", "namespace": "default"}],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let owner = Api::<Pod>::namespaced(admin.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "owner"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let uid = owner.metadata.uid.unwrap();
+    let owned = |name: &str, block: bool| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": [{
+            "apiVersion": "v1", "kind": "Pod", "name": "owner", "uid": uid, "blockOwnerDeletion": block,
+        }]}}))
+        .unwrap()
+    };
+    let mut config = kube::Config::new(cluster.url().parse().unwrap());
+    config.auth_info.token = Some(
+        cluster
+            .service_account_token("default", "writer")
+            .unwrap()
+            .into(),
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(Client::try_from(config).unwrap(), "default");
+
+    // Creating with a plain owner reference needs nothing more.
+    maps.create(&PostParams::default(), &owned("plain", false))
+        .await
+        .unwrap();
+    // Blocking the owner's deletion needs `update` on its finalizers.
+    let status = forbidden(
+        maps.create(&PostParams::default(), &owned("blocking", true))
+            .await,
+    );
+    assert_eq!(
+        status.message,
+        r#"configmaps "blocking" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't set finalizers on: User "system:serviceaccount:default:writer" cannot update resource "pods/finalizers" in API group "" in the namespace "default", <nil>"#
+    );
+    // Changing the references of an existing object needs `delete` on it.
+    let status = forbidden(
+        maps.patch(
+            "plain",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"ownerReferences": null}})),
+        )
+        .await,
+    );
+    assert!(
+        status
+            .message
+            .contains("cannot set an ownerRef on a resource you can't delete"),
+        "{}",
+        status.message
+    );
+    maps.patch(
+        "plain",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v"}})),
+    )
+    .await
+    .unwrap();
+
+    roles
+        .replace(
+            "writer",
+            &PostParams::default(),
+            &Role {
+                metadata: roles.get("writer").await.unwrap().metadata,
+                ..role(vec![
+                    json!({"apiGroups": [""], "resources": ["pods/finalizers"], "verbs": ["update"]}),
+                    json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["delete"]}),
+                ])
+            },
+        )
+        .await
+        .unwrap();
+    maps.create(&PostParams::default(), &owned("blocking", true))
+        .await
+        .unwrap();
+    maps.patch(
+        "plain",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"ownerReferences": null}})),
+    )
+    .await
+    .unwrap();
+    // A server-side apply that creates needs `create` (granted here) as well as `patch`.
+    maps.patch(
+        "applied",
+        &PatchParams::apply("test"),
+        &Patch::Apply(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    cluster.shutdown().await;
+}

@@ -21,7 +21,7 @@ fn backfills(env: &Env) -> Api<PipelineBackfill> {
     Api::namespaced(env.client.clone(), NS)
 }
 
-async fn create_backfill(
+pub(super) async fn create_backfill(
     env: &Env,
     name: &str,
     from: &str,
@@ -40,7 +40,7 @@ async fn create_backfill(
         .unwrap()
 }
 
-async fn wait_backfill(
+pub(super) async fn wait_backfill(
     env: &Env,
     name: &str,
     timeout: Duration,
@@ -61,7 +61,7 @@ async fn wait_backfill(
     }
 }
 
-fn backfill_state(b: &PipelineBackfill) -> Option<BackfillState> {
+pub(super) fn backfill_state(b: &PipelineBackfill) -> Option<BackfillState> {
     b.status.as_ref().and_then(|s| s.state)
 }
 

@@ -79,7 +79,12 @@ async fn wait_for_processor_failed(
 
 /// Waits until the Pod of `processor`'s `attempt` is running, i.e. its process has started and
 /// read the behaviour script.
-async fn wait_for_running_pod(env: &Env, run: &str, processor: &str, attempt: u32) -> Pod {
+pub(super) async fn wait_for_running_pod(
+    env: &Env,
+    run: &str,
+    processor: &str,
+    attempt: u32,
+) -> Pod {
     let pod = env
         .poll(
             &format!("{processor} attempt {attempt} running"),

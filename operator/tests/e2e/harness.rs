@@ -197,11 +197,28 @@ impl Env {
         K: AsRef<std::ffi::OsStr>,
         V: AsRef<std::ffi::OsStr>,
     {
+        self.spawn_operator_as(name, args, env, &self.kubeconfig)
+    }
+
+    /// As [`Env::spawn_operator`], with the credentials of `kubeconfig` (e.g. a ServiceAccount
+    /// token, so that RBAC applies) instead of the admin's.
+    pub fn spawn_operator_as<A, K, V>(
+        &self,
+        name: &str,
+        args: &[A],
+        env: impl IntoIterator<Item = (K, V)>,
+        kubeconfig: &Path,
+    ) -> Operator
+    where
+        A: AsRef<std::ffi::OsStr>,
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_tipoff-operator"))
             .args(args)
             .envs(env)
-            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(std::fs::File::create(self.dir.path().join(format!("{name}.out"))).unwrap())
             .spawn()

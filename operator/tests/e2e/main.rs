@@ -7,6 +7,7 @@
 mod backfill;
 mod failures;
 mod harness;
+mod rbac;
 mod real_processors;
 mod resilience;
 mod schedule;
@@ -322,101 +323,12 @@ async fn an_operator_started_before_its_crds_waits_for_them() {
 /// arguments, and its environment with the downward-API fields resolved; the catalog
 /// ConfigMap's mount is a directory holding the test catalog. It must become the leader and
 /// ready, and run a pipeline whose processor Jobs use the manifest's ServiceAccount and
-/// environment ConfigMap.
+/// environment ConfigMap. It runs as its ServiceAccount under the manifest's Role (applied to
+/// the API server, which enforces RBAC): any refused call fails the test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_deployment_runs_a_pipeline() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
-    use serde::Deserialize;
-
-    let text = std::fs::read_to_string(harness::workspace().join("deploy/operator.yaml")).unwrap();
-    let deployment: Deployment = serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| serde_yaml::Value::deserialize(doc).unwrap())
-        .find(|doc| doc["kind"] == "Deployment")
-        .map(|doc| serde_yaml::from_value(doc).unwrap())
-        .expect("a Deployment in deploy/operator.yaml");
-    let pod = deployment.spec.template.spec.unwrap();
-    let container = &pod.containers[0];
-    let mount = container
-        .volume_mounts
-        .iter()
-        .flatten()
-        .find(|m| m.name == "catalog")
-        .unwrap();
-
     let env = Env::start(&with_sleep(&script("  {}\n"), 20), None).await;
-    let catalog_dir = env.dir.path().join("catalog-configmap");
-    std::fs::create_dir(&catalog_dir).unwrap();
-    std::fs::copy(harness::test_catalog(), catalog_dir.join("pipeline.yaml")).unwrap();
-    let args: Vec<String> = container
-        .args
-        .iter()
-        .flatten()
-        .map(|a| a.replace(&mount.mount_path, &catalog_dir.display().to_string()))
-        .collect();
-    let mut vars: Vec<(String, String)> = container
-        .env
-        .iter()
-        .flatten()
-        .map(|var| {
-            let field = var
-                .value_from
-                .as_ref()
-                .and_then(|f| f.field_ref.as_ref())
-                .map(|f| f.field_path.as_str());
-            let value = match (field, &var.value) {
-                (Some("metadata.namespace"), _) => harness::NS.to_owned(),
-                (Some("metadata.name"), _) => "tipoff-operator-7d4b9-x2x5q".to_owned(),
-                (None, Some(value)) => value.clone(),
-                other => panic!("{}: no value for {other:?}", var.name),
-            };
-            (var.name.clone(), value)
-        })
-        .collect();
-    // The one difference from the Pod: a free port instead of 8080 (tests run in parallel).
-    vars.push(("TIPOFF_LISTEN".into(), "127.0.0.1:0".into()));
-
-    // What the manifest's arguments name must exist, as `kubectl apply` would have made it.
-    let flag = |name: &str| {
-        args.iter()
-            .find_map(|a| a.strip_prefix(&format!("--{name}=")))
-            .unwrap()
-            .to_owned()
-    };
-    let (account, configmap) = (
-        flag("processor-service-account"),
-        flag("processor-env-configmap"),
-    );
-    let accounts: kube::Api<ServiceAccount> =
-        kube::Api::namespaced(env.client.clone(), harness::NS);
-    accounts
-        .create(
-            &Default::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": account}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let maps: kube::Api<ConfigMap> = kube::Api::namespaced(env.client.clone(), harness::NS);
-    maps.create(
-        &Default::default(),
-        &serde_json::from_value(serde_json::json!({
-            "metadata": {"name": configmap}, "data": {"TIPOFF_DEPLOYED_BY": "deploy/operator.yaml"}
-        }))
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-
-    let op = env.spawn_operator("deployed", &args, vars);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(is_leader(&op) && op.get("/readyz").map(|r| r.0) == Some(200)) {
-        assert!(
-            Instant::now() < deadline,
-            "never leader and ready:\n{}",
-            op.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let shipped = rbac::start_shipped_operator(&env, "deployed", &[]).await;
     env.create_run("deployed", Mode::Production).await;
     let run = env
         .wait_for("deployed", Duration::from_secs(120), |r| {
@@ -428,20 +340,31 @@ async fn the_shipped_deployment_runs_a_pipeline() {
         Some(RunState::Succeeded),
         "{:#?}\n{}",
         run.status,
-        op.log()
+        shipped.op.log()
     );
     for job in env.jobs("deployed").await {
         let spec = job.spec.unwrap().template.spec.unwrap();
-        assert_eq!(spec.service_account_name.as_deref(), Some(account.as_str()));
+        assert_eq!(
+            spec.service_account_name.as_deref(),
+            Some(shipped.processor_account.as_str())
+        );
         let sources = spec.containers[0].env_from.clone().unwrap_or_default();
         assert!(
             sources.iter().any(|s| s
                 .config_map_ref
                 .as_ref()
-                .is_some_and(|c| c.name == configmap)),
+                .is_some_and(|c| c.name == shipped.processor_configmap)),
             "{sources:?}"
         );
     }
+    // Every call the operator made was allowed by the shipped Role.
+    let refused = rbac::refused(&env, &shipped.user);
+    assert!(
+        refused.is_empty(),
+        "the API server refused the operator:\n{}\n{}",
+        refused.join("\n"),
+        shipped.op.log()
+    );
 }
 
 /// A small deterministic generator for the random points of the racy tests: seeded from the

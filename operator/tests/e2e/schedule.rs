@@ -25,7 +25,7 @@ fn schedules(env: &Env) -> Api<PipelineSchedule> {
 }
 
 /// The test clock's file, set to `now`.
-fn set_clock(env: &Env, now: &str) -> PathBuf {
+pub(super) fn set_clock(env: &Env, now: &str) -> PathBuf {
     let path = env.dir.path().join("now");
     let tmp = env.dir.path().join("now.new");
     std::fs::write(&tmp, now).unwrap();
@@ -45,7 +45,7 @@ fn operator(env: &Env, name: &str, leader_elect: bool) -> Operator {
 }
 
 /// The game-day ConfigMap: every date from `from` to `to` except `without`.
-async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
+pub(super) async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
     let (from, to): (jiff::civil::Date, jiff::civil::Date) =
         (from.parse().unwrap(), to.parse().unwrap());
     let mut text = String::from("# test season\n");
@@ -67,7 +67,7 @@ async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
         .unwrap();
 }
 
-async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)) {
+pub(super) async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)) {
     let mut spec: PipelineScheduleSpec = serde_json::from_value(serde_json::json!({
         "gameDays": {"configMap": "games"},
         "release": Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT),
@@ -81,7 +81,7 @@ async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)
 }
 
 /// The schedule's runs, by date (a date with two runs fails the test).
-async fn runs_by_date(env: &Env) -> BTreeMap<String, PipelineRun> {
+pub(super) async fn runs_by_date(env: &Env) -> BTreeMap<String, PipelineRun> {
     let mut out = BTreeMap::new();
     for run in env
         .runs()
@@ -100,7 +100,7 @@ async fn runs_by_date(env: &Env) -> BTreeMap<String, PipelineRun> {
 
 /// Waits until the schedule's runs are exactly `dates`, all Succeeded, checking meanwhile
 /// that (Forbid) no two are ever in flight at once.
-async fn wait_for_dates(
+pub(super) async fn wait_for_dates(
     env: &Env,
     dates: &[&str],
     timeout: Duration,

@@ -7,6 +7,7 @@
 //! It decides; it does not serve HTTP (`http::authz` does) and it never
 //! writes objects except the bootstrap roles.
 
+pub mod owners;
 pub mod rbac;
 
 use std::collections::{BTreeMap, HashMap};
@@ -135,7 +136,12 @@ impl Auth {
         if attributes.user.is_master() {
             return Ok(());
         }
-        let allowed = policy(store).authorize(attributes).is_ok();
+        self.decide(&policy(store), attributes)
+    }
+
+    /// Decides a request against a policy snapshot and records the decision.
+    pub fn decide(&self, policy: &Policy, attributes: &Attributes) -> Result<(), ApiError> {
+        let allowed = policy.authorize(attributes).is_ok();
         let decision = match &attributes.target {
             Target::Resource {
                 group,

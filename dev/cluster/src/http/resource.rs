@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use super::{AppState, Target, json_response, parse};
 use crate::auth::User;
+use crate::auth::owners::{self, Check};
+use crate::auth::rbac::{self, Attributes, Policy};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::patch::{self, PatchType};
@@ -265,6 +267,9 @@ async fn handle(
                 return Err(not_found_path());
             }
             let object = parse_json(&body)?;
+            owner_check(app, user, |check| {
+                owners::admit(check, &info, &ns, &object, None)
+            })?;
             let created = app
                 .store
                 .create_checked(&info, &ns, object, strict(params))?;
@@ -274,9 +279,13 @@ async fn handle(
         (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
             let object = parse_json(&body)?;
             let sub = subresource(sub);
+            let guard = OwnerGuard::new(app, user, &info, &ns, sub);
             let updated =
                 app.store
-                    .update_checked(&info, &ns, name, sub, strict(params), |_| Ok(object))?;
+                    .update_checked(&info, &ns, name, sub, strict(params), |current| {
+                        guard.admit(&object, current)?;
+                        Ok(object)
+                    })?;
             after_write(app, &info, &updated);
             Ok(json_response(200, &updated))
         }
@@ -288,7 +297,7 @@ async fn handle(
             let patch_type = PatchType::from_content_type(content_type)?;
             let body = patch::parse_body(patch_type, &body)?;
             let (code, object) =
-                patch_object(app, &info, &ns, name, sub, patch_type, &body, params)?;
+                patch_object(app, user, &info, &ns, name, sub, patch_type, &body, params)?;
             after_write(app, &info, &object);
             Ok(json_response(code, &object))
         }
@@ -347,6 +356,68 @@ async fn handle(
             "the server does not allow this method on the requested resource ({method} {})",
             uri.path()
         ))),
+    }
+}
+
+/// Runs an owner-reference check for `user` with fresh snapshots (none for the admin).
+fn owner_check(
+    app: &AppState,
+    user: &User,
+    run: impl FnOnce(&Check<'_>) -> ApiResult<()>,
+) -> ApiResult<()> {
+    if user.is_master() {
+        return Ok(());
+    }
+    let (policy, registry) = (crate::auth::policy(&app.store), app.store.registry());
+    run(&Check {
+        auth: &app.auth,
+        policy: &policy,
+        registry: &registry,
+        user,
+    })
+}
+
+/// The owner-reference check of an update, with its snapshots taken before the
+/// store locks for the write (the check runs inside it).
+struct OwnerGuard<'a> {
+    app: &'a AppState,
+    user: &'a User,
+    info: &'a ResourceInfo,
+    namespace: &'a str,
+    snapshot: Option<(Policy, Arc<crate::resources::Registry>)>,
+}
+
+impl<'a> OwnerGuard<'a> {
+    fn new(
+        app: &'a AppState,
+        user: &'a User,
+        info: &'a ResourceInfo,
+        namespace: &'a str,
+        sub: Subresource,
+    ) -> Self {
+        // Status writes cannot change metadata; the admin is never checked.
+        let snapshot = (sub == Subresource::Main && !user.is_master())
+            .then(|| (crate::auth::policy(&app.store), app.store.registry()));
+        Self {
+            app,
+            user,
+            info,
+            namespace,
+            snapshot,
+        }
+    }
+
+    fn admit(&self, new: &Value, old: &Value) -> ApiResult<()> {
+        let Some((policy, registry)) = &self.snapshot else {
+            return Ok(());
+        };
+        let check = Check {
+            auth: &self.app.auth,
+            policy,
+            registry,
+            user: self.user,
+        };
+        owners::admit(&check, self.info, self.namespace, new, Some(old))
     }
 }
 
@@ -441,6 +512,7 @@ fn list(
 #[allow(clippy::too_many_arguments)]
 fn patch_object(
     app: &AppState,
+    user: &User,
     info: &ResourceInfo,
     ns: &str,
     name: &str,
@@ -450,11 +522,14 @@ fn patch_object(
     params: &Params,
 ) -> ApiResult<(u16, Value)> {
     let subres = subresource(sub);
+    let guard = OwnerGuard::new(app, user, info, ns, subres);
     if patch_type != PatchType::Apply {
         let updated =
             app.store
                 .update_checked(info, ns, name, subres, strict(params), |current| {
-                    patch::apply_patch(patch_type, current, body)
+                    let new = patch::apply_patch(patch_type, current, body)?;
+                    guard.admit(&new, current)?;
+                    Ok(new)
                 })?;
         return Ok((200, updated));
     }
@@ -465,7 +540,9 @@ fn patch_object(
     let result = app
         .store
         .update_checked(info, ns, name, subres, strict(params), |current| {
-            Ok(patch::apply(Some(current), body, &manager, &sub_name))
+            let new = patch::apply(Some(current), body, &manager, &sub_name);
+            guard.admit(&new, current)?;
+            Ok(new)
         });
     match result {
         Err(err) if err.code == 404 && subres == Subresource::Main => {
@@ -474,6 +551,24 @@ fn patch_object(
             if let Some(meta) = object["metadata"].as_object_mut() {
                 meta.insert("name".into(), json!(name));
             }
+            // An apply that creates needs `create` too, as on a real API server.
+            app.auth.authorize(
+                &app.store,
+                &Attributes {
+                    user: user.clone(),
+                    verb: "create".into(),
+                    target: rbac::Target::Resource {
+                        group: info.group.clone(),
+                        resource: info.plural.clone(),
+                        subresource: String::new(),
+                        namespace: ns.into(),
+                        name: name.into(),
+                    },
+                },
+            )?;
+            owner_check(app, user, |check| {
+                owners::admit(check, info, ns, &object, None)
+            })?;
             Ok((
                 201,
                 app.store.create_checked(info, ns, object, strict(params))?,
