@@ -4,7 +4,9 @@
 //!
 //! Module map: [`store`] (objects, resourceVersions, write rules), [`watch`]
 //! (event window), `gc` (owner references, finalizers), [`http`] (wire
-//! protocol), [`discovery`], [`table`], [`runner`] (Jobs and Pods),
+//! protocol), [`auth`] (ServiceAccount tokens, impersonation, RBAC,
+//! owner-reference permissions), [`names`], [`protobuf`] (access reviews
+//! from kubectl), [`discovery`], [`table`], [`runner`] (Jobs and Pods),
 //! [`faults`], [`metrics`].
 
 pub mod auth;

@@ -330,11 +330,7 @@ async fn the_shipped_deployment_runs_a_pipeline() {
     let env = Env::start(&with_sleep(&script("  {}\n"), 20), None).await;
     let shipped = rbac::start_shipped_operator(&env, "deployed", &[]).await;
     env.create_run("deployed", Mode::Production).await;
-    let run = env
-        .wait_for("deployed", Duration::from_secs(120), |r| {
-            state(r).is_some_and(RunState::is_terminal)
-        })
-        .await;
+    let run = rbac::wait_run(&env, &shipped, "deployed", Duration::from_secs(120)).await;
     assert_eq!(
         state(&run),
         Some(RunState::Succeeded),

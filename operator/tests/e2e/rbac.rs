@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::harness::{self, Env, NS, Operator};
 use super::is_leader;
+use tipoff_crds::{PipelineRun, RunState};
 
 /// The documents of `deploy/operator.yaml`.
 pub fn shipped_manifest() -> Vec<Value> {
@@ -265,7 +266,7 @@ async fn the_shipped_role_grants_exactly_what_the_operator_uses() {
     use super::backfill::{backfill_state, create_backfill, wait_backfill};
     use super::schedule::{create_schedule, game_days, set_clock, wait_for_dates};
     use super::{script, with_sleep};
-    use tipoff_crds::{BackfillState, Mode, RunState};
+    use tipoff_crds::{BackfillState, Mode};
 
     let hang = with_sleep(&script("  raw-schedule: {outcome: hang}\n"), 20);
     let env = Env::start(&hang, None).await;
@@ -290,17 +291,24 @@ async fn the_shipped_role_grants_exactly_what_the_operator_uses() {
         spec.deadline_seconds = Some(60);
     })
     .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.jobs("overdue").await.is_empty() {
+        let refused = refused(&env, &shipped.user);
+        assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            failed("no Job for overdue")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     super::failures::wait_for_running_pod(&env, "overdue", "raw-schedule", 1).await;
     env.set_script(&with_sleep(&script("  {}\n"), 20));
 
     // A plain run, a backfill of two dates, and a schedule keeping one successful run.
     env.create_run("plain", Mode::Production).await;
     create_backfill(&env, "jan", "2026-01-10", "2026-01-11", |_| {}).await;
-    let run = env
-        .wait_for("plain", Duration::from_secs(120), |r| {
-            harness::state(r).is_some_and(RunState::is_terminal)
-        })
-        .await;
+    let run = wait_run(&env, &shipped, "plain", Duration::from_secs(120)).await;
     assert_eq!(
         harness::state(&run),
         Some(RunState::Succeeded),
@@ -338,11 +346,7 @@ async fn the_shipped_role_grants_exactly_what_the_operator_uses() {
         .await
         .unwrap();
     wait_for_dates(&env, &["2026-01-25"], Duration::from_secs(120)).await;
-    let run = env
-        .wait_for("overdue", Duration::from_secs(120), |r| {
-            harness::state(r).is_some_and(RunState::is_terminal)
-        })
-        .await;
+    let run = wait_run(&env, &shipped, "overdue", Duration::from_secs(120)).await;
     assert_eq!(
         harness::state(&run),
         Some(RunState::Failed),
@@ -362,4 +366,30 @@ async fn the_shipped_role_grants_exactly_what_the_operator_uses() {
         "deploy/operator.yaml's Role grants what the operator never used:\n{}",
         unused.join("\n")
     );
+}
+
+/// Waits until the run `name` ends, failing at once (with the list) if the API server refused
+/// the operator anything.
+pub async fn wait_run(env: &Env, shipped: &Shipped, name: &str, timeout: Duration) -> PipelineRun {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let refused = refused(env, &shipped.user);
+        assert!(
+            refused.is_empty(),
+            "the API server refused the operator:\n{}\n{}",
+            refused.join("\n"),
+            shipped.op.log()
+        );
+        if let Some(run) = env.runs().get_opt(name).await.unwrap()
+            && harness::state(&run).is_some_and(RunState::is_terminal)
+        {
+            return run;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {name} did not end in {timeout:?}\n{}",
+            shipped.op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
