@@ -141,7 +141,7 @@ impl Auth {
 
     /// Decides a request against a policy snapshot and records the decision.
     pub fn decide(&self, policy: &Policy, attributes: &Attributes) -> Result<(), ApiError> {
-        let allowed = policy.authorize(attributes).is_ok();
+        let allowed = policy.authorize(attributes).is_some();
         let decision = match &attributes.target {
             Target::Resource {
                 group,

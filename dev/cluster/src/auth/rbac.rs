@@ -236,8 +236,8 @@ impl Policy {
         out
     }
 
-    /// Decides a request: `Ok(reason)` when a rule allows it.
-    pub fn authorize(&self, attributes: &Attributes) -> Result<String, ()> {
+    /// Decides a request: the reason it is allowed (the binding), `None` when no rule allows it.
+    pub fn authorize(&self, attributes: &Attributes) -> Option<String> {
         let namespace = match &attributes.target {
             Target::Resource { namespace, .. } => namespace.as_str(),
             Target::NonResource { .. } => "",
@@ -246,7 +246,6 @@ impl Policy {
             .into_iter()
             .find(|(_, rule)| rule.allows(&attributes.verb, &attributes.target))
             .map(|(via, _)| format!("RBAC: allowed by {via}"))
-            .ok_or(())
     }
 }
 
@@ -351,7 +350,7 @@ mod tests {
                 "tipoff",
                 ""
             ))
-            .is_ok()
+            .is_some()
         );
         assert!(
             p.authorize(&resource(
@@ -362,7 +361,7 @@ mod tests {
                 "tipoff",
                 "r"
             ))
-            .is_err()
+            .is_none()
         );
         assert!(
             p.authorize(&resource(
@@ -373,7 +372,7 @@ mod tests {
                 "tipoff",
                 "r"
             ))
-            .is_ok()
+            .is_some()
         );
         assert!(
             p.authorize(&resource(
@@ -384,7 +383,7 @@ mod tests {
                 "tipoff",
                 "r"
             ))
-            .is_err()
+            .is_none()
         );
         assert!(
             p.authorize(&resource(
@@ -395,11 +394,11 @@ mod tests {
                 "tipoff",
                 "r"
             ))
-            .is_err()
+            .is_none()
         );
         assert!(
             p.authorize(&resource("get", "", "pipelineruns", "", "tipoff", "r"))
-                .is_err()
+                .is_none()
         );
     }
 
@@ -415,22 +414,22 @@ mod tests {
                 "tipoff",
                 ""
             ))
-            .is_ok()
+            .is_some()
         );
         // `*` covers subresources too; `*/log` only the log subresource.
         assert!(
             p.authorize(&resource(
                 "update", "batch", "jobs", "status", "tipoff", "j"
             ))
-            .is_ok()
+            .is_some()
         );
         assert!(
             p.authorize(&resource("get", "", "pods", "log", "tipoff", "p"))
-                .is_ok()
+                .is_some()
         );
         assert!(
             p.authorize(&resource("get", "", "pods", "", "tipoff", "p"))
-                .is_err()
+                .is_none()
         );
     }
 
@@ -439,15 +438,15 @@ mod tests {
         let p = policy();
         assert!(
             p.authorize(&resource("get", "", "configmaps", "", "tipoff", "catalog"))
-                .is_ok()
+                .is_some()
         );
         assert!(
             p.authorize(&resource("get", "", "configmaps", "", "tipoff", "other"))
-                .is_err()
+                .is_none()
         );
         assert!(
             p.authorize(&resource("list", "", "configmaps", "", "tipoff", ""))
-                .is_err()
+                .is_none()
         );
     }
 
@@ -463,16 +462,16 @@ mod tests {
                 "other",
                 "r"
             ))
-            .is_err()
+            .is_none()
         );
         // All namespaces (empty) is a cluster-wide question.
         assert!(
             p.authorize(&resource("list", "tipoff.dev", "pipelineruns", "", "", ""))
-                .is_err()
+                .is_none()
         );
         let mut other = resource("get", "tipoff.dev", "pipelineruns", "", "tipoff", "r");
         other.user = sa("other", "op");
-        assert!(p.authorize(&other).is_err());
+        assert!(p.authorize(&other).is_none());
     }
 
     #[test]
@@ -483,13 +482,13 @@ mod tests {
             verb: verb.into(),
             target: Target::NonResource { path: path.into() },
         };
-        assert!(p.authorize(&path("get", "/apis")).is_ok());
+        assert!(p.authorize(&path("get", "/apis")).is_some());
         assert!(
             p.authorize(&path("get", "/apis/tipoff.dev/v1alpha1"))
-                .is_ok()
+                .is_some()
         );
-        assert!(p.authorize(&path("get", "/api")).is_err());
-        assert!(p.authorize(&path("post", "/apis")).is_err());
+        assert!(p.authorize(&path("get", "/api")).is_none());
+        assert!(p.authorize(&path("post", "/apis")).is_none());
     }
 
     #[test]
@@ -506,11 +505,11 @@ mod tests {
         }));
         assert!(
             p.authorize(&resource("get", "", "pods", "", "tipoff", "p"))
-                .is_ok()
+                .is_some()
         );
         assert!(
             p.authorize(&resource("get", "", "pods", "", "default", "p"))
-                .is_err()
+                .is_none()
         );
     }
 

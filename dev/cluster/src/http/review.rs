@@ -108,8 +108,8 @@ pub(super) fn review(
                 json!({"allowed": true, "reason": "system:masters"})
             } else {
                 match policy.authorize(&attributes) {
-                    Ok(reason) => json!({"allowed": true, "reason": reason}),
-                    Err(()) => json!({"allowed": false}),
+                    Some(reason) => json!({"allowed": true, "reason": reason}),
+                    None => json!({"allowed": false}),
                 }
             }
         }
