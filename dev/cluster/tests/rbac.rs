@@ -509,3 +509,76 @@ async fn owner_references_need_delete_and_blocking_ones_need_the_owners_finalize
     .unwrap();
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_side_apply_that_creates_needs_create_as_well_as_patch() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let cluster = start().await;
+    let admin = client(&cluster);
+    Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(admin.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "applier"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<Role>::namespaced(admin.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "applier"}, "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch"]}
+            ]}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "applier"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "applier"},
+                "subjects": [{"kind": "ServiceAccount", "name": "applier", "namespace": "default"}],
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut config = kube::Config::new(cluster.url().parse().unwrap());
+    config.auth_info.token = Some(
+        cluster
+            .service_account_token("default", "applier")
+            .unwrap()
+            .into(),
+    );
+    let maps: Api<ConfigMap> = Api::namespaced(Client::try_from(config).unwrap(), "default");
+    let apply = |value: &str| {
+        Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "applied"}, "data": {"k": value},
+        }))
+    };
+    let status = forbidden(
+        maps.patch("applied", &PatchParams::apply("test"), &apply("1"))
+            .await,
+    );
+    assert!(
+        status
+            .message
+            .contains(r#"cannot create resource "configmaps""#),
+        "{}",
+        status.message
+    );
+    // Once it exists, applying is a patch.
+    Api::<ConfigMap>::namespaced(admin, "default")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "applied"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    maps.patch("applied", &PatchParams::apply("test"), &apply("2"))
+        .await
+        .unwrap();
+    cluster.shutdown().await;
+}
