@@ -195,7 +195,6 @@ pub fn forbidden(attributes: &Attributes) -> ApiError {
         Target::Resource {
             group,
             resource,
-            subresource,
             name,
             ..
         } => {
@@ -209,7 +208,6 @@ pub fn forbidden(attributes: &Attributes) -> ApiError {
             } else {
                 format!("{qualified} {name:?} is forbidden: {reason}")
             };
-            let _ = subresource;
             ApiError::forbidden(group, resource, name, message)
         }
     }
