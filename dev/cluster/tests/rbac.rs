@@ -220,6 +220,35 @@ async fn a_service_account_gets_exactly_what_its_role_grants() {
     assert!(seen("get", "pods", "log", false));
     assert!(!seen("create", "pods", "", true));
 
+    // A SubjectAccessReview (the admin asking about the reader) answers as the authorizer.
+    let reviews: Api<k8s_openapi::api::authorization::v1::SubjectAccessReview> =
+        Api::all(admin.clone());
+    let ask = |verb: &str, subresource: &str| {
+        serde_json::from_value::<k8s_openapi::api::authorization::v1::SubjectAccessReview>(json!({
+            "spec": {
+                "user": user,
+                "groups": ["system:serviceaccounts", "system:authenticated"],
+                "resourceAttributes": {"namespace": "default", "verb": verb, "resource": "pods", "subresource": subresource},
+            }
+        }))
+        .unwrap()
+    };
+    for (verb, sub, allowed) in [
+        ("patch", "status", true),
+        ("patch", "", false),
+        ("watch", "", true),
+    ] {
+        let answer = reviews
+            .create(&PostParams::default(), &ask(verb, sub))
+            .await
+            .unwrap();
+        assert_eq!(answer.status.unwrap().allowed, allowed, "{verb} pods/{sub}");
+    }
+    // The reader may not ask about others (no create on subjectaccessreviews).
+    let theirs: Api<k8s_openapi::api::authorization::v1::SubjectAccessReview> =
+        Api::all(reader.clone());
+    forbidden(theirs.create(&PostParams::default(), &ask("get", "")).await);
+
     // The admin (no credentials) is never refused.
     admin_pods
         .delete("p", &DeleteParams::default())
