@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::ListParams;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
+use tipoff_crds::pipeline_schedule::LABEL_GAME_DAYS;
 use tipoff_crds::{
-    BackfillState, DateState, Mode, Order, PipelineBackfill, PipelineBackfillStatus, Release,
-    Reprocess,
+    BackfillState, DateState, GameDaysSource, Mode, Order, PipelineBackfill,
+    PipelineBackfillStatus, Release, Reprocess,
 };
 
 use crate::cluster::{Cluster, parse_date};
@@ -39,6 +42,8 @@ pub struct BackfillArgs {
     pub order: Order,
     /// The runs' mode.
     pub mode: Mode,
+    /// The game-day list (`Some(None)`: `--game-days none`; `None`: find the namespace's).
+    pub game_days: Option<Option<GameDaysSource>>,
     /// Follow it until it ends.
     pub wait: bool,
     /// How long to follow.
@@ -69,6 +74,69 @@ pub fn parse_reprocess(text: &str) -> Result<Reprocess> {
             "invalid --reprocess {text:?}: use missing (no successful run), failed, drifted or all"
         ))
     })
+}
+
+/// Parses `--game-days`: `CONFIGMAP`, `CONFIGMAP/KEY` (key default `dates`), or `none`.
+pub fn parse_game_days(text: &str) -> Result<Option<GameDaysSource>> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let (config_map, key) = match text.split_once('/') {
+        Some((cm, key)) => (cm, key),
+        None => (text, tipoff_crds::pipeline_schedule::DEFAULT_GAME_DAYS_KEY),
+    };
+    if config_map.is_empty() || key.is_empty() {
+        return Err(CliError::Usage(format!(
+            "invalid --game-days {text:?}: use CONFIGMAP, CONFIGMAP/KEY or none"
+        )));
+    }
+    Ok(Some(GameDaysSource {
+        config_map: config_map.to_owned(),
+        key: key.to_owned(),
+    }))
+}
+
+/// The game-day list of the namespace when `--game-days` is not given: its one ConfigMap
+/// labelled `tipoff.dev/game-days` (with the default key), if there is exactly one and the
+/// user may list ConfigMaps. Says which it picked, or why none.
+async fn namespace_game_days(cluster: &Cluster) -> Option<GameDaysSource> {
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let listed = api
+        .list_metadata(&ListParams::default().labels(LABEL_GAME_DAYS))
+        .await;
+    let names: Vec<String> = match listed {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect(),
+        Err(e) => {
+            eprintln!(
+                "note: cannot list the game-day ConfigMaps ({e}); every date is targeted (pass --game-days CONFIGMAP to skip dates without games)"
+            );
+            return None;
+        }
+    };
+    match names.as_slice() {
+        [one] => {
+            println!(
+                "dates without games are skipped (game days: ConfigMap {one}; --game-days none to run every date)"
+            );
+            Some(GameDaysSource {
+                config_map: one.clone(),
+                key: tipoff_crds::pipeline_schedule::DEFAULT_GAME_DAYS_KEY.to_owned(),
+            })
+        }
+        [] => None,
+        many => {
+            eprintln!(
+                "note: {} ConfigMaps are labelled {LABEL_GAME_DAYS} ({}); pass --game-days CONFIGMAP to skip dates without games",
+                many.len(),
+                many.join(", ")
+            );
+            None
+        }
+    }
 }
 
 /// Parses `--order`.
@@ -133,6 +201,15 @@ pub async fn backfill(cluster: &Cluster, args: BackfillArgs) -> Result<()> {
         .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent))
     {
         spec["maxConcurrent"] = json!(n);
+    }
+    // Omitted: an existing backfill keeps its list; a new one takes the namespace's.
+    let game_days = match (&args.game_days, &existing) {
+        (Some(choice), _) => choice.clone(),
+        (None, Some(b)) => b.spec.game_days.clone(),
+        (None, None) => namespace_game_days(cluster).await,
+    };
+    if let Some(g) = game_days {
+        spec["gameDays"] = json!(g);
     }
     let body = json!({
         "apiVersion": "tipoff.dev/v1alpha1",

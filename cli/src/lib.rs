@@ -100,6 +100,11 @@ enum Command {
         /// one backfill).
         #[arg(long)]
         name: Option<String>,
+        /// The game-day list whose unlisted dates are skipped as without games: CONFIGMAP or
+        /// CONFIGMAP/KEY, or `none`. Default: the namespace's one ConfigMap labelled
+        /// tipoff.dev/game-days, if there is exactly one.
+        #[arg(long)]
+        game_days: Option<String>,
         /// Follow it with live progress until it ends; exit 6 if a run failed or it is refused.
         #[arg(long)]
         wait: bool,
@@ -252,10 +257,15 @@ async fn dispatch(cli: Cli) -> Result<()> {
             mode,
             release,
             name,
+            game_days,
             wait,
             timeout,
         } => {
             let args = backfill::BackfillArgs {
+                game_days: game_days
+                    .as_deref()
+                    .map(backfill::parse_game_days)
+                    .transpose()?,
                 reprocess: backfill::parse_reprocess(&reprocess)?,
                 order: backfill::parse_order(&order)?,
                 mode: commands::parse_mode(&mode)?,

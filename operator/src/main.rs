@@ -272,6 +272,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (ctrl, view) = controller::controller(client.clone(), &scope, tuning);
     let runs = view.runs();
+    let run_view = view.clone();
     let _ = health.runs.set(runs.clone());
     let job_settings = JobSettings {
         backoff_limit: args.job_backoff_limit,
@@ -303,7 +304,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Backfills: their own controller beside the runs' one, reading the runs' cache; it waits
     // for the PipelineBackfill CRD without holding the runs up.
-    let (bf_ctrl, bf_view) = controller::backfill::controller(client.clone(), &scope, runs.clone());
+    let (bf_ctrl, bf_view) = controller::backfill::controller(client.clone(), &scope, &run_view);
     let bf_ctx = Arc::new(
         BackfillContext::new(client.clone(), bf_view.clone(), &identity, metrics.clone())
             .with_backoff(ErrorBackoff::new(

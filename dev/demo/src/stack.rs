@@ -311,7 +311,7 @@ impl Operator {
             controller::wait_for_crds(&client, &scope).await;
             let (ctrl, view) =
                 controller::controller(client.clone(), &scope, controller::Tuning::default());
-            let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, view.runs());
+            let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, &view);
             let (sched_ctrl, sched_view) =
                 schedule::controller(client.clone(), &scope, view.runs());
             let metrics = Arc::new(tipoff_operator::metrics::Metrics::new());

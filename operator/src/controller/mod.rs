@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod cache;
 pub mod error;
 pub mod events;
+mod game_days;
 mod reconcile;
 pub mod schedule;
 #[cfg(test)]

@@ -165,6 +165,33 @@ impl Children {
     }
 }
 
+/// The run statuses this operator wrote that the run cache may not show yet. The backfill
+/// controller reads other runs through it, so a run that just failed reads as failed.
+#[derive(Clone, Default)]
+pub struct WrittenRunStatuses(Arc<written::Memo>);
+
+impl WrittenRunStatuses {
+    /// `run` as cached, with its status replaced by the one written if the cache still shows
+    /// the version that write was planned from.
+    pub fn overlay(&self, run: &mut PipelineRun) {
+        let key = ObjectKey::new(&run.namespace().unwrap_or_default(), &run.name_any());
+        self.0.runs.overlay(
+            &key,
+            run.metadata.resource_version.as_deref(),
+            &mut run.status,
+        );
+    }
+
+    /// Records a written status, as the run controller's step 4 does (for tests).
+    #[cfg(test)]
+    pub(crate) fn record(&self, run: &PipelineRun, planned_from: &str, status: PipelineRunStatus) {
+        let key = ObjectKey::new(&run.namespace().unwrap_or_default(), &run.name_any());
+        self.0
+            .runs
+            .record(key, Some(planned_from.to_owned()), status);
+    }
+}
+
 /// The watch caches and their side tables. Cheap to clone (every part is shared).
 #[derive(Clone)]
 pub struct View {
@@ -220,6 +247,11 @@ impl View {
     /// The PipelineRun cache.
     pub fn runs(&self) -> Store<CachedPipelineRun> {
         self.runs.clone()
+    }
+
+    /// The run statuses written that the cache may not show yet.
+    pub fn written_run_statuses(&self) -> WrittenRunStatuses {
+        WrittenRunStatuses(self.written.clone())
     }
 
     /// Waits until every cache has listed; false if a cache's writer went away first.
