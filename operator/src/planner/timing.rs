@@ -131,7 +131,9 @@ pub fn run_timing(catalog: &Catalog, run: &PipelineRun, status: &PipelineRunStat
         .iter()
         .filter(|p| p.state != PhaseState::Skipped)
         .filter_map(|p| budget(p.phase))
-        .fold(SignedDuration::ZERO, |sum, b| sum.saturating_add(b.expected));
+        .fold(SignedDuration::ZERO, |sum, b| {
+            sum.saturating_add(b.expected)
+        });
     timing.expected_finish = started.checked_add(expected).ok();
     let mut previous_end = started;
     for p in &status.phases {

@@ -95,7 +95,10 @@ impl Prometheus {
             };
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
-                if prometheus.get("/-/ready").is_some_and(|(code, _)| code == 200) {
+                if prometheus
+                    .get("/-/ready")
+                    .is_some_and(|(code, _)| code == 200)
+                {
                     return prometheus;
                 }
                 if prometheus.child.try_wait().unwrap().is_some() {
@@ -137,8 +140,8 @@ impl Prometheus {
         let (code, body) = self
             .get(path)
             .unwrap_or_else(|| panic!("prometheus did not answer {path}:\n{}", self.log()));
-        let json: serde_json::Value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("{path}: {e}: {code} {body}"));
+        let json: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {code} {body}"));
         assert!(
             code == 200 && json["status"] == "success",
             "{path}: {code} {body}"
@@ -219,7 +222,12 @@ async fn a_game_day_due_while_the_operator_is_down_raises_the_no_run_alert_in_pr
     let due = {
         let soon = Timestamp::now() + 100.seconds();
         let z = soon.to_zoned(TimeZone::UTC);
-        z.with().second(0).subsec_nanosecond(0).build().unwrap().timestamp()
+        z.with()
+            .second(0)
+            .subsec_nanosecond(0)
+            .build()
+            .unwrap()
+            .timestamp()
     };
     assert!(due >= Timestamp::now() + 40.seconds());
     let due_utc = due.to_zoned(TimeZone::UTC);
