@@ -344,3 +344,93 @@ async fn a_game_day_due_while_the_operator_is_down_raises_the_no_run_alert_in_pr
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The value of the sample `series` (name and labels exactly) in a `/metrics` text.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The run and phase deadlines `TipoffRunLate` and `TipoffPhaseStalled` compare with are
+/// exported while a run is in flight, at its start plus the catalog's budgets, and leave once
+/// it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_and_phase_deadlines_are_exported_while_a_run_is_in_flight() {
+    use tipoff_crds::{Mode, RunState};
+    use tipoff_operator::catalog::Catalog;
+    use tipoff_operator::planner::timing::phase_budget;
+
+    let env = Env::start(&with_sleep(&script("  {}\n"), 1500), None).await;
+    let op = env.operator("op-a", false);
+    env.create_run("timed", Mode::Production).await;
+    let finish = r#"tipoff_runs_expected_finish_timestamp_seconds{mode="Production"}"#;
+    let stall = r#"tipoff_phases_stall_timestamp_seconds{phase="1"}"#;
+
+    // While phase 1 runs: both deadlines, at the run's start (phase 1's start) plus the budgets.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (seen_finish, seen_stall, run) = loop {
+        let metrics = op.get("/metrics").map(|(_, m)| m).unwrap_or_default();
+        let run = env.runs().get("timed").await.unwrap();
+        let status = run.status.clone().unwrap_or_default();
+        let phase1_running = status
+            .phases
+            .first()
+            .is_some_and(|p| p.phase == 1 && p.state == tipoff_crds::PhaseState::Running);
+        if let (Some(f), Some(s), true) = (
+            sample(&metrics, finish),
+            sample(&metrics, stall),
+            phase1_running,
+        ) {
+            break (f, s, run);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no deadlines while phase 1 runs: {status:#?}\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let catalog = Catalog::load(&super::harness::test_catalog()).unwrap();
+    let status = run.status.unwrap();
+    let started = status.start_time.unwrap().0;
+    let expected: i64 = catalog
+        .phases
+        .iter()
+        .map(|p| phase_budget(p, Mode::Production, None).expected.as_secs())
+        .sum();
+    assert!(expected > 0);
+    // Start times come from Kubernetes timestamps (whole seconds); allow that rounding.
+    let want_finish = (started.as_millisecond() as f64 + expected as f64 * 1000.0) / 1000.0;
+    assert!(
+        (seen_finish - want_finish).abs() <= 1.0,
+        "expected finish {seen_finish}, want {want_finish} (start {started} + {expected} s)"
+    );
+    let phase1 = &status.phases[0];
+    let since = phase1.start_time.as_ref().map_or(started, |t| t.0);
+    let limit = phase_budget(catalog.phase(1).unwrap(), Mode::Production, None).limit;
+    let want_stall = (since.as_millisecond() as f64 + limit.as_secs() as f64 * 1000.0) / 1000.0;
+    assert!(
+        (seen_stall - want_stall).abs() <= 1.0,
+        "phase 1 stalls at {seen_stall}, want {want_stall} ({since} + {limit:?})"
+    );
+
+    // Once the run ended, no deadline is left.
+    env.wait_for("timed", Duration::from_secs(180), |r| {
+        super::harness::state(r).is_some_and(RunState::is_terminal)
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = op.get("/metrics").map(|(_, m)| m).unwrap_or_default();
+        if !metrics.contains("tipoff_runs_expected_finish_timestamp_seconds{")
+            && !metrics.contains("tipoff_phases_stall_timestamp_seconds{")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deadlines left after the run ended:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
