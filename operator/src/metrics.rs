@@ -621,7 +621,12 @@ impl Metrics {
             let earliest = t
                 .timings
                 .values()
-                .filter_map(|r| r.stall_at.get(&phase).copied())
+                .flat_map(|r| {
+                    r.stall_at
+                        .iter()
+                        .filter(|(p, _)| *p == phase)
+                        .map(|(_, at)| *at)
+                })
                 .min();
             let label = PhaseLabel {
                 phase: phase.to_string(),

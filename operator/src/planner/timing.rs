@@ -37,8 +37,9 @@ pub struct RunTiming {
     pub mode: Option<Mode>,
     /// When the run should have finished; `None` once it ended, or while it is suspended.
     pub expected_finish: Option<Timestamp>,
-    /// Per running phase: when it counts as stalled.
-    pub stall_at: BTreeMap<u8, Timestamp>,
+    /// Per running phase (phase number, instant): when it counts as stalled. A `Vec`, not a
+    /// map: it holds one entry or none, and the metrics keep one per run in flight.
+    pub stall_at: Vec<(u8, Timestamp)>,
 }
 
 /// The budget of `phase` in `mode` under the run's retry policy.
@@ -140,7 +141,7 @@ pub fn run_timing(catalog: &Catalog, run: &PipelineRun, status: &PipelineRunStat
         if p.state == PhaseState::Running {
             let since = p.start_time.as_ref().map_or(previous_end, |t| t.0);
             if let Some(at) = budget(p.phase).and_then(|b| since.checked_add(b.limit).ok()) {
-                timing.stall_at.insert(p.phase, at);
+                timing.stall_at.push((p.phase, at));
             }
         }
         if let Some(end) = &p.completion_time {
@@ -256,7 +257,7 @@ phases:
             ),
         );
         assert_eq!(timing.expected_finish, Some(at(900 + 60)));
-        assert_eq!(timing.stall_at, BTreeMap::from([(2, at(130 + 205))]));
+        assert_eq!(timing.stall_at, vec![(2, at(130 + 205))]);
         assert_eq!(timing.mode, Some(Mode::Production));
     }
 
@@ -273,7 +274,7 @@ phases:
                 ],
             ),
         );
-        assert_eq!(timing.stall_at, BTreeMap::from([(2, at(100 + 205))]));
+        assert_eq!(timing.stall_at, vec![(2, at(100 + 205))]);
     }
 
     #[test]
