@@ -137,6 +137,8 @@ pub struct Metrics {
     /// Per phase number: the earliest instant a running phase counts as stalled (absent when
     /// no run has that phase running).
     pub phases_stall: Family<PhaseLabel, Gauge<f64, AtomicU64>>,
+    /// Per mode: when the most recent run that is `Failed` now failed (absent when none is).
+    pub runs_last_failure: Family<ModeLabel, Gauge<f64, AtomicU64>>,
     /// Per schedule: runs due (their time of day has passed, inside the catch-up window) that
     /// do not exist.
     pub schedule_overdue_runs: Family<ScheduleLabel, Gauge>,
@@ -193,6 +195,7 @@ impl Metrics {
             schedule_deadline: Family::default(),
             runs_expected_finish: Family::default(),
             phases_stall: Family::default(),
+            runs_last_failure: Family::default(),
             schedule_overdue_runs: Family::default(),
             schedule_missed_runs: Family::default(),
             schedule_ready: Family::default(),
@@ -301,6 +304,11 @@ impl Metrics {
             "phases_stall_timestamp_seconds",
             "Earliest instant a running phase counts as stalled, by phase: its start plus its longest chain of processors using every attempt and backoff",
             m.phases_stall.clone(),
+        );
+        registry.register(
+            "runs_last_failure_timestamp_seconds",
+            "When the most recent PipelineRun that is Failed now failed, by mode (its completionTime); a re-run or deleted run leaves it",
+            m.runs_last_failure.clone(),
         );
         registry.register(
             "schedule_overdue_runs",
@@ -583,7 +591,7 @@ impl Metrics {
         let Ok(mut t) = self.tracked.lock() else {
             return;
         };
-        if timing.expected_finish.is_none() && timing.stall_at.is_empty() {
+        if timing.is_empty() {
             t.timings.remove(key);
         } else {
             t.timings.insert(key.to_owned(), timing);
@@ -597,15 +605,31 @@ impl Metrics {
     fn publish_timing_gauges(&self, t: &Tracked) {
         let seconds = |ts: jiff::Timestamp| ts.as_millisecond() as f64 / 1000.0;
         for mode in [Mode::Production, Mode::SameDay, Mode::Backfill] {
+            let label = ModeLabel {
+                mode: mode_name(mode).to_owned(),
+            };
+            let latest_failure = t
+                .timings
+                .values()
+                .filter(|r| r.mode == Some(mode))
+                .filter_map(|r| r.failed_at)
+                .max();
+            match latest_failure {
+                Some(at) => {
+                    self.runs_last_failure
+                        .get_or_create(&label)
+                        .set(seconds(at));
+                }
+                None => {
+                    self.runs_last_failure.remove(&label);
+                }
+            }
             let earliest = t
                 .timings
                 .values()
                 .filter(|r| r.mode == Some(mode))
                 .filter_map(|r| r.expected_finish)
                 .min();
-            let label = ModeLabel {
-                mode: mode_name(mode).to_owned(),
-            };
             match earliest {
                 Some(at) => {
                     self.runs_expected_finish
@@ -756,7 +780,28 @@ mod tests {
             mode: Some(mode),
             expected_finish: finish.map(at),
             stall_at: stall.iter().map(|(p, s)| (*p, at(*s))).collect(),
+            failed_at: None,
         }
+    }
+
+    #[test]
+    fn the_last_failure_is_the_latest_failed_run_per_mode_until_it_is_rerun() {
+        let m = Metrics::new();
+        let failed = |s: i64| RunTiming {
+            mode: Some(Mode::Production),
+            failed_at: Some(jiff::Timestamp::from_second(s).unwrap()),
+            ..RunTiming::default()
+        };
+        let series = r#"tipoff_runs_last_failure_timestamp_seconds{mode="Production"}"#;
+        m.observe_timing("ns/a", failed(1_000));
+        m.observe_timing("ns/b", failed(2_000));
+        assert_eq!(sample(&m.encode(), series), Some(2_000.0));
+        // b is re-run: in flight again, it leaves the failures.
+        m.observe_timing("ns/b", timing(Mode::Production, Some(9_000), &[]));
+        assert_eq!(sample(&m.encode(), series), Some(1_000.0));
+        // a is deleted.
+        m.retain_runs(&BTreeSet::from(["ns/b".to_owned()]));
+        assert_eq!(sample(&m.encode(), series), None);
     }
 
     #[test]

@@ -62,6 +62,15 @@ fn every_metric_the_rules_name_is_exported_by_the_operator() {
             mode: Some(tipoff_crds::Mode::Production),
             expected_finish: Some(at),
             stall_at: [(3, at)].into(),
+            failed_at: None,
+        },
+    );
+    m.observe_timing(
+        "nba/failed",
+        tipoff_operator::planner::timing::RunTiming {
+            mode: Some(tipoff_crds::Mode::Production),
+            failed_at: Some(at),
+            ..Default::default()
         },
     );
     let exported = m.encode();

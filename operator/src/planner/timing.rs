@@ -1,7 +1,8 @@
 //! How long a run and each of its phases should take, from the catalog: the instants the
 //! `TipoffRunLate` and `TipoffPhaseStalled` alerts compare with (exported as
 //! `tipoff_runs_expected_finish_timestamp_seconds` and `tipoff_phases_stall_timestamp_seconds`).
-//! Pure: the status and the catalog in, instants out.
+//! Also when a failed run failed (`tipoff_runs_last_failure_timestamp_seconds`,
+//! `TipoffRunFailed`). Pure: the status and the catalog in, instants out.
 //!
 //! - A phase's **expected** duration is its longest dependency chain (in the run's mode) of
 //!   processors' `deadlineSeconds`, one attempt each: a phase whose processors each end within
@@ -40,6 +41,15 @@ pub struct RunTiming {
     /// Per running phase (phase number, instant): when it counts as stalled. A `Vec`, not a
     /// map: it holds one entry or none, and the metrics keep one per run in flight.
     pub stall_at: Vec<(u8, Timestamp)>,
+    /// For a `Failed` run: when it failed (`status.completionTime`).
+    pub failed_at: Option<Timestamp>,
+}
+
+impl RunTiming {
+    /// Whether it holds no instant at all (nothing for the metrics to keep).
+    pub fn is_empty(&self) -> bool {
+        self.expected_finish.is_none() && self.stall_at.is_empty() && self.failed_at.is_none()
+    }
 }
 
 /// The budget of `phase` in `mode` under the run's retry policy.
@@ -111,6 +121,9 @@ pub fn run_timing(catalog: &Catalog, run: &PipelineRun, status: &PipelineRunStat
         status.state,
         None | Some(RunState::Pending | RunState::Running | RunState::Blocked)
     );
+    if status.state == Some(RunState::Failed) {
+        timing.failed_at = status.completion_time.as_ref().map(|t| t.0);
+    }
     if !in_flight {
         return timing;
     }
@@ -301,7 +314,22 @@ phases:
             );
             assert_eq!(t.expected_finish, None, "{state:?}");
             assert!(t.stall_at.is_empty(), "{state:?}");
+            assert_eq!(t.failed_at, None, "{state:?}");
+            assert!(t.is_empty(), "{state:?}");
         }
+    }
+
+    #[test]
+    fn a_failed_run_is_remembered_by_when_it_failed() {
+        let mut s = status(
+            RunState::Failed,
+            vec![phase(1, PhaseState::Failed, Some(0), Some(700))],
+        );
+        s.completion_time = Some(Time(at(700)));
+        let t = run_timing(&catalog(), &run(None), &s);
+        assert_eq!(t.failed_at, Some(at(700)));
+        assert_eq!(t.expected_finish, None);
+        assert!(!t.is_empty());
     }
 
     #[test]
