@@ -61,7 +61,7 @@ impl Prometheus {
             .args(["check", "config"])
             .arg(&config)
             .output()
-            .unwrap();
+            .unwrap_or_else(|e| panic!("promtool: {e}: install it with {INSTALL}"));
         assert!(
             check.status.success(),
             "promtool check config: {}",
