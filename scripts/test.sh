@@ -11,6 +11,11 @@ step "Python test tools (cached virtualenv)"
 # shellcheck source=scripts/lib/pyenv.sh
 source scripts/lib/pyenv.sh
 
+step "alert rules: promtool check rules, promtool test rules (Debian prometheus, scripts/lib/prometheus.sh)"
+scripts/lib/prometheus.sh
+promtool check rules charts/tipoff/alerts/rules.yaml
+promtool test rules charts/tipoff/alerts/tests/*.yaml
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

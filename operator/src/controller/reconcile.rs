@@ -64,6 +64,10 @@ pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Res
         &first.jobs,
         started.elapsed(),
     );
+    ctx.metrics.observe_timing(
+        &format!("{}/{}", key.namespace, key.name),
+        planner::timing::run_timing(&ctx.catalog, &snapshot.run, &plan.run_status),
+    );
     log_outcome(plan, jobs_applied, status_writes);
     Ok(match plan.requeue_after {
         Some(after) => Action::requeue(after.min(RESYNC)),

@@ -45,6 +45,7 @@ pub mod processor_state;
 pub mod reruns;
 pub mod retry;
 pub mod status;
+pub mod timing;
 pub mod transitions;
 
 use std::collections::BTreeMap;

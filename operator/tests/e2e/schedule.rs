@@ -45,7 +45,7 @@ fn operator(env: &Env, name: &str, leader_elect: bool) -> Operator {
 }
 
 /// The game-day ConfigMap: every date from `from` to `to` except `without`.
-async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
+pub(super) async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
     let (from, to): (jiff::civil::Date, jiff::civil::Date) =
         (from.parse().unwrap(), to.parse().unwrap());
     let mut text = String::from("# test season\n");
@@ -67,7 +67,7 @@ async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
         .unwrap();
 }
 
-async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)) {
+pub(super) async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)) {
     let mut spec: PipelineScheduleSpec = serde_json::from_value(serde_json::json!({
         "gameDays": {"configMap": "games"},
         "release": Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT),
