@@ -377,6 +377,26 @@ fn the_operator_pod_is_pss_restricted_with_probes_and_resources() {
     );
     let args = strs(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
     assert!(args.contains(&"--leader-elect=true".to_owned()), "{args:?}");
+    // One Lease per release: another release in the namespace elects its own leader.
+    assert!(
+        args.contains(&"--lease-name=tipoff-operator".to_owned()),
+        "{args:?}"
+    );
+    let mut command = Command::new(tool("helm"));
+    command.args(["template", "prod"]).arg(chart());
+    let out = run(command);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = docs_of(String::from_utf8(out.stdout).unwrap());
+    let args =
+        strs(&one(&other, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert!(
+        args.contains(&"--lease-name=prod-tipoff-operator".to_owned()),
+        "{args:?}"
+    );
 }
 
 /// (apiGroup, resource, verb) triples a role grants, failing on wildcards.
