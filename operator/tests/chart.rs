@@ -152,7 +152,7 @@ const VALUES_SETS: &[(&str, &[&str])] = &[
 ];
 
 /// Kinds `kubernetes-validate` has no schema for (Prometheus Operator CRDs): it only warns on
-/// them, so they are checked field by field in `monitoring_objects_*` instead.
+/// them, and `validate-monitoring` checks them strictly instead (scripts/bin/validate-monitoring).
 const NO_SCHEMA_KINDS: &[&str] = &["ServiceMonitor", "PodMonitor", "PrometheusRule"];
 
 #[test]
@@ -203,6 +203,24 @@ fn every_rendering_passes_kubernetes_validate_strict() {
             .map(|d| d["kind"].as_str().unwrap().to_owned())
             .collect();
         assert!(kinds.contains("Deployment"), "{name}: {kinds:?}");
+
+        let mut command = Command::new(tool("validate-monitoring"));
+        command.arg(&file);
+        let out = run(command);
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: validate-monitoring:\n{report}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = kinds
+            .iter()
+            .filter(|k| NO_SCHEMA_KINDS.contains(&k.as_str()))
+            .count();
+        assert!(
+            report.contains(&format!("{expected} object(s) checked, 0 error(s)")),
+            "{name}: {report}"
+        );
     }
 }
 
@@ -1076,4 +1094,20 @@ fn the_chart_readme_lists_every_value() {
         missing.is_empty(),
         "not in charts/tipoff/README.md: {missing:?}"
     );
+}
+
+/// `validate-monitoring` is a real check: a misspelt field of a rendered ServiceMonitor fails.
+#[test]
+fn validate_monitoring_refuses_a_misspelt_field() {
+    let text = template(&["metrics.serviceMonitor.enabled=true"], &[]).unwrap();
+    assert!(text.contains("  endpoints:"), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, text.replace("  endpoints:", "  endponts:")).unwrap();
+    let mut command = Command::new(tool("validate-monitoring"));
+    command.arg(&file);
+    let out = run(command);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("'endponts' was unexpected"), "{report}");
 }
