@@ -45,6 +45,11 @@ cargo run --quiet --locked -p tipoff-crds --bin crdgen -- --check
 step "generated CRDs and deploy/ manifests are valid Kubernetes objects (kubernetes-validate)"
 kubernetes-validate --strict --quiet crds/generated/*.yaml deploy/*.yaml
 
+step "charts/tipoff: its copies of the CRDs and the catalog and deploy/operator.yaml are current; helm lint"
+# (operator/tests/chart.rs renders and validates the chart's values sets.)
+scripts/render-deploy.sh --check
+helm lint --strict charts/tipoff
+
 step "emulators (local-bigquery, fake-gcs-server) for the warehouse and storage contract tests"
 scripts/emulators.sh start
 trap 'scripts/emulators.sh stop' EXIT
