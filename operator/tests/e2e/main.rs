@@ -6,6 +6,7 @@
 
 mod backfill;
 mod failures;
+mod gitops;
 mod harness;
 mod real_processors;
 mod resilience;
