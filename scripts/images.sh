@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the tipoff-operator and tipoff-processor images with buildah, FROM scratch: for each
 # binary it prepares a build context (images/<name>/Containerfile plus rootfs/ holding the
-# binary, the shared libraries `ldd` says it loads, CA certificates, and passwd/group entries
-# for uid 65532), then runs `buildah build`. No base image and no network are needed.
+# binary, the shared libraries `ldd` says it loads, CA certificates, the IANA time-zone database
+# that PipelineSchedules and dates read, and passwd/group entries for uid 65532), then runs
+# `buildah build`. No base image and no network are needed.
 #
-# Usage: scripts/images.sh BIN_DIR COMMIT VERSION REPOSITORY_PREFIX
-#   BIN_DIR            where the built binaries are (e.g. target/release)
+# Usage: scripts/images.sh OPERATOR_BIN PROCESSOR_BIN COMMIT VERSION REPOSITORY_PREFIX
+#   OPERATOR_BIN       the tipoff-operator binary (release: target/operator/tipoff-operator,
+#                      built with --profile operator, docs/operations.md)
+#   PROCESSOR_BIN      the tipoff-processor binary (release: target/release/tipoff-processor)
 #   COMMIT             the git commit they were built from (the binaries must have been built
 #                      with TIPOFF_COMMIT=COMMIT, which the processor compiles in)
 #   VERSION            the release version, e.g. v0.4.2
@@ -15,8 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[[ $# -eq 4 ]] || { sed -n '2,16p' "$0" >&2; exit 2; }
-bin_dir=$1 commit=$2 version=$3 prefix=$4
+[[ $# -eq 5 ]] || { sed -n '2,20p' "$0" >&2; exit 2; }
+operator_bin=$1 processor_bin=$2 commit=$3 version=$4 prefix=$5
 read -r -a buildah_opts <<<"${BUILDAH_OPTS:-}"
 command -v buildah >/dev/null || { echo "images.sh: buildah is not installed" >&2; exit 1; }
 
@@ -24,8 +27,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 for name in tipoff-operator tipoff-processor; do
-  bin="$bin_dir/$name"
-  [[ -x $bin ]] || { echo "images.sh: no executable $bin; build it first (cargo build --release -p ...)" >&2; exit 1; }
+  if [[ $name == tipoff-operator ]]; then bin=$operator_bin; else bin=$processor_bin; fi
+  [[ -x $bin ]] || { echo "images.sh: no executable $bin; build it first (docs/releasing.md)" >&2; exit 1; }
   ctx="$work/$name"
   root="$ctx/rootfs"
   mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/home/nonroot" "$root/tmp"
@@ -44,6 +47,11 @@ for name in tipoff-operator tipoff-processor; do
     echo "images.sh: /etc/ssl/certs/ca-certificates.crt missing (install ca-certificates)" >&2
     exit 1
   fi
+  # Time zones: schedules read spec.timeZone from the system database (jiff), so without it
+  # every schedule is Ready=False with reason InvalidTimeZone (docs/operations.md).
+  [[ -f /usr/share/zoneinfo/America/New_York ]] || { echo "images.sh: /usr/share/zoneinfo missing (install tzdata)" >&2; exit 1; }
+  mkdir -p "$root/usr/share"
+  cp -a /usr/share/zoneinfo "$root/usr/share/zoneinfo"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
   chmod 1777 "$root/tmp"

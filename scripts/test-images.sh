@@ -4,13 +4,15 @@
 # the entrypoint is the binary, the user is 65532, the commit is in the labels and (for the
 # processor) compiled into the binary, there is no shell, and each binary starts inside the
 # image's root filesystem as uid 65532 with only the libraries the image carries.
-# Needs root (buildah with the vfs driver, chroot); scripts/test.sh runs it.
+# Needs root (buildah with the vfs driver, chroot): re-runs itself with sudo when not root.
+# scripts/test.sh runs it.
 #
-# Usage: scripts/test-images.sh BIN_DIR    (e.g. target/debug)
+# Usage: scripts/test-images.sh BIN_DIR    (e.g. target/debug, holding both binaries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin_dir=${1:?usage: scripts/test-images.sh BIN_DIR}
+if [[ $(id -u) -ne 0 ]]; then exec sudo "$0" "$@"; fi
 store=$(mktemp -d)
 opts=(--root "$store/root" --runroot "$store/run" --storage-driver vfs)
 cleanup() {
@@ -25,7 +27,8 @@ fail() { echo "test-images: $*" >&2; exit 1; }
 commit=$("$bin_dir/tipoff-processor" --version | sed -n 's/.*(\(.*\)).*/\1/p')
 [[ -n $commit ]] || fail "cannot read the commit from $bin_dir/tipoff-processor --version"
 
-BUILDAH_OPTS="${opts[*]}" scripts/images.sh "$bin_dir" "$commit" v0.0.0-test localhost/tipoff-test
+BUILDAH_OPTS="${opts[*]}" scripts/images.sh "$bin_dir/tipoff-operator" "$bin_dir/tipoff-processor" \
+  "$commit" v0.0.0-test localhost/tipoff-test
 
 for name in tipoff-operator tipoff-processor; do
   image="localhost/tipoff-test/$name:v0.0.0-test"
@@ -34,6 +37,7 @@ for name in tipoff-operator tipoff-processor; do
   [[ $config == "$expected" ]] || fail "$name: image config is '$config', expected '$expected'"
   ctr=$(buildah "${opts[@]}" from --quiet "$image")
   root=$(buildah "${opts[@]}" mount "$ctr")
+  [[ -f $root/usr/share/zoneinfo/America/New_York ]] || fail "$name: no time-zone database"
   for shell in bin/sh bin/bash usr/bin/sh; do
     [[ ! -e $root/$shell ]] || fail "$name: the image has a shell ($shell)"
   done
