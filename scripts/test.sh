@@ -50,6 +50,22 @@ step "charts/tipoff: its copies of the CRDs and the catalog and deploy/operator.
 scripts/render-deploy.sh --check
 helm lint --strict charts/tipoff
 
+# --- GitOps, images and releases (issue 19) ---
+step "Debian test tools (lua5.4 for the Argo CD health checks; buildah, CA certificates and tzdata for the images)"
+# shellcheck source=scripts/lib/apt-ensure.sh
+source scripts/lib/apt-ensure.sh
+apt_ensure lua5.4 buildah ca-certificates tzdata
+
+step "Argo CD health checks (resource_customizations/, run by lua5.4 like Argo CD's harness)"
+python scripts/argocd-health-test.py resource_customizations
+
+step "examples/gitops render (kubectl kustomize) and validate"
+python scripts/validate-gitops-examples.py examples/gitops
+
+step "image builds and the release workflow are linted (hadolint, actionlint)"
+hadolint images/*/Containerfile
+actionlint .github/workflows/*.yaml
+
 step "emulators (local-bigquery, fake-gcs-server) for the warehouse and storage contract tests"
 scripts/emulators.sh start
 trap 'scripts/emulators.sh stop' EXIT
@@ -63,3 +79,7 @@ else
   echo "cargo-nextest not found; using cargo test" >&2
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
+
+step "the tipoff-operator and tipoff-processor images build FROM scratch (buildah) and check out"
+# The test run above built both binaries (debug) with the commit compiled in.
+scripts/test-images.sh "${CARGO_TARGET_DIR:-target}/debug"

@@ -300,7 +300,7 @@ pub struct PipelineBackfillStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 366), transform = rules::list_map_date)]
     pub dates: Vec<DateStatus>,
-    /// `Progressing`, `Complete`, `Failed` and `Blocked`.
+    /// `Ready`, `Stalled` (kstatus), `Progressing`, `Complete`, `Failed` and `Blocked`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), transform = rules::list_map_type)]
     pub conditions: Vec<Condition>,

@@ -391,6 +391,43 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
             ),
         );
     }
+    // `Ready` and kstatus's `Stalled`: a backfill is ready once every targeted date's run
+    // succeeded; it is stalled when only a change can move it (an invalid range or game-day
+    // list, or every date
+    // ended and some failed: a new PipelineBackfill with `reprocess: Failed` runs them again).
+    // Waiting for an overlapping backfill to end is not stalled.
+    set(
+        tipoff_crds::conditions::READY,
+        state == BackfillState::Succeeded,
+        state.as_str(),
+        format!(
+            "{} of {} targeted dates succeeded, {} failed, {left} not ended",
+            counts.succeeded, counts.targeted, counts.failed
+        ),
+    );
+    match (&invalid, state) {
+        (Some((reason, message)), _) => set(
+            tipoff_crds::conditions::STALLED,
+            true,
+            reason,
+            format!("Blocked: {message}"),
+        ),
+        (None, BackfillState::Failed) => set(
+            tipoff_crds::conditions::STALLED,
+            true,
+            "RunsFailed",
+            format!(
+                "Failed: the runs of {} failed; a PipelineBackfill with reprocess: Failed runs them again",
+                named(&failed_dates)
+            ),
+        ),
+        _ => set(
+            tipoff_crds::conditions::STALLED,
+            false,
+            state.as_str(),
+            String::new(),
+        ),
+    }
     if failed_dates.is_empty() {
         set(
             "Failed",
@@ -471,10 +508,14 @@ fn run_intent(
     let spec = &backfill.spec;
     let mut run = PipelineRunSpec::new(date, spec.mode, spec.release.clone());
     run.subset.clone_from(&spec.subset);
-    let labels = BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (LABEL_BACKFILL.to_owned(), names::backfill_label(name)),
         (LABEL_DATE.to_owned(), date.to_owned()),
     ]);
+    labels.extend(tipoff_crds::children::standard_labels(
+        &names::backfill_label(name),
+        tipoff_crds::children::COMPONENT_PIPELINE_RUN,
+    ));
     let annotations = replaces
         .map(|r| BTreeMap::from([(ANNOTATION_REPLACES.to_owned(), r.to_owned())]))
         .unwrap_or_default();

@@ -21,7 +21,7 @@ fn backfills(env: &Env) -> Api<PipelineBackfill> {
     Api::namespaced(env.client.clone(), NS)
 }
 
-async fn create_backfill(
+pub(crate) async fn create_backfill(
     env: &Env,
     name: &str,
     from: &str,
@@ -40,7 +40,7 @@ async fn create_backfill(
         .unwrap()
 }
 
-async fn wait_backfill(
+pub(crate) async fn wait_backfill(
     env: &Env,
     name: &str,
     timeout: Duration,

@@ -7,6 +7,7 @@
 mod alerts;
 mod backfill;
 mod failures;
+mod gitops;
 mod harness;
 mod real_processors;
 mod resilience;
