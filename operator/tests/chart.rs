@@ -141,6 +141,13 @@ const VALUES_SETS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "game-day CronJob",
+        &[
+            "gameDays.enabled=true",
+            "gameDays.image=ghcr.io/tipoff-dev/processor@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ],
+    ),
+    (
         "one replica without leader election",
         &[
             "operator.replicas=1",
@@ -262,6 +269,13 @@ fn values_that_cannot_work_are_refused_with_the_reason() {
                 "processors.upstreamKeys[0].existingSecret=s",
             ][..],
             "processors.upstreamKeys[odds]: set existingSecret or value, not both",
+        ),
+        (
+            &[
+                "gameDays.enabled=true",
+                "gameDays.image=ghcr.io/tipoff-dev/processor:latest",
+            ][..],
+            "gameDays.image must be the processor image pinned by digest",
         ),
     ] {
         let err = template(sets, &[]).unwrap_err();
@@ -1110,4 +1124,53 @@ fn validate_monitoring_refuses_a_misspelt_field() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{report}");
     assert!(report.contains("'endponts' was unexpected"), "{report}");
+}
+
+/// The game-day CronJob runs `tipoff-processor game-days` as the processors' ServiceAccount,
+/// PSS-restricted, with the one API token a processor Pod mounts, and its Role reaches only
+/// its ConfigMap (plus `create`, which RBAC cannot limit by name).
+#[test]
+fn the_game_day_cronjob_writes_only_its_configmap() {
+    assert!(
+        of_kind(&rendered(&[]), "CronJob").is_empty(),
+        "off by default"
+    );
+    let sets = VALUES_SETS
+        .iter()
+        .find(|(name, _)| *name == "game-day CronJob")
+        .unwrap()
+        .1;
+    let docs = rendered(sets);
+    let cron = one(&docs, "CronJob");
+    let pod = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "tipoff-processor");
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let container = &pod["containers"][0];
+    assert_eq!(
+        strs(&container["args"]),
+        ["game-days", "--config-map=nba-game-days"]
+    );
+    assert_eq!(
+        container["envFrom"][0]["configMapRef"]["name"],
+        "tipoff-processor-env"
+    );
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    let role = of_kind(&docs, "Role")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "tipoff-game-days")
+        .unwrap();
+    let rules = role["rules"].as_sequence().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(strs(&rules[0]["resourceNames"]), ["nba-game-days"]);
+    assert_eq!(strs(&rules[0]["verbs"]), ["get", "patch"]);
+    assert_eq!(strs(&rules[1]["verbs"]), ["create"]);
+    let binding = of_kind(&docs, "RoleBinding")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "tipoff-game-days")
+        .unwrap();
+    assert_eq!(binding["subjects"][0]["name"], "tipoff-processor");
 }
