@@ -26,7 +26,8 @@
 //! - Ended runs beyond the history limits are deleted once outside the catch-up window, so a
 //!   deleted run's date can never be scheduled again.
 
-pub mod game_days;
+/// The game-day list parser lives in `tipoff-crds`, shared with `tipoff dashboard`.
+pub use tipoff_crds::game_days;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
