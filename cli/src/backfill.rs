@@ -82,6 +82,62 @@ pub fn parse_order(text: &str) -> Result<Order> {
     }
 }
 
+/// What a PipelineBackfill manifest is made of (`tipoff backfill` and the dashboard's dialog).
+pub struct Manifest<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The first date.
+    pub from: &'a str,
+    /// The last date, inclusive.
+    pub to: &'a str,
+    /// The runs' mode.
+    pub mode: Mode,
+    /// The release the runs pin.
+    pub release: &'a Release,
+    /// Which dates.
+    pub reprocess: Reprocess,
+    /// Oldest or newest first.
+    pub order: Order,
+    /// Runs in flight at once (the CRD's default when `None`).
+    pub max_concurrent: Option<u32>,
+}
+
+/// The PipelineBackfill object to apply (server-side apply, [`FIELD_MANAGER`]).
+pub fn manifest(m: &Manifest<'_>) -> serde_json::Value {
+    let mut spec = json!({
+        "from": m.from,
+        "to": m.to,
+        "mode": m.mode,
+        "release": m.release,
+        "reprocess": m.reprocess,
+        "order": m.order,
+    });
+    if let Some(n) = m.max_concurrent {
+        spec["maxConcurrent"] = json!(n);
+    }
+    json!({
+        "apiVersion": "tipoff.dev/v1alpha1",
+        "kind": "PipelineBackfill",
+        "metadata": { "name": m.name },
+        "spec": spec,
+    })
+}
+
+/// Applies `body` (a [`manifest`]) as backfill `name`; returns the applied object.
+pub async fn apply(
+    cluster: &Cluster,
+    name: &str,
+    body: &serde_json::Value,
+) -> std::result::Result<PipelineBackfill, kube::Error> {
+    let api: Api<PipelineBackfill> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+}
+
 /// Applies the backfill and, with `--wait`, follows it to its end (exit 6 if it failed or
 /// was refused).
 pub async fn backfill(cluster: &Cluster, args: BackfillArgs) -> Result<()> {
@@ -118,34 +174,22 @@ pub async fn backfill(cluster: &Cluster, args: BackfillArgs) -> Result<()> {
             )));
         }
     };
-    let mut spec = json!({
-        "from": args.from,
-        "to": args.to,
-        "mode": args.mode,
-        "release": release,
-        "reprocess": args.reprocess,
-        "order": args.order,
-    });
     // Omitted on an existing backfill: keep its value (as the release), so the same command
     // without the flag changes nothing.
-    if let Some(n) = args
+    let max_concurrent = args
         .max_concurrent
-        .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent))
-    {
-        spec["maxConcurrent"] = json!(n);
-    }
-    let body = json!({
-        "apiVersion": "tipoff.dev/v1alpha1",
-        "kind": "PipelineBackfill",
-        "metadata": { "name": name },
-        "spec": spec,
+        .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent));
+    let body = manifest(&Manifest {
+        name: &name,
+        from: &args.from,
+        to: &args.to,
+        mode: args.mode,
+        release: &release,
+        reprocess: args.reprocess,
+        order: args.order,
+        max_concurrent,
     });
-    let applied = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
+    let applied = apply(cluster, &name, &body)
         .await
         .map_err(|e| CliError::from_kube(&format!("applying {name}"), e))?;
     let verb = match &existing {
