@@ -11,6 +11,9 @@ step "Python test tools (cached virtualenv)"
 # shellcheck source=scripts/lib/pyenv.sh
 source scripts/lib/pyenv.sh
 
+step "Chromium and chromedriver for the dashboard's browser tests (Debian packages)"
+scripts/lib/chromium.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -17,11 +17,12 @@ const STATES = {
 };
 const FLAGS = {
   retried: { sym: "↻", label: "took more than one attempt (mixed)" },
-  late:    { sym: "⏱", label: "finished late" },
+  late:    { sym: "◔", label: "finished late, or blocked past the expected time" },
   drift:   { sym: "≠", label: "drift found" },
 };
 
-const state = { data: null, view: "season", page: null, focus: null, anchor: null, selection: null };
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const state = { scrolled: false, data: null, view: "season", page: null, focus: null, anchor: null, selection: null };
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
@@ -64,7 +65,7 @@ function render() {
     const bf = d.run && d.run.backfill ? `<span class="bf" aria-label="created by a backfill">B</span>` : "";
     return `<th class="date${inSelection(d.date) ? " selected" : ""}" scope="col" data-date="${d.date}">` +
       `<button type="button" data-date="${d.date}" aria-label="${d.date}${d.run ? ", run " + esc(d.run.name) : ""}${bf ? ", backfill" : ""}">` +
-      `${showMonth ? `<span class="month">${d.date.slice(0, 7)}</span>` : ""}${day}${bf}</button></th>`;
+      `${showMonth ? `<span class="month">${MONTHS[Number(d.date.slice(5, 7)) - 1]}</span>` : ""}${day}${bf}</button></th>`;
   }).join("");
   const body = rows.map((r) => {
     const cells = dates.map((d, ci) => {
@@ -92,6 +93,11 @@ function render() {
   if (target) {
     target.tabIndex = 0;
     if (f && document.activeElement === document.body && state.hadFocus) target.focus();
+  }
+  // The newest dates are what on-call looks at first.
+  if (!state.scrolled && dates.length) {
+    $("scroll").scrollLeft = $("scroll").scrollWidth;
+    state.scrolled = true;
   }
   const ms2 = performance.now() - t0;
   window.tipoffRender = { ms: ms2, dates: dates.length, cells: dates.length * rows.length };
