@@ -650,6 +650,35 @@ async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_back
     assert_eq!(created.spec.from, outage[2].to_string());
     assert_eq!(created.spec.reprocess, tipoff_crds::Reprocess::Failed);
 
+    // Only the page may write, and only through 127.0.0.1: a POST without the page's header,
+    // or any request naming another Host (DNS rebinding), is refused.
+    let http = reqwest::Client::new();
+    let body = json!({"from": outage[2].to_string(), "to": outage[0].to_string(), "reprocess": "All", "confirmed": true});
+    let r = http
+        .post(format!("{url}api/backfill"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("x-tipoff-dashboard"));
+    let r = http
+        .get(format!("{url}api/matrix"))
+        .header("host", "evil.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        backfills
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
     if let Ok(to) = std::env::var("TIPOFF_DASHBOARD_SCREENSHOTS") {
         let to = workspace().join(to);
         std::fs::create_dir_all(&to).unwrap();
