@@ -50,8 +50,8 @@ pub const WRITE_HEADER: &str = "x-tipoff-dashboard";
 pub struct Options {
     /// The port on 127.0.0.1 (0 picks a free one).
     pub port: u16,
-    /// When a date's run should be finished (for Late).
-    pub expectation: Expectation,
+    /// When a date's run should be finished (for Late); `None` shows nothing as Late.
+    pub expectation: Option<Expectation>,
 }
 
 impl Options {
@@ -59,10 +59,10 @@ impl Options {
     pub fn new(port: u16) -> Self {
         Self {
             port,
-            expectation: Expectation {
+            expectation: Some(Expectation {
                 expected_by: jiff::civil::Time::constant(9, 0, 0, 0),
                 tz: jiff::tz::TimeZone::get("America/New_York").unwrap_or(jiff::tz::TimeZone::UTC),
-            },
+            }),
         }
     }
 }
@@ -70,7 +70,7 @@ impl Options {
 struct App {
     cluster: Cluster,
     source: Source,
-    expectation: Expectation,
+    expectation: Option<Expectation>,
     addr: SocketAddr,
 }
 
@@ -238,7 +238,9 @@ async fn style_css() -> Response {
 }
 
 fn snapshot(app: &App) -> serde_json::Value {
-    let (m, errors) = app.source.matrix(&app.expectation, jiff::Timestamp::now());
+    let (m, errors) = app
+        .source
+        .matrix(app.expectation.as_ref(), jiff::Timestamp::now());
     json!({ "matrix": m, "errors": errors })
 }
 

@@ -191,7 +191,11 @@ impl Source {
     }
 
     /// The matrix at `now`, with any watch errors.
-    pub fn matrix(&self, expectation: &Expectation, now: jiff::Timestamp) -> (Matrix, Vec<String>) {
+    pub fn matrix(
+        &self,
+        expectation: Option<&Expectation>,
+        now: jiff::Timestamp,
+    ) -> (Matrix, Vec<String>) {
         let runs = self.runs();
         let pcs: Vec<PhaseCompletion> = self
             .phase_completions
