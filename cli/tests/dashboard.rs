@@ -156,10 +156,8 @@ for (const td of document.querySelectorAll('#matrix td')) {
 }
 return out;"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_backfill() {
-    // Fail, never skip, without a browser.
-    webdriver::browser_binaries();
+/// dev/cluster with the tipoff CRDs; its kubeconfig in a temporary directory.
+async fn start_cluster() -> (tempfile::TempDir, DevCluster, PathBuf, kube::Client) {
     tipoff_operator::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(Config::default()).await.unwrap();
@@ -177,6 +175,60 @@ async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_back
         let crd: CustomResourceDefinition = serde_yaml::from_str(&text).unwrap();
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
+    (dir, cluster, kubeconfig, client)
+}
+
+/// A watch the cluster refuses (the user's RBAC) is reported on the page with the API's
+/// answer, and the rest of the page still works. No browser: the page shows `errors` as is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_watch_is_reported_and_the_rest_still_shows() {
+    let (_dir, cluster, kubeconfig, client) = start_cluster().await;
+    let f = Fixture {
+        runs: Api::namespaced(client.clone(), "default"),
+        pcs: Api::namespaced(client.clone(), "default"),
+    };
+    let date: Date = "2026-01-14".parse().unwrap();
+    f.run(
+        "nba-2026-01-14",
+        date,
+        "Production",
+        json!({}),
+        json!({"state": "Succeeded"}),
+    )
+    .await;
+    // Every list and watch of PhaseCompletions is forbidden from now on.
+    cluster
+        .faults()
+        .fail_next(u32::MAX, Some("GET"), "phasecompletions", 403);
+    let (mut server, url) = start_dashboard(&kubeconfig);
+    let http = reqwest::Client::new();
+    let body: Value = http
+        .get(format!("{url}api/matrix"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let errors = body["errors"].to_string();
+    assert!(
+        errors.contains("watching phasecompletions") && errors.contains("403"),
+        "{body}"
+    );
+    assert_eq!(
+        body["matrix"]["dates"][0]["cells"][0]["state"], "Succeeded",
+        "{body}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_backfill() {
+    // Fail, never skip, without a browser.
+    webdriver::browser_binaries();
+    let (dir, cluster, kubeconfig, client) = start_cluster().await;
 
     let today = jiff::Zoned::now()
         .with_time_zone(jiff::tz::TimeZone::get("America/New_York").unwrap())
