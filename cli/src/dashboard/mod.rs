@@ -88,19 +88,6 @@ impl Dashboard {
         format!("http://{}/", self.addr)
     }
 
-    /// Serves until the server fails (or forever).
-    pub async fn wait(self) -> Result<()> {
-        let r = self.server.await;
-        self.watches.abort();
-        match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CliError::Other(format!("serving the dashboard: {e}"))),
-            Err(e) => Err(CliError::Other(format!(
-                "the dashboard server stopped: {e}"
-            ))),
-        }
-    }
-
     /// Stops serving and watching.
     pub fn stop(&self) {
         self.server.abort();
