@@ -124,8 +124,18 @@ impl Fixture {
     }
 }
 
+/// A `tipoff dashboard` process, killed when dropped (a failed assertion included).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tipoff dashboard --port 0` against `kubeconfig`; returns the process and its URL.
-fn start_dashboard(kubeconfig: &Path) -> (std::process::Child, String) {
+fn start_dashboard(kubeconfig: &Path) -> (Served, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tipoff"))
         .args(["dashboard", "--port", "0", "--kubeconfig"])
         .arg(kubeconfig)
@@ -143,7 +153,7 @@ fn start_dashboard(kubeconfig: &Path) -> (std::process::Child, String) {
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
-    (child, url)
+    (Served(child), url)
 }
 
 /// Every cell as `{date/row: [state, flags, symbol, aria-label]}`.
@@ -200,7 +210,7 @@ async fn a_refused_watch_is_reported_and_the_rest_still_shows() {
     cluster
         .faults()
         .fail_next(u32::MAX, Some("GET"), "phasecompletions", 403);
-    let (mut server, url) = start_dashboard(&kubeconfig);
+    let (server, url) = start_dashboard(&kubeconfig);
     let http = reqwest::Client::new();
     let body: Value = http
         .get(format!("{url}api/matrix"))
@@ -219,8 +229,7 @@ async fn a_refused_watch_is_reported_and_the_rest_still_shows() {
         body["matrix"]["dates"][0]["cells"][0]["state"], "Succeeded",
         "{body}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     cluster.shutdown().await;
 }
 
@@ -367,7 +376,7 @@ async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_back
         "state": "Succeeded", "progress": "4/4",
         "phases": phases(&["Succeeded", "Succeeded", "Succeeded", "Succeeded", "Skipped", "Skipped"])})).await;
 
-    let (mut server, url) = start_dashboard(&kubeconfig);
+    let (server, url) = start_dashboard(&kubeconfig);
     let browser = Browser::start().await;
     browser.goto(&url).await;
     browser
@@ -739,8 +748,7 @@ async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_back
         }
     }
     browser.quit().await;
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     cluster.shutdown().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

@@ -134,9 +134,10 @@ impl Source {
         )
     }
 
-    /// Waits until the run watch has listed once (bounded: the page shows errors otherwise).
+    /// Waits until the watches of runs and PhaseCompletions have listed once, at most 5 s (a
+    /// refused watch is shown as an error on the page instead).
     pub async fn ready(&self) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             let _ = self.runs.wait_until_ready().await;
             let _ = self.phase_completions.wait_until_ready().await;
         })

@@ -266,20 +266,29 @@ impl Browser {
             .unwrap()
     }
 
-    /// Ends the session and chromedriver.
-    pub async fn quit(mut self) {
-        let _ = self
-            .http
-            .delete(format!("{}/session/{}", self.base, self.session))
-            .send()
-            .await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+    /// Ends the session and chromedriver (as dropping it does, off the async runtime).
+    pub async fn quit(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
     }
 }
 
 impl Drop for Browser {
+    /// On a failed assertion too: ends the session (so chromedriver closes Chromium, which
+    /// killing chromedriver alone would leave running), then chromedriver.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://").to_owned();
+        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                conn,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            // The answer comes once Chromium has quit (chromedriver keeps the connection open).
+            let _ = conn.read(&mut [0u8; 4096]);
+        }
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
