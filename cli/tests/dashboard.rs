@@ -581,6 +581,20 @@ async fn the_season_page_shows_states_drills_down_follows_live_and_offers_a_back
             .as_bool()
             .unwrap()
     );
+    // Escape gave the focus back to the cell; End and Home go to the last and first date.
+    const ACTIVE: &str =
+        "const a = document.activeElement; return [a.dataset.date, a.dataset.row];";
+    browser.press("\u{E010}").await; // End
+    assert_eq!(
+        browser.exec(ACTIVE, json!([])).await,
+        json!([today.to_string(), "3"])
+    );
+    browser.press("\u{E011}").await; // Home
+    assert_eq!(
+        browser.exec(ACTIVE, json!([])).await,
+        json!([games[0].to_string(), "3"]),
+        "the season's first date"
+    );
 
     // Paging: a month at a time, the newest first; ◀ goes back one month.
     const MONTH_DATES: &str =
