@@ -16,6 +16,9 @@ scripts/lib/prometheus.sh
 promtool check rules charts/tipoff/alerts/rules.yaml
 promtool test rules charts/tipoff/alerts/tests/*.yaml
 
+step "Chromium and chromedriver for the dashboard's browser tests (Debian packages)"
+scripts/lib/chromium.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

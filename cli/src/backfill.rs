@@ -150,6 +150,67 @@ pub fn parse_order(text: &str) -> Result<Order> {
     }
 }
 
+/// What a PipelineBackfill manifest is made of (`tipoff backfill` and the dashboard's dialog).
+pub struct Manifest<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The first date.
+    pub from: &'a str,
+    /// The last date, inclusive.
+    pub to: &'a str,
+    /// The runs' mode.
+    pub mode: Mode,
+    /// The release the runs pin.
+    pub release: &'a Release,
+    /// Which dates.
+    pub reprocess: Reprocess,
+    /// Oldest or newest first.
+    pub order: Order,
+    /// Runs in flight at once (the CRD's default when `None`).
+    pub max_concurrent: Option<u32>,
+    /// The game-day list whose unlisted dates are skipped (`NoGames`).
+    pub game_days: Option<&'a GameDaysSource>,
+}
+
+/// The PipelineBackfill object to apply (server-side apply, [`FIELD_MANAGER`]).
+pub fn manifest(m: &Manifest<'_>) -> serde_json::Value {
+    let mut spec = json!({
+        "from": m.from,
+        "to": m.to,
+        "mode": m.mode,
+        "release": m.release,
+        "reprocess": m.reprocess,
+        "order": m.order,
+    });
+    if let Some(n) = m.max_concurrent {
+        spec["maxConcurrent"] = json!(n);
+    }
+    if let Some(g) = m.game_days {
+        spec["gameDays"] = json!(g);
+    }
+    json!({
+        "apiVersion": "tipoff.dev/v1alpha1",
+        "kind": "PipelineBackfill",
+        "metadata": { "name": m.name },
+        "spec": spec,
+    })
+}
+
+/// Applies `body` (a [`manifest`]) as backfill `name`; returns the applied object.
+pub async fn apply(
+    cluster: &Cluster,
+    name: &str,
+    body: &serde_json::Value,
+) -> std::result::Result<PipelineBackfill, kube::Error> {
+    let api: Api<PipelineBackfill> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+}
+
 /// Applies the backfill and, with `--wait`, follows it to its end (exit 6 if it failed or
 /// was refused).
 pub async fn backfill(cluster: &Cluster, args: BackfillArgs) -> Result<()> {
@@ -186,43 +247,29 @@ pub async fn backfill(cluster: &Cluster, args: BackfillArgs) -> Result<()> {
             )));
         }
     };
-    let mut spec = json!({
-        "from": args.from,
-        "to": args.to,
-        "mode": args.mode,
-        "release": release,
-        "reprocess": args.reprocess,
-        "order": args.order,
-    });
     // Omitted on an existing backfill: keep its value (as the release), so the same command
     // without the flag changes nothing.
-    if let Some(n) = args
+    let max_concurrent = args
         .max_concurrent
-        .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent))
-    {
-        spec["maxConcurrent"] = json!(n);
-    }
+        .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent));
     // Omitted: an existing backfill keeps its list; a new one takes the namespace's.
     let game_days = match (&args.game_days, &existing) {
         (Some(choice), _) => choice.clone(),
         (None, Some(b)) => b.spec.game_days.clone(),
         (None, None) => namespace_game_days(cluster).await,
     };
-    if let Some(g) = game_days {
-        spec["gameDays"] = json!(g);
-    }
-    let body = json!({
-        "apiVersion": "tipoff.dev/v1alpha1",
-        "kind": "PipelineBackfill",
-        "metadata": { "name": name },
-        "spec": spec,
+    let body = manifest(&Manifest {
+        name: &name,
+        from: &args.from,
+        to: &args.to,
+        mode: args.mode,
+        release: &release,
+        reprocess: args.reprocess,
+        order: args.order,
+        max_concurrent,
+        game_days: game_days.as_ref(),
     });
-    let applied = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
+    let applied = apply(cluster, &name, &body)
         .await
         .map_err(|e| CliError::from_kube(&format!("applying {name}"), e))?;
     let verb = match &existing {

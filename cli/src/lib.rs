@@ -8,6 +8,7 @@
 pub mod backfill;
 pub mod cluster;
 pub mod commands;
+pub mod dashboard;
 pub mod error;
 pub mod follow;
 pub mod schedule;
@@ -182,6 +183,16 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
+    /// A local web page of the season (dates by phases, live), served on 127.0.0.1 with your
+    /// kubeconfig like `kubectl proxy`: drill into a run, start a backfill. See docs/dashboard.md.
+    Dashboard {
+        /// The port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Open the page in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
     /// Spot-check phases 3-4 for DATE: recompute N players' rolling averages and usage rate
     /// from the raw box scores and compare them with the tables; exit 8 on a mismatch.
     Validate {
@@ -332,6 +343,10 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let mode = mode_opt(mode.as_deref())?;
             let cluster = Cluster::connect(&target).await?;
             commands::logs(&cluster, &date, mode, &processor, attempt, tail).await
+        }
+        Command::Dashboard { port, open } => {
+            let cluster = Cluster::connect(&target).await?;
+            dashboard::dashboard(cluster, dashboard::Options::new(port), open).await
         }
         Command::Validate {
             date,

@@ -95,6 +95,10 @@ pub struct DemoArgs {
     /// API server port (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// With --keep-running: the port of `tipoff dashboard`, served in-process on 127.0.0.1
+    /// from the start (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub dashboard_port: u16,
     /// A catalog file instead of the compiled-in production catalog.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
@@ -505,6 +509,23 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     ));
 
     let cluster = Cluster::from_client(client.clone(), "default");
+    // The dashboard follows the demo from its first run (docs/dashboard.md).
+    let dashboard = if args.keep_running {
+        // The demo replays a past date: measured against the wall clock every run would be
+        // Late, so the demo's page shows no Late.
+        let mut options = tipoff_cli::dashboard::Options::new(args.dashboard_port);
+        options.expectation = None;
+        let d =
+            tipoff_cli::dashboard::start(Cluster::from_client(client.clone(), "default"), options)
+                .await?;
+        out.line(&format!(
+            "dashboard: {} (live; `tipoff dashboard` serves the same page)",
+            d.url()
+        ));
+        Some(d)
+    } else {
+        None
+    };
     // A range: each earlier date's run is applied once the one before it has finished (a
     // Production run of D reads the results of every date before it), and followed quietly.
     let mut range_runs = Vec::new();
@@ -670,10 +691,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     if args.keep_running {
         out.line(&format!(
-            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\nCtrl-C stops it.",
+            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\n  open {} (the dashboard)\nCtrl-C stops it.",
             paths.kubeconfig.display(),
+            dashboard.as_ref().map_or_else(String::new, tipoff_cli::dashboard::Dashboard::url),
         ));
         let _ = tokio::signal::ctrl_c().await;
+    }
+    if let Some(d) = &dashboard {
+        d.stop();
     }
     if let Some(op) = operator.lock().await.take() {
         op.stop().await;
