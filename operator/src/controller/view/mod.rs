@@ -192,6 +192,38 @@ impl WrittenRunStatuses {
     }
 }
 
+/// Which of the child caches have listed once. A reconcile plans only once every cache has:
+/// a restarted operator's first reconciles would otherwise see a PhaseCompletion naming a
+/// running Job the Job cache has not listed yet, and read it as a Job that vanished (a new
+/// attempt of a Job that is still running).
+#[derive(Default)]
+pub(crate) struct Listed {
+    phase_completions: std::sync::atomic::AtomicBool,
+    jobs: std::sync::atomic::AtomicBool,
+    pods: std::sync::atomic::AtomicBool,
+}
+
+/// A child cache whose first list ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ChildCache {
+    /// PhaseCompletions.
+    PhaseCompletions,
+    /// Jobs.
+    Jobs,
+    /// Pods.
+    Pods,
+}
+
+impl Listed {
+    fn flag(&self, cache: ChildCache) -> &std::sync::atomic::AtomicBool {
+        match cache {
+            ChildCache::PhaseCompletions => &self.phase_completions,
+            ChildCache::Jobs => &self.jobs,
+            ChildCache::Pods => &self.pods,
+        }
+    }
+}
+
 /// The watch caches and their side tables. Cheap to clone (every part is shared).
 #[derive(Clone)]
 pub struct View {
@@ -207,6 +239,7 @@ pub struct View {
     unseen: unseen::Unseen,
     written: Arc<written::Memo>,
     expectations: Arc<expectations::Expectations>,
+    listed: Arc<Listed>,
 }
 
 /// A finished Job whose result the cached ledger records, with its Pods.
@@ -241,7 +274,29 @@ impl View {
             unseen: unseen::Unseen::default(),
             written: Arc::default(),
             expectations: Arc::default(),
+            listed: Arc::default(),
         }
+    }
+
+    /// Records that `cache` ended its first list (its watch's `InitDone`).
+    pub(crate) fn mark_listed(&self, cache: ChildCache) {
+        self.listed
+            .flag(cache)
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the run cache and every child cache have listed: only then may a reconcile
+    /// plan (a child missing from a cache that has not listed is not gone).
+    pub(crate) fn listed(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        *self.runs_synced.borrow()
+            && [
+                ChildCache::PhaseCompletions,
+                ChildCache::Jobs,
+                ChildCache::Pods,
+            ]
+            .into_iter()
+            .all(|c| self.listed.flag(c).load(Acquire))
     }
 
     /// The PipelineRun cache.
