@@ -296,7 +296,7 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
 }
 
 #[test]
-fn a_range_of_dates_runs_date_after_date_and_reports_accuracy_over_it() {
+fn a_range_of_dates_runs_as_one_backfill_date_after_date_and_reports_accuracy_over_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tipoff-demo"))
         .args([
@@ -330,6 +330,41 @@ fn a_range_of_dates_runs_date_after_date_and_reports_accuracy_over_it() {
     );
     assert_eq!(s["date"], "2025-11-26");
     assert_eq!(s["history"]["to"], "2025-11-23");
+    // One PipelineBackfill ran the range: every date's run is its own, one at a time, oldest
+    // first (from the runs' timestamps), and its progress was shown as it went.
+    let b = &s["backfill"];
+    assert_eq!(b["name"], "backfill-2025-11-24-2025-11-26-missing", "{b:#}");
+    assert_eq!(b["state"], "Succeeded", "{b:#}");
+    assert_eq!(b["progress"], "3/3", "{b:#}");
+    assert_eq!(b["counts"]["succeeded"], 3, "{b:#}");
+    assert_eq!(b["counts"]["skipped"], 0, "{b:#}");
+    assert_eq!(b["maxConcurrent"], 1, "{b:#}");
+    assert_eq!(b["maxInFlight"], 1, "{b:#}");
+    assert_eq!(b["oldestFirst"], true, "{b:#}");
+    for d in s["range"].as_array().unwrap() {
+        assert_eq!(
+            d["run"],
+            format!(
+                "backfill-2025-11-24-2025-11-26-missing-{}",
+                d["date"].as_str().unwrap()
+            ),
+            "{d}"
+        );
+    }
+    assert_eq!(
+        s["run"]["name"],
+        "backfill-2025-11-24-2025-11-26-missing-2025-11-26"
+    );
+    assert_eq!(s["detection"]["kind"], "Backfill");
+    assert_eq!(s["detection"]["detected"], true);
+    assert!(
+        stderr.contains("[########################] 3/3 Succeeded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2025-11-25 phase 6 publish: Succeeded"),
+        "{stderr}"
+    );
     // Accuracy over the three dates: more graded than the last date alone.
     let last: u64 = s["predictions"]["rowsPerSystem"]["ensemble_v1"]
         .as_u64()
