@@ -1275,6 +1275,22 @@ async fn report(
     let runs = cluster.all_runs().await?;
     println!("\n$ kubectl get pipelineruns");
     print!("{}", view::render_list(&runs, jiff::Timestamp::now()));
+    if s.catch_up.is_some() {
+        let api: Api<tipoff_crds::PipelineSchedule> =
+            Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        let schedule = api
+            .get(orchestrator_down::SCHEDULE)
+            .await
+            .map_err(|e| CliError::from_kube("reading the schedule", e))?;
+        println!("\n$ tipoff schedule");
+        print!(
+            "{}",
+            tipoff_cli::schedule::render(&[tipoff_cli::schedule::build(
+                &schedule,
+                jiff::Timestamp::now()
+            )])
+        );
+    }
     println!("\n$ tipoff status {}", v.date);
     print!("{}", view::render_tree(v));
     println!("\nData:");
