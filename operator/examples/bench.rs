@@ -1040,8 +1040,16 @@ async fn main() -> anyhow::Result<()> {
             write_total,
         );
     }
+    let created_by = if backfill_profile {
+        format!(
+            "{} by the backfill, {} by the schedule; their objects created",
+            args.backfill_dates, args.schedule_days
+        )
+    } else {
+        "created".to_owned()
+    };
     println!(
-        "  runs: {} created in {:.1}s, {} succeeded, {} Jobs created, all ended {:.1}s after the first create",
+        "  runs: {} ({created_by} in {:.1}s), {} succeeded, {} Jobs created, all ended {:.1}s after the first create",
         total_runs,
         created_in.as_secs_f64(),
         succeeded,

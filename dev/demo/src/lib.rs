@@ -732,7 +732,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     if args.keep_running {
         out.line(&format!(
-            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\nCtrl-C stops it.",
+            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,pipelinebackfills,pipelineschedules,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\nCtrl-C stops it.",
             paths.kubeconfig.display(),
         ));
         let _ = tokio::signal::ctrl_c().await;
