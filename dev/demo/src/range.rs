@@ -126,8 +126,18 @@ pub async fn run(
             .get_status(&name)
             .await
             .map_err(|e| CliError::from_kube(&format!("reading backfill {name}"), e))?
-            .status
-            .unwrap_or_default();
+            .status;
+        // Nothing to show until the operator has written a status.
+        let Some(status) = status else {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CliError::RunFailed(format!(
+                    "backfill {name} got no status within {}s: is the operator running? `kubectl describe pipelinebackfill {name}`",
+                    (per_date * days).as_secs()
+                )));
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), wake.next()).await;
+            continue;
+        };
         let progress = progress_line(&status, jiff::Timestamp::now());
         if lines.last() != Some(&progress) {
             line(&format!("backfill {name}: {progress}"));
