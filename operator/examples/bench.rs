@@ -121,7 +121,7 @@ struct Args {
     sequential: bool,
     /// The backfill profile: one PipelineBackfill of this many dates (from 2000-01-01) runs
     /// them, instead of `--runs` runs created by the bench.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["runs", "sequential", "spread_seconds"])]
     backfill_dates: usize,
     /// The backfill's `maxConcurrent`.
     #[arg(long, default_value_t = 3)]
