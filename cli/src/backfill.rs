@@ -5,12 +5,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::ListParams;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
+use tipoff_crds::pipeline_schedule::LABEL_GAME_DAYS;
 use tipoff_crds::{
-    BackfillState, DateState, Mode, Order, PipelineBackfill, PipelineBackfillStatus, Release,
-    Reprocess,
+    BackfillState, DateState, GameDaysSource, Mode, Order, PipelineBackfill,
+    PipelineBackfillStatus, Release, Reprocess,
 };
 
 use crate::cluster::{Cluster, parse_date};
@@ -39,6 +42,8 @@ pub struct BackfillArgs {
     pub order: Order,
     /// The runs' mode.
     pub mode: Mode,
+    /// The game-day list (`Some(None)`: `--game-days none`; `None`: find the namespace's).
+    pub game_days: Option<Option<GameDaysSource>>,
     /// Follow it until it ends.
     pub wait: bool,
     /// How long to follow.
@@ -71,6 +76,69 @@ pub fn parse_reprocess(text: &str) -> Result<Reprocess> {
     })
 }
 
+/// Parses `--game-days`: `CONFIGMAP`, `CONFIGMAP/KEY` (key default `dates`), or `none`.
+pub fn parse_game_days(text: &str) -> Result<Option<GameDaysSource>> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let (config_map, key) = match text.split_once('/') {
+        Some((cm, key)) => (cm, key),
+        None => (text, tipoff_crds::pipeline_schedule::DEFAULT_GAME_DAYS_KEY),
+    };
+    if config_map.is_empty() || key.is_empty() {
+        return Err(CliError::Usage(format!(
+            "invalid --game-days {text:?}: use CONFIGMAP, CONFIGMAP/KEY or none"
+        )));
+    }
+    Ok(Some(GameDaysSource {
+        config_map: config_map.to_owned(),
+        key: key.to_owned(),
+    }))
+}
+
+/// The game-day list of the namespace when `--game-days` is not given: its one ConfigMap
+/// labelled `tipoff.dev/game-days` (with the default key), if there is exactly one and the
+/// user may list ConfigMaps. Says which it picked, or why none.
+async fn namespace_game_days(cluster: &Cluster) -> Option<GameDaysSource> {
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let listed = api
+        .list_metadata(&ListParams::default().labels(LABEL_GAME_DAYS))
+        .await;
+    let names: Vec<String> = match listed {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect(),
+        Err(e) => {
+            eprintln!(
+                "note: cannot list the game-day ConfigMaps ({e}); every date is targeted (pass --game-days CONFIGMAP to skip dates without games)"
+            );
+            return None;
+        }
+    };
+    match names.as_slice() {
+        [one] => {
+            println!(
+                "dates without games are skipped (game days: ConfigMap {one}; --game-days none to run every date)"
+            );
+            Some(GameDaysSource {
+                config_map: one.clone(),
+                key: tipoff_crds::pipeline_schedule::DEFAULT_GAME_DAYS_KEY.to_owned(),
+            })
+        }
+        [] => None,
+        many => {
+            eprintln!(
+                "note: {} ConfigMaps are labelled {LABEL_GAME_DAYS} ({}); pass --game-days CONFIGMAP to skip dates without games",
+                many.len(),
+                many.join(", ")
+            );
+            None
+        }
+    }
+}
+
 /// Parses `--order`.
 pub fn parse_order(text: &str) -> Result<Order> {
     match text.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
@@ -80,6 +148,67 @@ pub fn parse_order(text: &str) -> Result<Order> {
             "invalid --order {text:?}: use oldest-first or newest-first"
         ))),
     }
+}
+
+/// What a PipelineBackfill manifest is made of (`tipoff backfill` and the dashboard's dialog).
+pub struct Manifest<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The first date.
+    pub from: &'a str,
+    /// The last date, inclusive.
+    pub to: &'a str,
+    /// The runs' mode.
+    pub mode: Mode,
+    /// The release the runs pin.
+    pub release: &'a Release,
+    /// Which dates.
+    pub reprocess: Reprocess,
+    /// Oldest or newest first.
+    pub order: Order,
+    /// Runs in flight at once (the CRD's default when `None`).
+    pub max_concurrent: Option<u32>,
+    /// The game-day list whose unlisted dates are skipped (`NoGames`).
+    pub game_days: Option<&'a GameDaysSource>,
+}
+
+/// The PipelineBackfill object to apply (server-side apply, [`FIELD_MANAGER`]).
+pub fn manifest(m: &Manifest<'_>) -> serde_json::Value {
+    let mut spec = json!({
+        "from": m.from,
+        "to": m.to,
+        "mode": m.mode,
+        "release": m.release,
+        "reprocess": m.reprocess,
+        "order": m.order,
+    });
+    if let Some(n) = m.max_concurrent {
+        spec["maxConcurrent"] = json!(n);
+    }
+    if let Some(g) = m.game_days {
+        spec["gameDays"] = json!(g);
+    }
+    json!({
+        "apiVersion": "tipoff.dev/v1alpha1",
+        "kind": "PipelineBackfill",
+        "metadata": { "name": m.name },
+        "spec": spec,
+    })
+}
+
+/// Applies `body` (a [`manifest`]) as backfill `name`; returns the applied object.
+pub async fn apply(
+    cluster: &Cluster,
+    name: &str,
+    body: &serde_json::Value,
+) -> std::result::Result<PipelineBackfill, kube::Error> {
+    let api: Api<PipelineBackfill> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
 }
 
 /// Applies the backfill and, with `--wait`, follows it to its end (exit 6 if it failed or
@@ -118,34 +247,29 @@ pub async fn backfill(cluster: &Cluster, args: BackfillArgs) -> Result<()> {
             )));
         }
     };
-    let mut spec = json!({
-        "from": args.from,
-        "to": args.to,
-        "mode": args.mode,
-        "release": release,
-        "reprocess": args.reprocess,
-        "order": args.order,
-    });
     // Omitted on an existing backfill: keep its value (as the release), so the same command
     // without the flag changes nothing.
-    if let Some(n) = args
+    let max_concurrent = args
         .max_concurrent
-        .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent))
-    {
-        spec["maxConcurrent"] = json!(n);
-    }
-    let body = json!({
-        "apiVersion": "tipoff.dev/v1alpha1",
-        "kind": "PipelineBackfill",
-        "metadata": { "name": name },
-        "spec": spec,
+        .or_else(|| existing.as_ref().map(|b| b.spec.max_concurrent));
+    // Omitted: an existing backfill keeps its list; a new one takes the namespace's.
+    let game_days = match (&args.game_days, &existing) {
+        (Some(choice), _) => choice.clone(),
+        (None, Some(b)) => b.spec.game_days.clone(),
+        (None, None) => namespace_game_days(cluster).await,
+    };
+    let body = manifest(&Manifest {
+        name: &name,
+        from: &args.from,
+        to: &args.to,
+        mode: args.mode,
+        release: &release,
+        reprocess: args.reprocess,
+        order: args.order,
+        max_concurrent,
+        game_days: game_days.as_ref(),
     });
-    let applied = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
+    let applied = apply(cluster, &name, &body)
         .await
         .map_err(|e| CliError::from_kube(&format!("applying {name}"), e))?;
     let verb = match &existing {

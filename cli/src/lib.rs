@@ -8,6 +8,7 @@
 pub mod backfill;
 pub mod cluster;
 pub mod commands;
+pub mod dashboard;
 pub mod error;
 pub mod follow;
 pub mod schedule;
@@ -100,6 +101,11 @@ enum Command {
         /// one backfill).
         #[arg(long)]
         name: Option<String>,
+        /// The game-day list whose unlisted dates are skipped as without games: CONFIGMAP or
+        /// CONFIGMAP/KEY, or `none`. Default: the namespace's one ConfigMap labelled
+        /// tipoff.dev/game-days, if there is exactly one.
+        #[arg(long)]
+        game_days: Option<String>,
         /// Follow it with live progress until it ends; exit 6 if a run failed or it is refused.
         #[arg(long)]
         wait: bool,
@@ -177,6 +183,16 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
+    /// A local web page of the season (dates by phases, live), served on 127.0.0.1 with your
+    /// kubeconfig like `kubectl proxy`: drill into a run, start a backfill. See docs/dashboard.md.
+    Dashboard {
+        /// The port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Open the page in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
     /// Spot-check phases 3-4 for DATE: recompute N players' rolling averages and usage rate
     /// from the raw box scores and compare them with the tables; exit 8 on a mismatch.
     Validate {
@@ -252,10 +268,15 @@ async fn dispatch(cli: Cli) -> Result<()> {
             mode,
             release,
             name,
+            game_days,
             wait,
             timeout,
         } => {
             let args = backfill::BackfillArgs {
+                game_days: game_days
+                    .as_deref()
+                    .map(backfill::parse_game_days)
+                    .transpose()?,
                 reprocess: backfill::parse_reprocess(&reprocess)?,
                 order: backfill::parse_order(&order)?,
                 mode: commands::parse_mode(&mode)?,
@@ -322,6 +343,10 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let mode = mode_opt(mode.as_deref())?;
             let cluster = Cluster::connect(&target).await?;
             commands::logs(&cluster, &date, mode, &processor, attempt, tail).await
+        }
+        Command::Dashboard { port, open } => {
+            let cluster = Cluster::connect(&target).await?;
+            dashboard::dashboard(cluster, dashboard::Options::new(port), open).await
         }
         Command::Validate {
             date,

@@ -197,6 +197,66 @@ async fn backfill_wait_shows_progress_to_the_end_and_status_names_the_backfill()
         "{err}"
     );
 
+    // With the namespace's game-day list (the one a PipelineSchedule reads), a date the list
+    // covers without listing is skipped as without games; a date after `through` is run.
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), "default");
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "nba-game-days", "labels": {"tipoff.dev/game-days": "true"}},
+                "data": {"dates": "through: 2026-01-07\n2026-01-05\n2026-01-07\n"}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (release, kc) = (
+        dir.path().join("release.yaml").display().to_string(),
+        kubeconfig.clone(),
+    );
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        tipoff(
+            &[
+                "backfill",
+                "2026-01-05",
+                "2026-01-08",
+                "--release",
+                &release,
+                "--wait",
+                "--timeout",
+                "180",
+            ],
+            &kc,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("dates without games are skipped (game days: ConfigMap nba-game-days"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.contains("3/3 Succeeded: 0 running, 0 pending, 3 succeeded, 0 failed, 1 skipped"),
+        "{stdout}"
+    );
+    let backfills: Api<tipoff_crds::PipelineBackfill> = Api::namespaced(client.clone(), "default");
+    let b = backfills
+        .get("backfill-2026-01-05-2026-01-08-missing")
+        .await
+        .unwrap();
+    let jan6 = b
+        .status
+        .unwrap()
+        .dates
+        .into_iter()
+        .find(|d| d.date == "2026-01-06")
+        .unwrap();
+    assert_eq!(jan6.reason, Some(tipoff_crds::DateReason::NoGames));
+
     operator.stop().await;
     cluster.shutdown().await;
 }

@@ -44,6 +44,42 @@ pub const LABEL_COMMIT: &str = "tipoff.dev/commit";
 /// Label on Jobs and Pods of a rerun: the rerun's name (`spec.reruns[].name`).
 pub const LABEL_RERUN: &str = "tipoff.dev/rerun";
 
+/// The Kubernetes recommended label for the application's name; on every child `tipoff`.
+pub const LABEL_APP_NAME: &str = "app.kubernetes.io/name";
+/// The recommended label for the instance: the owning run's [`LABEL_RUN`] value on a run's
+/// children, the owning schedule's or backfill's label value on the runs they create.
+pub const LABEL_APP_INSTANCE: &str = "app.kubernetes.io/instance";
+/// The recommended label for what the child is: [`COMPONENT_PROCESSOR`],
+/// [`COMPONENT_PHASE_COMPLETION`] or [`COMPONENT_PIPELINE_RUN`].
+pub const LABEL_APP_COMPONENT: &str = "app.kubernetes.io/component";
+/// The recommended label for the larger application; on every child `tipoff`.
+pub const LABEL_APP_PART_OF: &str = "app.kubernetes.io/part-of";
+/// The recommended label for the tool that manages the object; on every child
+/// [`MANAGED_BY`].
+pub const LABEL_APP_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// The value of [`LABEL_APP_MANAGED_BY`] on everything the operator creates. The operator's
+/// Job and Pod watches select on it, so it must not change between releases.
+pub const MANAGED_BY: &str = "tipoff";
+/// [`LABEL_APP_COMPONENT`] of processor Jobs and their Pods.
+pub const COMPONENT_PROCESSOR: &str = "processor";
+/// [`LABEL_APP_COMPONENT`] of PhaseCompletions.
+pub const COMPONENT_PHASE_COMPLETION: &str = "phase-completion";
+/// [`LABEL_APP_COMPONENT`] of PipelineRuns created by a schedule or a backfill.
+pub const COMPONENT_PIPELINE_RUN: &str = "pipeline-run";
+
+/// The five `app.kubernetes.io/` labels every child carries, so generic tools (Argo CD,
+/// dashboards, `kubectl get -l app.kubernetes.io/managed-by=tipoff`) can group them.
+/// `instance` must be a valid label value (a [`run_label`] or owner label is).
+pub fn standard_labels(instance: &str, component: &str) -> [(String, String); 5] {
+    [
+        (LABEL_APP_NAME.to_owned(), "tipoff".to_owned()),
+        (LABEL_APP_INSTANCE.to_owned(), instance.to_owned()),
+        (LABEL_APP_COMPONENT.to_owned(), component.to_owned()),
+        (LABEL_APP_PART_OF.to_owned(), "tipoff".to_owned()),
+        (LABEL_APP_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
+    ]
+}
+
 /// The longest Kubernetes DNS label (and label value).
 pub const MAX_LABEL: usize = 63;
 /// Hex characters of the hash used in shortened names (48 bits).

@@ -8,6 +8,25 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// `Ready`, on every tipoff resource: `True` once the resource reached the state its spec asks
+/// for (a run or phase succeeded, a backfill's dates all succeeded, a schedule is scheduling).
+/// `kubectl wait --for=condition=Ready` and kstatus (Flux, cli-utils) read it.
+pub const READY: &str = "Ready";
+
+/// `Stalled`, on every tipoff resource, in kstatus's sense: `True` only when the resource
+/// cannot make progress without someone changing something (a failed run, a blocking gate,
+/// an invalid spec). Waiting for a retry, another run or a due time is not stalled.
+pub const STALLED: &str = "Stalled";
+
+/// `True` or `False`.
+pub fn status_of(holds: bool) -> ConditionStatus {
+    if holds {
+        ConditionStatus::True
+    } else {
+        ConditionStatus::False
+    }
+}
+
 /// The three values a condition's status can take.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum ConditionStatus {

@@ -9,6 +9,7 @@
 
 pub mod children;
 pub mod conditions;
+pub mod game_days;
 pub mod generated;
 pub mod phase_completion;
 pub mod pipeline_backfill;

@@ -43,7 +43,7 @@ use crate::rules;
         description = "Phase number"
     ),
     printcolumn(
-        name = "Name",
+        name = "Phase Name",
         type_ = "string",
         json_path = ".spec.phaseName",
         description = "Phase name"
@@ -127,7 +127,7 @@ pub struct PhaseCompletionStatus {
     /// the fact: the legacy `_triggered` flag was set before the trigger succeeded.
     #[serde(default)]
     pub next_phase_triggered: bool,
-    /// `Complete`, `GatesPassed`, `Blocked` and similar.
+    /// `Ready`, `Stalled`, `Complete` and `GatesPassed` (see docs/crd-reference.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), transform = rules::list_map_type)]
     pub conditions: Vec<Condition>,
@@ -171,6 +171,20 @@ pub enum PhaseState {
     Failed,
     /// Not part of this run (excluded by the run's subset).
     Skipped,
+}
+
+impl PhaseState {
+    /// The state's name as it appears in the status, for condition reasons and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseState::Pending => "Pending",
+            PhaseState::Running => "Running",
+            PhaseState::Blocked => "Blocked",
+            PhaseState::Succeeded => "Succeeded",
+            PhaseState::Failed => "Failed",
+            PhaseState::Skipped => "Skipped",
+        }
+    }
 }
 
 /// What one processor's latest attempt did.

@@ -148,6 +148,14 @@ pub struct PipelineBackfillSpec {
     /// Restricts every run it creates to some phases or processors (the run's `subset`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<Subset>,
+
+    /// The season's game-day list (the ConfigMap a PipelineSchedule reads, docs/schedule.md).
+    /// When set, a date up to the list's `through` that is not listed has no games and is
+    /// skipped (`NoGames`); a date after `through` is not known to have none and is run. A
+    /// missing or unreadable list blocks the backfill (`Blocked`, reason `GameDaysMissing` or
+    /// `GameDaysInvalid`) rather than run dates without games.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub game_days: Option<crate::pipeline_schedule::GameDaysSource>,
 }
 
 fn default_mode() -> Mode {
@@ -292,7 +300,7 @@ pub struct PipelineBackfillStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 366), transform = rules::list_map_date)]
     pub dates: Vec<DateStatus>,
-    /// `Progressing`, `Complete`, `Failed` and `Blocked`.
+    /// `Ready`, `Stalled` (kstatus), `Progressing`, `Complete`, `Failed` and `Blocked`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), transform = rules::list_map_type)]
     pub conditions: Vec<Condition>,
@@ -385,6 +393,8 @@ pub enum DateReason {
     /// Pending: a run of the date created after the backfill (`run`) is in flight; the
     /// backfill's run is created once it ends.
     WaitingForRun,
+    /// Skipped: the game-day list (`spec.gameDays`) covers the date and does not list it.
+    NoGames,
 }
 
 impl DateReason {
@@ -396,6 +406,7 @@ impl DateReason {
             DateReason::NoRun => "NoRun",
             DateReason::NotDrifted => "NotDrifted",
             DateReason::WaitingForRun => "WaitingForRun",
+            DateReason::NoGames => "NoGames",
         }
     }
 }

@@ -408,7 +408,8 @@ pub struct PipelineRunStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub drift: Vec<DriftFinding>,
-    /// `Succeeded`, `CodeDrift`, `GatesPassed`, `Stalled`, `Blocked` and override conditions.
+    /// `Ready`, `Stalled` (kstatus), `Succeeded`, `CodeDrift`, `GatesPassed`, `AttemptLost`,
+    /// `Blocked` and `OverridesApplied` (see docs/crd-reference.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16), transform = rules::list_map_type)]
     pub conditions: Vec<Condition>,

@@ -338,7 +338,8 @@ pub struct PipelineScheduleStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 31), transform = rules::list_map_date)]
     pub skipped: Vec<SkippedDate>,
-    /// `Ready`: whether the schedule can schedule (time zone, times, game-day list).
+    /// `Ready`: whether the schedule can schedule (time zone, times, game-day list); `Stalled`
+    /// (kstatus): it cannot until its spec or game-day list is fixed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8), transform = rules::list_map_type)]
     pub conditions: Vec<Condition>,

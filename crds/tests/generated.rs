@@ -139,7 +139,7 @@ fn names_printer_columns_and_categories() {
         ),
         (
             "phasecompletions.tipoff.dev.yaml",
-            vec!["Date", "Phase", "Name", "Done", "State", "Age"],
+            vec!["Date", "Phase", "Phase Name", "Done", "State", "Age"],
         ),
         (
             "pipelinebackfills.tipoff.dev.yaml",

@@ -32,6 +32,13 @@
 //!   runs (the hand-off profile: `--catalog config/bench/dag28.yaml --sequential`, each run
 //!   alone on the controller).
 //!
+//! The backfill profile (`--backfill-dates N --max-concurrent M`) creates no run itself: it
+//! creates one PipelineBackfill of N dates and one PipelineSchedule catching up
+//! `--schedule-days` game days (from a game-day ConfigMap), and reports, besides the figures
+//! above, the backfill's time to finish against the ideal, the most of its runs in flight at
+//! once (from a watch of the runs: never above M), the gap from a run ending to the next run's
+//! first Job, and API writes per run as well as per Job.
+//!
 //! Every figure is measured; nothing is assumed. The processors are real processes, so on a
 //! small machine spawning them (not the operator) bounds how fast phase 2 can start.
 
@@ -112,6 +119,127 @@ struct Args {
     /// itself (the hand-off profile: `--catalog config/bench/dag28.yaml --runs 5 --sequential`).
     #[arg(long)]
     sequential: bool,
+    /// The backfill profile: one PipelineBackfill of this many dates (from 2000-01-01) runs
+    /// them, instead of `--runs` runs created by the bench.
+    #[arg(long, default_value_t = 0, conflicts_with_all = ["runs", "sequential", "spread_seconds"])]
+    backfill_dates: usize,
+    /// The backfill's `maxConcurrent`.
+    #[arg(long, default_value_t = 3)]
+    max_concurrent: u32,
+    /// With `--backfill-dates`: one PipelineSchedule also catches up this many game days (the
+    /// days 5, 4 and 3 before today when 3) next to the backfill; 0 for none.
+    #[arg(long, default_value_t = 3)]
+    schedule_days: usize,
+}
+
+/// Names the backfill profile creates.
+const BACKFILL: &str = "bench-season";
+const SCHEDULE: &str = "bench-nightly";
+const GAME_DAYS: &str = "bench-game-days";
+
+/// The backfill profile's objects: a game-day ConfigMap and a schedule that catches up
+/// `days` game days (listed ending three days ago, so every one is due at any time of day and
+/// inside a week's window), and a backfill of `dates` dates from `first`.
+async fn create_backfill_profile(
+    client: &kube::Client,
+    first: jiff::civil::Date,
+    dates: usize,
+    max_concurrent: u32,
+    days: usize,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use tipoff_crds::{PipelineBackfill, PipelineSchedule};
+    let release = Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT);
+    if days > 0 {
+        let today = jiff::Zoned::now().date();
+        let game_days: Vec<jiff::civil::Date> = (0..days)
+            .map(|i| {
+                today.checked_sub(jiff::Span::new().days(i64::try_from(days - i + 2).unwrap()))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut text = format!(
+            "through: {}\n",
+            today.checked_add(jiff::Span::new().days(30))?
+        );
+        for d in &game_days {
+            text.push_str(&format!("{d}\n"));
+        }
+        let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": GAME_DAYS, "labels": {tipoff_crds::pipeline_schedule::LABEL_GAME_DAYS: "true"}},
+            "data": {"dates": text},
+        }))?;
+        Api::<ConfigMap>::namespaced(client.clone(), NS)
+            .create(&PostParams::default(), &cm)
+            .await?;
+        let schedule: PipelineSchedule = serde_json::from_value(serde_json::json!({
+            "apiVersion": "tipoff.dev/v1alpha1",
+            "kind": "PipelineSchedule",
+            "metadata": {"name": SCHEDULE},
+            "spec": {
+                "gameDays": {"configMap": GAME_DAYS},
+                "release": release,
+                "startDate": game_days[0].to_string(),
+                "catchUpWindow": "168h",
+            },
+        }))?;
+        Api::<PipelineSchedule>::namespaced(client.clone(), NS)
+            .create(&PostParams::default(), &schedule)
+            .await?;
+    }
+    let last = first.checked_add(jiff::Span::new().days(i64::try_from(dates).unwrap() - 1))?;
+    let backfill: PipelineBackfill = serde_json::from_value(serde_json::json!({
+        "apiVersion": "tipoff.dev/v1alpha1",
+        "kind": "PipelineBackfill",
+        "metadata": {"name": BACKFILL},
+        "spec": {
+            "from": first.to_string(),
+            "to": last.to_string(),
+            "release": release,
+            "maxConcurrent": max_concurrent,
+            "reprocess": "All",
+        },
+    }))?;
+    Api::<PipelineBackfill>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &backfill)
+        .await?;
+    Ok(())
+}
+
+/// Runs in flight (created, not ended) per creator label value, and the peak of each, as a
+/// watch of the PipelineRuns sees them.
+#[derive(Default)]
+struct InFlight {
+    /// run -> (creator, ended)
+    runs: HashMap<String, (String, bool)>,
+    /// creator -> peak in flight
+    peak: BTreeMap<String, usize>,
+}
+
+impl InFlight {
+    fn observe(&mut self, run: &PipelineRun) {
+        let labels = run.metadata.labels.clone().unwrap_or_default();
+        let creator = if let Some(b) = labels.get(tipoff_crds::pipeline_backfill::LABEL_BACKFILL) {
+            format!("backfill/{b}")
+        } else if let Some(s) = labels.get(tipoff_crds::pipeline_schedule::LABEL_SCHEDULE) {
+            format!("schedule/{s}")
+        } else {
+            "bench".to_owned()
+        };
+        let ended = run
+            .status
+            .as_ref()
+            .and_then(|s| s.state)
+            .is_some_and(|s| s.is_terminal());
+        let name = run.metadata.name.clone().unwrap_or_default();
+        self.runs.insert(name, (creator.clone(), ended));
+        let now = self
+            .runs
+            .values()
+            .filter(|(c, e)| *c == creator && !e)
+            .count();
+        let peak = self.peak.entry(creator).or_default();
+        *peak = (*peak).max(now);
+    }
 }
 
 /// When this program's watch first saw each processor's Job of each run, and saw it complete:
@@ -375,6 +503,10 @@ struct RunHandoffs {
     run: String,
     handoffs: Vec<f64>,
     wall: f64,
+    /// Its first Job observed.
+    first: Option<Instant>,
+    /// Its last Job observed `Complete`.
+    last: Option<Instant>,
 }
 
 fn handoffs(catalog: &Catalog, seen: &Seen) -> Vec<RunHandoffs> {
@@ -415,6 +547,8 @@ fn handoffs(catalog: &Catalog, seen: &Seen) -> Vec<RunHandoffs> {
             run: run.clone(),
             handoffs,
             wall,
+            first,
+            last,
         });
     }
     out
@@ -517,6 +651,8 @@ async fn main() -> anyhow::Result<()> {
     for file in [
         "pipelineruns.tipoff.dev.yaml",
         "phasecompletions.tipoff.dev.yaml",
+        "pipelinebackfills.tipoff.dev.yaml",
+        "pipelineschedules.tipoff.dev.yaml",
     ] {
         let text = std::fs::read_to_string(workspace().join("crds/generated").join(file))?;
         crds.create(&PostParams::default(), &serde_yaml::from_str(&text)?)
@@ -609,6 +745,27 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
+    // One watch of the runs: how many of each creator's are in flight at once.
+    let in_flight: Arc<Mutex<InFlight>> = Arc::default();
+    let run_watch = {
+        let in_flight = in_flight.clone();
+        let runs: Api<PipelineRun> = Api::namespaced(client.clone(), NS);
+        tokio::spawn(async move {
+            let stream = watcher(runs, watcher::Config::default()).applied_objects();
+            futures::pin_mut!(stream);
+            while let Ok(Some(run)) = stream.try_next().await {
+                in_flight.lock().unwrap().observe(&run);
+            }
+        })
+    };
+    let backfill_profile = args.backfill_dates > 0;
+    // The runs the operator must end: the bench's own, or the backfill's and the schedule's.
+    let total_runs = if backfill_profile {
+        args.backfill_dates + args.schedule_days
+    } else {
+        args.runs
+    };
+
     let before = requests(&cluster);
     let cpu_before = cpu_seconds("self").unwrap_or((0.0, 0.0));
     let runs: Api<PipelineRun> = Api::namespaced(client.clone(), NS);
@@ -625,7 +782,24 @@ async fn main() -> anyhow::Result<()> {
             run.and_then(|r| r.status?.state)
                 .is_some_and(|s| s.is_terminal())
         };
+        let (profile_client, backfill_dates, max_concurrent, schedule_days) = (
+            client.clone(),
+            args.backfill_dates,
+            args.max_concurrent,
+            args.schedule_days,
+        );
         tokio::spawn(async move {
+            if backfill_dates > 0 {
+                create_backfill_profile(
+                    &profile_client,
+                    first_date,
+                    backfill_dates,
+                    max_concurrent,
+                    schedule_days,
+                )
+                .await?;
+                return Ok(create_started.elapsed());
+            }
             if sequential {
                 for i in 0..total {
                     let name = format!("bench-{i:05}");
@@ -675,11 +849,12 @@ async fn main() -> anyhow::Result<()> {
                 .try_collect::<Vec<_>>()
                 .await
                 .map(|_| create_started.elapsed())
+                .map_err(anyhow::Error::from)
         })
     };
 
     // Follow the operator's own metrics until every run ended.
-    let expected_jobs = (catalog.processors().count() * args.runs) as f64;
+    let expected_jobs = (catalog.processors().count() * total_runs) as f64;
     let (mut first_job, mut last_job) = (None, None);
     // The sample with the most resident memory (VmHWM has no split into anon and file).
     let mut peak_sample = Memory::default();
@@ -702,15 +877,19 @@ async fn main() -> anyhow::Result<()> {
             l.get("state")
                 .is_some_and(|s| s == "Succeeded" || s == "Failed")
         });
-        let in_flight = created.load(std::sync::atomic::Ordering::Relaxed) as f64 - ended;
+        let in_flight = if backfill_profile {
+            let f = in_flight.lock().unwrap();
+            f.runs.values().filter(|(_, e)| !e).count() as f64
+        } else {
+            created.load(std::sync::atomic::Ordering::Relaxed) as f64 - ended
+        };
         peak_in_flight = peak_in_flight.max(in_flight);
-        if ended >= args.runs as f64 {
+        if ended >= total_runs as f64 {
             break text;
         }
         anyhow::ensure!(
             now < deadline,
-            "timed out: {ended} of {} runs ended, {jobs} Jobs created; log: {}",
-            args.runs,
+            "timed out: {ended} of {total_runs} runs ended, {jobs} Jobs created; log: {}",
             log.display()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -721,6 +900,8 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     watch.abort();
     let _ = watch.await;
+    run_watch.abort();
+    let _ = run_watch.await;
     let after = requests(&cluster);
 
     // Quiet window: nothing of this program talks to the API.
@@ -798,12 +979,14 @@ async fn main() -> anyhow::Result<()> {
         if !is_write(method) {
             continue;
         }
-        // This program's own run creations are not the operator's writes.
-        let n = if method == "POST" && resource == "pipelineruns" {
-            n - args.runs as f64
-        } else {
-            *n
+        // This program's own creations are not the operator's writes.
+        let own = match (method.as_str(), resource.as_str(), backfill_profile) {
+            ("POST", "pipelineruns", false) => args.runs as f64,
+            ("POST", "pipelinebackfills", true) => 1.0,
+            ("POST", "pipelineschedules" | "configmaps", true) if args.schedule_days > 0 => 1.0,
+            _ => 0.0,
         };
+        let n = n - own;
         if n > 0.0 {
             write_total += n;
             *by_resource
@@ -838,7 +1021,7 @@ async fn main() -> anyhow::Result<()> {
     let jobs_per_minute = jobs_created / create_window.as_secs_f64() * 60.0;
     let (rss_now, rss_peak) = final_memory.map_or((f64::NAN, f64::NAN), |m| (m.rss, m.hwm));
     let rss_peak = rss_peak.max(peak_sample.rss);
-    let rss_target = 30.0 + args.runs as f64 / 1000.0;
+    let rss_target = 30.0 + total_runs as f64 / 1000.0;
 
     println!(
         "tipoff-operator benchmark on dev/cluster (test processor sleeps {} ms + up to {} ms; runs created over {:.0} s)",
@@ -848,17 +1031,33 @@ async fn main() -> anyhow::Result<()> {
         "  CPU seconds from the first create: operator {operator_cpu:.1} (with start-up), dev/cluster + this program {bench_cpu:.1}, processor processes {processors_cpu:.1} (machine: {} cores)",
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
+    if backfill_profile {
+        print_backfill(
+            &args,
+            &handoffs,
+            &in_flight.lock().unwrap(),
+            run_time,
+            write_total,
+        );
+    }
+    let created_by = if backfill_profile {
+        format!(
+            "{} by the backfill, {} by the schedule; their objects created",
+            args.backfill_dates, args.schedule_days
+        )
+    } else {
+        "created".to_owned()
+    };
     println!(
-        "  runs: {} created in {:.1}s, {} succeeded, {} Jobs created, all ended {:.1}s after the first create",
-        args.runs,
+        "  runs: {} ({created_by} in {:.1}s), {} succeeded, {} Jobs created, all ended {:.1}s after the first create",
+        total_runs,
         created_in.as_secs_f64(),
         succeeded,
         jobs_created,
         run_time.as_secs_f64()
     );
     println!(
-        "  runs in flight (created, not yet ended; sampled every 100 ms): peak {peak_in_flight:.0} of {}",
-        args.runs
+        "  runs in flight (created, not yet ended; sampled every 100 ms): peak {peak_in_flight:.0} of {total_runs}"
     );
     println!(
         "  trigger latency (watch-observed, {} triggers): p50 {:.3}s  p99 {:.3}s   target p99 < 1s   ratio {:.2}  {}",
@@ -927,7 +1126,7 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "    the runs and PhaseCompletions it caches, as JSON (its cache deflates their statuses): {runs_kib:.0} KiB and {pcs_kib:.0} KiB ({:.1} KiB per run)",
-        (runs_kib + pcs_kib) / args.runs.max(1) as f64
+        (runs_kib + pcs_kib) / total_runs.max(1) as f64
     );
     println!(
         "  Jobs created per minute: {jobs_per_minute:.0} ({jobs_created} over {:.1}s from first to last create)   target >= 1200   ratio {:.2}  {}",
@@ -936,10 +1135,119 @@ async fn main() -> anyhow::Result<()> {
         verdict(jobs_per_minute >= 1200.0)
     );
     anyhow::ensure!(
-        succeeded >= args.runs as f64,
-        "only {succeeded} of {} runs succeeded; log: {}",
-        args.runs,
+        succeeded >= total_runs as f64,
+        "only {succeeded} of {total_runs} runs succeeded; log: {}",
         log.display()
     );
+    if backfill_profile {
+        let peak = in_flight
+            .lock()
+            .unwrap()
+            .peak
+            .get(&format!("backfill/{BACKFILL}"))
+            .copied()
+            .unwrap_or(0);
+        anyhow::ensure!(
+            peak <= args.max_concurrent as usize,
+            "the backfill had {peak} runs in flight, above maxConcurrent {}",
+            args.max_concurrent
+        );
+    }
     Ok(())
+}
+
+/// The backfill profile's figures: time to finish against the ideal, the most runs in flight
+/// per creator, the gap from a run ending to the next one's first Job, writes per run.
+fn print_backfill(
+    args: &Args,
+    runs: &[RunHandoffs],
+    in_flight: &InFlight,
+    run_time: Duration,
+    writes: f64,
+) {
+    let backfill_runs: Vec<&RunHandoffs> = runs
+        .iter()
+        .filter(|r| {
+            in_flight
+                .runs
+                .get(&r.run)
+                .is_some_and(|(c, _)| *c == format!("backfill/{BACKFILL}"))
+        })
+        .collect();
+    let m = args.max_concurrent as f64;
+    let walls: Vec<f64> = backfill_runs.iter().map(|r| r.wall).collect();
+    let busy: f64 = walls.iter().sum();
+    let longest = walls.iter().copied().fold(0.0, f64::max);
+    // No backfill can finish sooner than its runs' work spread over M slots, nor than its
+    // longest run: that is the ideal (every slot refilled the instant it frees).
+    let ideal = (busy / m).max(longest);
+    let mut sorted = walls.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "  backfill {BACKFILL}: {} dates, maxConcurrent {}, ended {:.1}s after its creation; ideal {ideal:.1}s (sum of run walls {busy:.1}s / {} slots; run wall p50 {:.2}s), ratio {:.2}",
+        args.backfill_dates,
+        args.max_concurrent,
+        run_time.as_secs_f64(),
+        args.max_concurrent,
+        quantile(&sorted, 0.5),
+        run_time.as_secs_f64() / ideal.max(f64::MIN_POSITIVE)
+    );
+    for (creator, peak) in &in_flight.peak {
+        let cap = if creator.starts_with("backfill/") {
+            format!(
+                "maxConcurrent {}  {}",
+                args.max_concurrent,
+                verdict(*peak <= args.max_concurrent as usize)
+            )
+        } else if creator.starts_with("schedule/") {
+            format!("concurrencyPolicy Forbid: 1  {}", verdict(*peak <= 1))
+        } else {
+            String::new()
+        };
+        let count = in_flight
+            .runs
+            .values()
+            .filter(|(c, _)| c == creator)
+            .count();
+        println!(
+            "    {creator}: {count} runs, at most {peak} in flight at once (every watch event)   {cap}"
+        );
+    }
+    // A slot freed (a run's last Job complete) -> the next run's first Job, as the bench's
+    // Job watch saw them: the backfill's hand-off plus the run controller's first Jobs.
+    let mut by_start: Vec<&RunHandoffs> = backfill_runs.clone();
+    by_start.sort_by_key(|r| r.first);
+    let mut gaps: Vec<f64> = Vec::new();
+    for (i, r) in by_start
+        .iter()
+        .enumerate()
+        .skip(args.max_concurrent as usize)
+    {
+        let (Some(start), freed) = (
+            r.first,
+            by_start[..i]
+                .iter()
+                .filter_map(|p| p.last)
+                .filter(|&t| Some(t) <= r.first)
+                .max(),
+        ) else {
+            continue;
+        };
+        if let Some(freed) = freed {
+            gaps.push(start.saturating_duration_since(freed).as_secs_f64());
+        }
+    }
+    gaps.sort_by(f64::total_cmp);
+    println!(
+        "    slot refilled (a run's last Job complete -> the next run's first Job, {} refills): p50 {:.3}s  p95 {:.3}s  max {:.3}s",
+        gaps.len(),
+        quantile(&gaps, 0.5),
+        quantile(&gaps, 0.95),
+        gaps.last().copied().unwrap_or(f64::NAN)
+    );
+    let total = in_flight.runs.len().max(1) as f64;
+    println!(
+        "    API writes per run (the operator's, all resources): {:.1}",
+        writes / total
+    );
 }

@@ -27,10 +27,9 @@ use tipoff_crds::{EXIT_TRANSIENT, PipelineRun};
 use crate::catalog::Resources;
 use crate::planner::{JobIntent, PlayerSource};
 
-/// The label marking Jobs and Pods that tipoff manages (the operator watches only those).
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Its value.
-pub const MANAGED_BY: &str = "tipoff";
+/// The label marking Jobs and Pods that tipoff manages (the operator watches only those), and
+/// its value: the `app.kubernetes.io/managed-by` of [`tipoff_crds::children::standard_labels`].
+pub use tipoff_crds::children::{LABEL_APP_MANAGED_BY as MANAGED_BY_LABEL, MANAGED_BY};
 
 /// Where the processor writes its result; Kubernetes copies it into the Pod's status.
 pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";

@@ -125,6 +125,11 @@ struct Args {
     /// cluster.
     #[arg(long, env = "TIPOFF_TEST_CLOCK_FILE", hide = true)]
     test_clock_file: Option<PathBuf>,
+    /// Check the flags, the processor resources, the Lease timings and the catalog, print a
+    /// one-line summary and exit, without contacting the API server (0: valid; a CI step can
+    /// run the image with a rendered Deployment's arguments).
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn init_tracing(format: &str) {
@@ -187,6 +192,20 @@ fn processor_resources(args: &Args) -> anyhow::Result<Resources> {
     Ok(r)
 }
 
+/// The leader Lease's settings from the flags.
+fn lease_config(args: &Args, identity: String) -> LeaseConfig {
+    LeaseConfig {
+        name: args.lease_name.clone(),
+        identity,
+        lease_duration: Duration::from_secs(args.lease_duration_seconds),
+        renew_deadline: args.lease_renew_deadline_seconds.map_or(
+            Duration::from_secs(args.lease_duration_seconds) * 2 / 3,
+            Duration::from_secs,
+        ),
+        renew_period: Duration::from_secs(args.lease_renew_seconds),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -207,6 +226,21 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     info!(catalog = %args.catalog.display(), phases = catalog.phases.len(), "catalog loaded");
+    if args.check_config {
+        if args.leader_elect {
+            lease_config(&args, "check-config".to_owned())
+                .validate()
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
+        println!(
+            "configuration valid: catalog {} ({} phases), namespace {}, leader election {}",
+            args.catalog.display(),
+            catalog.phases.len(),
+            args.namespace.as_deref().unwrap_or("(every namespace)"),
+            if args.leader_elect { "on" } else { "off" },
+        );
+        return Ok(());
+    }
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
@@ -234,16 +268,7 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("HOSTNAME")
             .unwrap_or_else(|_| format!("tipoff-operator-{}", std::process::id()))
     });
-    let lease = LeaseConfig {
-        name: args.lease_name.clone(),
-        identity: identity.clone(),
-        lease_duration: Duration::from_secs(args.lease_duration_seconds),
-        renew_deadline: args.lease_renew_deadline_seconds.map_or(
-            Duration::from_secs(args.lease_duration_seconds) * 2 / 3,
-            Duration::from_secs,
-        ),
-        renew_period: Duration::from_secs(args.lease_renew_seconds),
-    };
+    let lease = lease_config(&args, identity.clone());
     if args.leader_elect {
         lease.validate().map_err(|e| anyhow::anyhow!(e))?;
     }
@@ -272,6 +297,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let (ctrl, view) = controller::controller(client.clone(), &scope, tuning);
     let runs = view.runs();
+    let run_view = view.clone();
     let _ = health.runs.set(runs.clone());
     let job_settings = JobSettings {
         backoff_limit: args.job_backoff_limit,
@@ -303,7 +329,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Backfills: their own controller beside the runs' one, reading the runs' cache; it waits
     // for the PipelineBackfill CRD without holding the runs up.
-    let (bf_ctrl, bf_view) = controller::backfill::controller(client.clone(), &scope, runs.clone());
+    let (bf_ctrl, bf_view) = controller::backfill::controller(client.clone(), &scope, &run_view);
     let bf_ctx = Arc::new(
         BackfillContext::new(client.clone(), bf_view.clone(), &identity, metrics.clone())
             .with_backoff(ErrorBackoff::new(

@@ -13,8 +13,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use tipoff_crds::{BackfillCounts, PhaseState, PipelineBackfillStatus, PipelineRun, RunState};
+use tipoff_crds::{
+    BackfillCounts, Mode, PhaseState, PipelineBackfillStatus, PipelineRun, RunState,
+};
 
+use crate::planner::timing::RunTiming;
 use crate::planner::{JobIntent, Plan};
 
 /// The `category` label of errors.
@@ -46,6 +49,31 @@ pub struct ScheduleLabel {
     pub namespace: String,
     /// The schedule's name.
     pub schedule: String,
+}
+
+/// The `mode` label of the run timing gauges: a run mode (three values).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModeLabel {
+    /// A run mode.
+    pub mode: String,
+}
+
+/// The `phase` label of the phase timing gauges: a phase number (1-6).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    /// A phase number.
+    pub phase: String,
+}
+
+/// The highest phase number (the catalog's phases are numbered 1-6).
+const MAX_PHASE: u8 = 6;
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Production => "Production",
+        Mode::SameDay => "SameDay",
+        Mode::Backfill => "Backfill",
+    }
 }
 
 /// Every run state, for the `runs` gauge.
@@ -100,6 +128,17 @@ pub struct Metrics {
     pub schedule_last_scheduled_date: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
     /// Per schedule: the Unix time its next run is due (absent when none is listed).
     pub schedule_next_run: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
+    /// Per schedule: the Unix time by which its next owed run should exist
+    /// (`status.nextScheduleTime`): the due time of the oldest due run that does not exist yet
+    /// (in the past while it waits), else the next game day's. Absent when neither exists.
+    pub schedule_deadline: Family<ScheduleLabel, Gauge<f64, AtomicU64>>,
+    /// Per mode: the earliest expected finish among runs in flight (absent when none).
+    pub runs_expected_finish: Family<ModeLabel, Gauge<f64, AtomicU64>>,
+    /// Per phase number: the earliest instant a running phase counts as stalled (absent when
+    /// no run has that phase running).
+    pub phases_stall: Family<PhaseLabel, Gauge<f64, AtomicU64>>,
+    /// Per mode: when the most recent run that is `Failed` now failed (absent when none is).
+    pub runs_last_failure: Family<ModeLabel, Gauge<f64, AtomicU64>>,
     /// Per schedule: runs due (their time of day has passed, inside the catch-up window) that
     /// do not exist.
     pub schedule_overdue_runs: Family<ScheduleLabel, Gauge>,
@@ -120,6 +159,7 @@ struct Tracked {
     triggered: BTreeSet<(String, u8)>,
     backfills: BTreeMap<String, BackfillCounts>,
     schedules: BTreeSet<ScheduleLabel>,
+    timings: BTreeMap<String, RunTiming>,
 }
 
 impl Default for Metrics {
@@ -152,6 +192,10 @@ impl Metrics {
             schedule_runs_created: Counter::default(),
             schedule_last_scheduled_date: Family::default(),
             schedule_next_run: Family::default(),
+            schedule_deadline: Family::default(),
+            runs_expected_finish: Family::default(),
+            phases_stall: Family::default(),
+            runs_last_failure: Family::default(),
             schedule_overdue_runs: Family::default(),
             schedule_missed_runs: Family::default(),
             schedule_ready: Family::default(),
@@ -245,6 +289,26 @@ impl Metrics {
             "schedule_next_run_timestamp_seconds",
             "Unix time the next run of a PipelineSchedule is due",
             m.schedule_next_run.clone(),
+        );
+        registry.register(
+            "schedule_deadline_timestamp_seconds",
+            "Unix time by which the next run a PipelineSchedule owes should exist: the due time of its oldest due run that does not exist (past while it waits), else its next game day's",
+            m.schedule_deadline.clone(),
+        );
+        registry.register(
+            "runs_expected_finish_timestamp_seconds",
+            "Earliest expected finish among PipelineRuns in flight, by mode: start plus each phase's longest chain of processor deadlines",
+            m.runs_expected_finish.clone(),
+        );
+        registry.register(
+            "phases_stall_timestamp_seconds",
+            "Earliest instant a running phase counts as stalled, by phase: its start plus its longest chain of processors using every attempt and backoff",
+            m.phases_stall.clone(),
+        );
+        registry.register(
+            "runs_last_failure_timestamp_seconds",
+            "When the most recent PipelineRun that is Failed now failed, by mode (its completionTime); a re-run or deleted run leaves it",
+            m.runs_last_failure.clone(),
         );
         registry.register(
             "schedule_overdue_runs",
@@ -359,6 +423,16 @@ impl Metrics {
                 self.schedule_next_run.remove(&label);
             }
         }
+        match &status.next_schedule_time {
+            Some(t) => {
+                self.schedule_deadline
+                    .get_or_create(&label)
+                    .set(t.0.as_millisecond() as f64 / 1000.0);
+            }
+            None => {
+                self.schedule_deadline.remove(&label);
+            }
+        }
         self.schedule_overdue_runs
             .get_or_create(&label)
             .set(i64::from(status.overdue));
@@ -388,6 +462,7 @@ impl Metrics {
         for label in gone {
             self.schedule_last_scheduled_date.remove(&label);
             self.schedule_next_run.remove(&label);
+            self.schedule_deadline.remove(&label);
             self.schedule_overdue_runs.remove(&label);
             self.schedule_missed_runs.remove(&label);
             self.schedule_ready.remove(&label);
@@ -505,7 +580,90 @@ impl Metrics {
         t.drifted.retain(|k| live.contains(k));
         t.phases_done.retain(|(k, _)| live.contains(k));
         t.triggered.retain(|(k, _)| live.contains(k));
+        t.timings.retain(|k, _| live.contains(k));
         self.publish_run_gauges(&t);
+        self.publish_timing_gauges(&t);
+    }
+
+    /// Records the instants run `key` (`namespace/name`) is measured against, from its
+    /// reconcile ([`crate::planner::timing::run_timing`]).
+    pub fn observe_timing(&self, key: &str, timing: RunTiming) {
+        let Ok(mut t) = self.tracked.lock() else {
+            return;
+        };
+        if timing.is_empty() {
+            t.timings.remove(key);
+        } else {
+            t.timings.insert(key.to_owned(), timing);
+        }
+        self.publish_timing_gauges(&t);
+    }
+
+    /// Sets the timing gauges to the earliest instants of the tracked runs; a mode or phase
+    /// with no run in flight leaves its gauge absent (an alert comparing with `time()` then has
+    /// nothing to compare).
+    fn publish_timing_gauges(&self, t: &Tracked) {
+        let seconds = |ts: jiff::Timestamp| ts.as_millisecond() as f64 / 1000.0;
+        for mode in [Mode::Production, Mode::SameDay, Mode::Backfill] {
+            let label = ModeLabel {
+                mode: mode_name(mode).to_owned(),
+            };
+            let latest_failure = t
+                .timings
+                .values()
+                .filter(|r| r.mode == Some(mode))
+                .filter_map(|r| r.failed_at)
+                .max();
+            match latest_failure {
+                Some(at) => {
+                    self.runs_last_failure
+                        .get_or_create(&label)
+                        .set(seconds(at));
+                }
+                None => {
+                    self.runs_last_failure.remove(&label);
+                }
+            }
+            let earliest = t
+                .timings
+                .values()
+                .filter(|r| r.mode == Some(mode))
+                .filter_map(|r| r.expected_finish)
+                .min();
+            match earliest {
+                Some(at) => {
+                    self.runs_expected_finish
+                        .get_or_create(&label)
+                        .set(seconds(at));
+                }
+                None => {
+                    self.runs_expected_finish.remove(&label);
+                }
+            }
+        }
+        for phase in 1..=MAX_PHASE {
+            let earliest = t
+                .timings
+                .values()
+                .flat_map(|r| {
+                    r.stall_at
+                        .iter()
+                        .filter(|(p, _)| *p == phase)
+                        .map(|(_, at)| *at)
+                })
+                .min();
+            let label = PhaseLabel {
+                phase: phase.to_string(),
+            };
+            match earliest {
+                Some(at) => {
+                    self.phases_stall.get_or_create(&label).set(seconds(at));
+                }
+                None => {
+                    self.phases_stall.remove(&label);
+                }
+            }
+        }
     }
 
     /// Sets the run gauges from the tracked states.
@@ -533,6 +691,7 @@ impl Metrics {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -552,5 +711,141 @@ mod tests {
         );
         assert!(text.contains("tipoff_runs{state=\"Running\"} 1"), "{text}");
         assert!(text.contains("tipoff_runs_with_drift 0"), "{text}");
+    }
+
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    fn schedule_status(next: Option<i64>) -> tipoff_crds::PipelineScheduleStatus {
+        tipoff_crds::PipelineScheduleStatus {
+            next_schedule_time: next.map(|s| {
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::from_second(s).unwrap(),
+                )
+            }),
+            ..Default::default()
+        }
+    }
+
+    const DEADLINE: &str =
+        r#"tipoff_schedule_deadline_timestamp_seconds{namespace="nba",schedule="daily"}"#;
+
+    #[test]
+    fn the_schedule_deadline_is_the_next_owed_run_even_when_it_is_overdue() {
+        let m = Metrics::new();
+        // Overdue: status.nextScheduleTime is the waiting run's due time, in the past, while
+        // the next future due time (schedule_next_run) is already the day after.
+        let future = jiff::Timestamp::from_second(1_800_086_400).unwrap();
+        m.observe_schedule(
+            "nba",
+            "daily",
+            &schedule_status(Some(1_800_000_000)),
+            Some(future),
+            Duration::ZERO,
+        );
+        let text = m.encode();
+        assert_eq!(sample(&text, DEADLINE), Some(1_800_000_000.0), "{text}");
+        assert_eq!(
+            sample(
+                &text,
+                r#"tipoff_schedule_next_run_timestamp_seconds{namespace="nba",schedule="daily"}"#
+            ),
+            Some(1_800_086_400.0),
+            "{text}"
+        );
+
+        // Nothing owed and no later game day: absent, not 0 (which an alert would read as
+        // long overdue).
+        m.observe_schedule("nba", "daily", &schedule_status(None), None, Duration::ZERO);
+        let text = m.encode();
+        assert_eq!(sample(&text, DEADLINE), None, "{text}");
+
+        // A deleted schedule leaves it.
+        m.observe_schedule(
+            "nba",
+            "daily",
+            &schedule_status(Some(1_800_000_000)),
+            None,
+            Duration::ZERO,
+        );
+        m.retain_schedules(&BTreeSet::new());
+        assert_eq!(sample(&m.encode(), DEADLINE), None);
+    }
+
+    fn timing(mode: Mode, finish: Option<i64>, stall: &[(u8, i64)]) -> RunTiming {
+        let at = |s: i64| jiff::Timestamp::from_second(s).unwrap();
+        RunTiming {
+            mode: Some(mode),
+            expected_finish: finish.map(at),
+            stall_at: stall.iter().map(|(p, s)| (*p, at(*s))).collect(),
+            failed_at: None,
+        }
+    }
+
+    #[test]
+    fn the_last_failure_is_the_latest_failed_run_per_mode_until_it_is_rerun() {
+        let m = Metrics::new();
+        let failed = |s: i64| RunTiming {
+            mode: Some(Mode::Production),
+            failed_at: Some(jiff::Timestamp::from_second(s).unwrap()),
+            ..RunTiming::default()
+        };
+        let series = r#"tipoff_runs_last_failure_timestamp_seconds{mode="Production"}"#;
+        m.observe_timing("ns/a", failed(1_000));
+        m.observe_timing("ns/b", failed(2_000));
+        assert_eq!(sample(&m.encode(), series), Some(2_000.0));
+        // b is re-run: in flight again, it leaves the failures.
+        m.observe_timing("ns/b", timing(Mode::Production, Some(9_000), &[]));
+        assert_eq!(sample(&m.encode(), series), Some(1_000.0));
+        // a is deleted.
+        m.retain_runs(&BTreeSet::from(["ns/b".to_owned()]));
+        assert_eq!(sample(&m.encode(), series), None);
+    }
+
+    #[test]
+    fn the_timing_gauges_show_the_earliest_run_per_mode_and_phase() {
+        let m = Metrics::new();
+        m.observe_timing("ns/a", timing(Mode::Production, Some(5_000), &[(3, 4_000)]));
+        m.observe_timing("ns/b", timing(Mode::Production, Some(3_000), &[(3, 6_000)]));
+        m.observe_timing("ns/c", timing(Mode::Backfill, Some(9_000), &[(1, 7_000)]));
+        let text = m.encode();
+        let finish = |mode: &str| {
+            sample(
+                &text,
+                &format!(r#"tipoff_runs_expected_finish_timestamp_seconds{{mode="{mode}"}}"#),
+            )
+        };
+        let stall = |phase: u8| {
+            sample(
+                &text,
+                &format!(r#"tipoff_phases_stall_timestamp_seconds{{phase="{phase}"}}"#),
+            )
+        };
+        assert_eq!(finish("Production"), Some(3_000.0), "{text}");
+        assert_eq!(finish("Backfill"), Some(9_000.0), "{text}");
+        assert_eq!(finish("SameDay"), None, "{text}");
+        assert_eq!(stall(3), Some(4_000.0), "{text}");
+        assert_eq!(stall(1), Some(7_000.0), "{text}");
+        assert_eq!(stall(2), None, "{text}");
+
+        // b ended (no timing), c was deleted: their instants leave the gauges.
+        m.observe_timing("ns/b", timing(Mode::Production, None, &[]));
+        m.retain_runs(&BTreeSet::from(["ns/a".to_owned(), "ns/b".to_owned()]));
+        let text = m.encode();
+        let finish = |mode: &str| {
+            sample(
+                &text,
+                &format!(r#"tipoff_runs_expected_finish_timestamp_seconds{{mode="{mode}"}}"#),
+            )
+        };
+        assert_eq!(finish("Production"), Some(5_000.0), "{text}");
+        assert_eq!(finish("Backfill"), None, "{text}");
+        assert_eq!(
+            sample(&text, r#"tipoff_phases_stall_timestamp_seconds{phase="1"}"#),
+            None,
+            "{text}"
+        );
     }
 }

@@ -93,6 +93,11 @@ fn a_new_run_starts_the_first_phase_roots_and_its_phase_completion() {
     assert_eq!(
         labels,
         [
+            ("app.kubernetes.io/component", "processor"),
+            ("app.kubernetes.io/instance", "nba-2026-01-29"),
+            ("app.kubernetes.io/managed-by", "tipoff"),
+            ("app.kubernetes.io/name", "tipoff"),
+            ("app.kubernetes.io/part-of", "tipoff"),
             ("tipoff.dev/attempt", "1"),
             ("tipoff.dev/commit", COMMIT),
             ("tipoff.dev/date", "2026-01-29"),
@@ -554,8 +559,16 @@ fn a_job_past_its_deadline_is_a_failed_attempt_and_is_deleted() {
     c.advance(1);
     let plan = c.step();
     assert_eq!(plan.jobs_to_delete, ["r-1-schedule-scraper-a1"]);
-    assert!(condition(&c, "Stalled").is_true());
-    assert!(plan.events.iter().any(|e| e.reason == EventReason::Stalled));
+    assert!(condition(&c, "AttemptLost").is_true());
+    assert!(
+        !condition(&c, "Stalled").is_true(),
+        "a lost attempt is retried: not stalled"
+    );
+    assert!(
+        plan.events
+            .iter()
+            .any(|e| e.reason == EventReason::AttemptLost)
+    );
     let pc = c.observed.phase_completions[0].status.clone().unwrap();
     assert!(pc.running.is_empty(), "never running without a live Job");
     assert_eq!(pc.failed[0].reason.as_deref(), Some("DeadlineExceeded"));
@@ -582,13 +595,14 @@ fn a_vanished_job_is_a_failed_attempt_not_running_forever() {
     let pc = c.observed.phase_completions[0].status.clone().unwrap();
     assert!(pc.running.is_empty());
     assert_eq!(pc.failed[0].reason.as_deref(), Some("JobVanished"));
-    assert_eq!(condition(&c, "Stalled").reason, "AttemptLost");
+    assert_eq!(condition(&c, "AttemptLost").reason, "AttemptLost");
     assert_eq!(plan.requeue_after, Some(std::time::Duration::from_secs(30)));
     c.advance(30);
     assert_eq!(c.step().jobs[0].name, "r-1-schedule-scraper-a2");
     c.settle();
     c.succeed("schedule-scraper");
     c.settle();
+    assert_eq!(condition(&c, "AttemptLost").status, ConditionStatus::False);
     assert_eq!(condition(&c, "Stalled").status, ConditionStatus::False);
 }
 

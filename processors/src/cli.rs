@@ -16,6 +16,8 @@ use tipoff_crds::{EXIT_PERMANENT, EXIT_USAGE};
 enum Cli {
     /// Runs one processor for one date.
     Run(RunArgs),
+    /// Writes the game-day list (a ConfigMap) from the league schedule (docs/schedule.md).
+    GameDays(crate::game_days::GameDaysArgs),
 }
 
 /// Runs the processor command line `argv` (the program name first) and returns its exit
@@ -26,8 +28,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let Cli::Run(args) = match Cli::try_parse_from(argv) {
-        Ok(cli) => cli,
+    let args = match Cli::try_parse_from(argv) {
+        Ok(Cli::Run(args)) => args,
+        Ok(Cli::GameDays(args)) => return game_days(&args),
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -88,6 +91,30 @@ where
         Some(f) => {
             eprintln!("tipoff-processor: {}", redact(&f.to_string()));
             ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1))
+        }
+    }
+}
+
+/// `tipoff-processor game-days`: exit 0, 65 (the list would shrink, bad configuration) or 75
+/// (upstream or API server unavailable, payload unusable; the list is left as it is).
+fn game_days(args: &crate::game_days::GameDaysArgs) -> ExitCode {
+    // The Kubernetes client's TLS provider, installed once per process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let outcome = Config::from_env().and_then(|config| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::contract::Failure::Permanent(format!("starting the runtime: {e}")))?
+            .block_on(crate::game_days::refresh(args, &config))
+    });
+    match outcome {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("tipoff-processor game-days: {}", redact(&f.to_string()));
+            ExitCode::from(u8::try_from(f.exit_code()).unwrap_or(1))
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod analytics;
 pub mod cli;
 pub mod contract;
 pub mod features;
+pub mod game_days;
 pub mod model;
 pub mod precompute;
 pub mod predict;

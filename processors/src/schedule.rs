@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 /// Source name and file of the stored schedule payload (`raw/schedule/<date>/<FILE>`).
 pub const SCHEDULE_FILE: &str = "scheduleLeagueV2.json";
 
+/// Where the upstream serves the league schedule (the whole season in one document).
+pub const SCHEDULE_PATH: &str = "/nba/static/json/staticData/scheduleLeagueV2.json";
+
 /// One game of the date.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Game {

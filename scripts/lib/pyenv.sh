@@ -24,4 +24,5 @@ if [[ ! -f "$TIPOFF_VENV/.complete" ]]; then
   touch "$TIPOFF_VENV/.complete"
 fi
 export TIPOFF_VENV
-export PATH="$TIPOFF_VENV/bin:$PATH"
+# scripts/bin: the project's wrappers around those tools (`helm`, on the Helm SDK).
+export PATH="$tipoff_root/scripts/bin:$TIPOFF_VENV/bin:$PATH"

@@ -12,7 +12,9 @@
 
 pub mod history;
 pub mod live;
+pub mod orchestrator_down;
 pub mod outcome;
+pub mod range;
 pub mod stack;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +40,7 @@ use tipoff_cli::follow;
 use tipoff_cli::view::{self, RunView};
 
 use self::stack::{Operator, Paths, REPO};
+use tipoff_operator::controller::schedule::Clock;
 
 /// The production catalog, compiled in: later phases appear in the demo as they are added to
 /// `config/pipeline.yaml`, with no change here.
@@ -59,6 +62,10 @@ pub enum Scenario {
     /// The operator dies mid-run and comes back (seed 003): the run completes with no
     /// duplicate Jobs.
     OrchestratorCrash,
+    /// The operator is down for three game days and comes back (seed 003): a PipelineSchedule
+    /// creates every missed game day's run inside its catch-up window, exactly once, oldest
+    /// first, and reports older ones missed.
+    OrchestratorDown,
     /// The upstream API key expires mid-run and is rotated (seed 002's lost files): the
     /// processor refreshes the key and says so in its result.
     ExpiredToken,
@@ -74,9 +81,10 @@ pub struct DemoArgs {
     /// The game date to simulate (a date of the synthetic 2025-26 season with games).
     #[arg(long, default_value = "2026-01-14")]
     pub date: String,
-    /// A range of game dates, `FROM..TO` (inclusive), run one after the other, each a
-    /// Production PipelineRun; the history before FROM is loaded first, and the summary gives
-    /// the last date's run and every system's accuracy over the range. Replaces `--date`.
+    /// A range of game dates, `FROM..TO` (inclusive), run by one PipelineBackfill (Production
+    /// runs, `maxConcurrent: 1`, oldest first); the history before FROM is loaded first, and
+    /// the summary gives the backfill, the last date's run and every system's accuracy over
+    /// the range. Replaces `--date`.
     #[arg(long, conflicts_with_all = ["date", "scenario"])]
     pub dates: Option<String>,
     /// Leave the stack up after the run, for exploring with kubectl (Ctrl-C stops it).
@@ -95,6 +103,10 @@ pub struct DemoArgs {
     /// API server port (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// With --keep-running: the port of `tipoff dashboard`, served in-process on 127.0.0.1
+    /// from the start (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub dashboard_port: u16,
     /// A catalog file instead of the compiled-in production catalog.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
@@ -150,6 +162,12 @@ pub struct Summary {
     /// With `--dates`: every date of the range and how its run ended (the last is `run`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub range: Vec<RangeDate>,
+    /// With `--dates`: the PipelineBackfill that ran the range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<range::BackfillSummary>,
+    /// The `orchestrator-down` scenario: what the schedule did across the outage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<orchestrator_down::CatchUp>,
 }
 
 /// One date of a `--dates` range.
@@ -353,9 +371,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let t = Instant::now();
     let season = Arc::new(Season::generate(SEED));
     // With --dates, the range's earlier dates run first and `date` is its last.
-    let range = match &args.dates {
-        Some(text) => range_dates(&season, text)?,
-        None => vec![date],
+    let range = match (&args.dates, args.scenario) {
+        (Some(text), _) => range_dates(&season, text)?,
+        // Seed 003's dates: the last game day before the outage and the three during it.
+        (None, Some(Scenario::OrchestratorDown)) => orchestrator_down::dates(&season),
+        (None, _) => vec![date],
     };
     let date = *range.last().unwrap_or(&date);
     let games = season.by_date.get(&date).cloned().unwrap_or_default();
@@ -495,9 +515,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .collect();
     out.line(&format!("catalog: phases {}", phases.join(", ")));
 
-    let operator = Arc::new(tokio::sync::Mutex::new(Some(Operator::start(
+    // The schedules read "now" from this file in the orchestrator-down scenario.
+    let clock_file = paths.dir.join("schedule-clock");
+    let clock = match args.scenario {
+        Some(Scenario::OrchestratorDown) => Clock::File(clock_file.clone()),
+        _ => Clock::System,
+    };
+    let operator = Arc::new(tokio::sync::Mutex::new(Some(Operator::start_with_clock(
         client.clone(),
         catalog.clone(),
+        clock,
     ))));
     out.line(&format!(
         "operator started (in-process; log: {})",
@@ -505,46 +532,69 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     ));
 
     let cluster = Cluster::from_client(client.clone(), "default");
-    // A range: each earlier date's run is applied once the one before it has finished (a
-    // Production run of D reads the results of every date before it), and followed quietly.
-    let mut range_runs = Vec::new();
-    for d in &range[..range.len() - 1] {
-        let name = run_name(&d.to_string(), Mode::Production);
-        let spec = json!({ "date": d.to_string(), "mode": Mode::Production, "release": Release {
-            image: image.clone(),
-            commit: commit.clone(),
-            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
-            processors: vec![],
-        } });
-        cluster
-            .apply_run(&name, &spec, FIELD_MANAGER)
-            .await
-            .map_err(|e| CliError::from_kube("applying the run", e))?;
-        let v = follow::follow(
-            &cluster,
-            &name,
-            Duration::from_secs(args.timeout),
-            &mut |_| {},
-            &mut |_| true,
-        )
-        .await?;
+    // The dashboard follows the demo from its first run (docs/dashboard.md).
+    let dashboard = if args.keep_running {
+        // The demo replays a past date: measured against the wall clock every run would be
+        // Late, so the demo's page shows no Late.
+        let mut options = tipoff_cli::dashboard::Options::new(args.dashboard_port);
+        options.expectation = None;
+        let d =
+            tipoff_cli::dashboard::start(Cluster::from_client(client.clone(), "default"), options)
+                .await?;
         out.line(&format!(
-            "{d}: pipelinerun {name} {} ({})",
-            v.state, v.progress
+            "dashboard: {} (live; `tipoff dashboard` serves the same page)",
+            d.url()
         ));
-        range_runs.push(RangeDate {
-            date: d.to_string(),
-            run: name,
-            state: v.state.clone(),
-            progress: v.progress.clone(),
-        });
-    }
-    let name = run_name(&date.to_string(), Mode::Production);
+        Some(d)
+    } else {
+        None
+    };
     let release = Release {
         image: image.clone(),
         commit: commit.clone(),
         version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         processors: vec![],
+    };
+    // A range: one PipelineBackfill runs every date, one at a time, oldest first; the demo
+    // follows it to its end, then reports on the last date's run like a single date's.
+    let backfill = match args.dates {
+        Some(_) => Some(
+            range::run(
+                &cluster,
+                range[0],
+                date,
+                &release,
+                Duration::from_secs(args.timeout),
+                &|l: &str| out.line(l),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    // Seed 003: a schedule runs the game days, its operator goes down for three of them and
+    // comes back; the demo then reports on the last caught-up run like a single date's.
+    let catch_up = match args.scenario {
+        Some(Scenario::OrchestratorDown) => Some(
+            orchestrator_down::play(
+                orchestrator_down::Stack {
+                    cluster: &cluster,
+                    operator: &operator,
+                    catalog: &catalog,
+                    clock_file: &clock_file,
+                },
+                &season,
+                &release,
+                Duration::from_secs(args.timeout),
+                &|l: &str| out.line(l),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let name = match (&backfill, &catch_up) {
+        (Some(b), _) => b.last_run.clone(),
+        (None, Some((_, last))) => last.clone(),
+        (None, None) => run_name(&date.to_string(), Mode::Production),
     };
     let spec = json!({ "date": date.to_string(), "mode": Mode::Production, "release": release });
     if args.scenario == Some(Scenario::OrchestratorCrash) {
@@ -552,13 +602,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         devcluster.faults().pause_runner();
     }
     let started = Instant::now();
-    cluster
-        .apply_run(&name, &spec, FIELD_MANAGER)
-        .await
-        .map_err(|e| CliError::from_kube("applying the run", e))?;
-    out.line(&format!(
-        "pipelinerun.tipoff.dev/{name} created (Production, pinned to commit {commit})"
-    ));
+    if backfill.is_none() && catch_up.is_none() {
+        cluster
+            .apply_run(&name, &spec, FIELD_MANAGER)
+            .await
+            .map_err(|e| CliError::from_kube("applying the run", e))?;
+        out.line(&format!(
+            "pipelinerun.tipoff.dev/{name} created (Production, pinned to commit {commit})"
+        ));
+    }
 
     // The orchestrator-crash scenario: the Job runner is held (see above) until the first
     // Jobs exist; then the operator is stopped, the Jobs run and finish with no operator, and
@@ -611,7 +663,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         },
     )
     .await;
-    let elapsed = started.elapsed().as_secs_f64();
+    // A range's last run ended under the backfill: its own duration, not the follow's.
+    let elapsed = match (&followed, backfill.is_some() || catch_up.is_some()) {
+        (Ok(v), true) => v
+            .created
+            .zip(v.completed)
+            .map_or(0.0, |(c, e)| e.duration_since(c).as_secs_f64()),
+        _ => started.elapsed().as_secs_f64(),
+    };
     let result = match followed {
         Ok(v) => {
             let summary = summarize(
@@ -624,6 +683,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 &late_games,
                 upstream.rotations.count(),
                 history,
+                catch_up.as_ref().map(|(c, _)| c),
             )
             .await?;
             let mut summary = summary;
@@ -642,18 +702,41 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 ));
                 summary.live = Some(l);
             }
-            if range.len() > 1 {
+            if let Some((c, _)) = catch_up {
                 let lake = tipoff_warehouse::open(&format!("file://{}", paths.lake.display()))
                     .await
                     .map_err(|e| CliError::Other(format!("opening the lake: {e}")))?;
                 summary.accuracy = outcome::accuracy(lake.as_ref(), range[0], date).await?;
-                range_runs.push(RangeDate {
-                    date: date.to_string(),
-                    run: v.name.clone(),
-                    state: v.state.clone(),
-                    progress: v.progress.clone(),
-                });
-                summary.range = range_runs;
+                summary.catch_up = Some(c);
+            }
+            if let Some(b) = backfill {
+                let lake = tipoff_warehouse::open(&format!("file://{}", paths.lake.display()))
+                    .await
+                    .map_err(|e| CliError::Other(format!("opening the lake: {e}")))?;
+                summary.accuracy = outcome::accuracy(lake.as_ref(), range[0], date).await?;
+                summary.range = b.dates;
+                // The range is run by the backfill: it must have succeeded, one date at a
+                // time, oldest first.
+                let s = &b.summary;
+                let ok =
+                    s.state == "Succeeded" && s.max_in_flight <= s.max_concurrent && s.oldest_first;
+                summary.detection = Detection {
+                    expected: format!(
+                        "the backfill runs every date of the range, at most {} at a time, oldest first, and the last run succeeds through every phase",
+                        s.max_concurrent
+                    ),
+                    detected: summary.detection.detected && ok,
+                    kind: "Backfill".into(),
+                    detail: json!({
+                        "backfill": s.name,
+                        "state": s.state,
+                        "progress": s.progress,
+                        "maxInFlight": s.max_in_flight,
+                        "oldestFirst": s.oldest_first,
+                        "lastRun": v.state,
+                    }),
+                };
+                summary.backfill = Some(b.summary);
             }
             report(&out, &cluster, &summary, &v, args.keep_running).await?;
             if summary.detection.detected {
@@ -670,10 +753,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 
     if args.keep_running {
         out.line(&format!(
-            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\nCtrl-C stops it.",
+            "\nThe stack stays up. Try:\n  export KUBECONFIG={}\n  kubectl get pipelineruns,pipelinebackfills,pipelineschedules,phasecompletions,jobs\n  cargo run --release -p tipoff-cli -- status {date}\n  open {} (the dashboard)\nCtrl-C stops it.",
             paths.kubeconfig.display(),
+            dashboard.as_ref().map_or_else(String::new, tipoff_cli::dashboard::Dashboard::url),
         ));
         let _ = tokio::signal::ctrl_c().await;
+    }
+    if let Some(d) = &dashboard {
+        d.stop();
     }
     if let Some(op) = operator.lock().await.take() {
         op.stop().await;
@@ -694,6 +781,7 @@ async fn summarize(
     late_games: &[String],
     rotations: u32,
     history: history::History,
+    catch_up: Option<&orchestrator_down::CatchUp>,
 ) -> Result<Summary> {
     let run = cluster.run(&v.name).await?;
     let children = cluster.children(&run).await?;
@@ -744,6 +832,7 @@ async fn summarize(
         late_games,
         rotations,
         paths,
+        catch_up,
     );
     Ok(Summary {
         date: v.date.clone(),
@@ -799,6 +888,8 @@ async fn summarize(
         accuracy,
         live: None,
         range: Vec::new(),
+        backfill: None,
+        catch_up: None,
     })
 }
 
@@ -882,6 +973,7 @@ fn detect(
     late_games: &[String],
     rotations: u32,
     paths: &Paths,
+    catch_up: Option<&orchestrator_down::CatchUp>,
 ) -> Detection {
     let event = |reason: &str| {
         events
@@ -942,6 +1034,38 @@ fn detect(
                 "duplicateJobs": jobs.duplicates,
             }),
         },
+        Some(Scenario::OrchestratorDown) => {
+            let c = catch_up;
+            let caught: Vec<&str> = c
+                .map(|c| c.caught_up.iter().map(|r| r.date.as_str()).collect())
+                .unwrap_or_default();
+            let due: Vec<&str> = c
+                .map(|c| c.due_while_down.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            Detection {
+                expected: "every game day due while the operator was down caught up after it came back: created exactly once, oldest first, each run succeeding".into(),
+                detected: c.is_some_and(|c| {
+                    !due.is_empty()
+                        && caught == due
+                        && c.created_while_down == 0
+                        && c.oldest_first
+                        && c.runs_per_date.values().all(|&n| n == 1)
+                        && c.caught_up.iter().all(|r| r.state == "Succeeded")
+                }),
+                kind: "CatchUp".into(),
+                detail: json!({
+                    "dueWhileDown": due,
+                    "caughtUp": caught,
+                    "createdWhileDown": c.map(|c| c.created_while_down),
+                    "oldestFirst": c.map(|c| c.oldest_first),
+                    "runsPerDate": c.map(|c| &c.runs_per_date),
+                    "missed": c.map(|c| &c.missed),
+                    "downAt": c.map(|c| &c.down_at),
+                    "backAt": c.map(|c| &c.back_at),
+                    "catchUpWindow": c.map(|c| &c.catch_up_window),
+                }),
+            }
+        }
         Some(Scenario::ExpiredToken) => {
             let refreshed: Vec<Value> = results(&children.pods)
                 .iter()
@@ -1064,6 +1188,47 @@ fn explain(scenario: Option<Scenario>, d: &Value) -> Vec<String> {
             d["retries"],
             d["duplicateJobs"]
         )],
+        Some(Scenario::OrchestratorDown) => {
+            let missed: Vec<String> = d["missed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| format!("{} ({})", text(&m["date"]), text(&m["reason"])))
+                .collect();
+            let per_date: Vec<String> = d["runsPerDate"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            vec![
+                format!(
+                    "operator down from simulated {} to {}; due meanwhile: {}",
+                    text(&d["downAt"]),
+                    text(&d["backAt"]),
+                    list(&d["dueWhileDown"])
+                ),
+                format!(
+                    "caught up (catchUpWindow {}), oldest first: {}; each created after the previous ended: {}",
+                    text(&d["catchUpWindow"]),
+                    list(&d["caughtUp"]),
+                    d["oldestFirst"]
+                ),
+                format!(
+                    "reported missed: {}",
+                    if missed.is_empty() {
+                        "none (every due game day was inside the window)".to_owned()
+                    } else {
+                        missed.join(", ")
+                    }
+                ),
+                format!(
+                    "runs per date: {}; created while down: {}",
+                    per_date.join(", "),
+                    d["createdWhileDown"]
+                ),
+            ]
+        }
         Some(Scenario::ExpiredToken) => {
             let mut lines = vec![format!("key rotations: {}", d["keyRotations"])];
             for r in d["refreshedBy"].as_array().into_iter().flatten() {
@@ -1135,6 +1300,22 @@ async fn report(
     let runs = cluster.all_runs().await?;
     println!("\n$ kubectl get pipelineruns");
     print!("{}", view::render_list(&runs, jiff::Timestamp::now()));
+    if s.catch_up.is_some() {
+        let api: Api<tipoff_crds::PipelineSchedule> =
+            Api::namespaced(cluster.client.clone(), &cluster.namespace);
+        let schedule = api
+            .get(orchestrator_down::SCHEDULE)
+            .await
+            .map_err(|e| CliError::from_kube("reading the schedule", e))?;
+        println!("\n$ tipoff schedule");
+        print!(
+            "{}",
+            tipoff_cli::schedule::render(&[tipoff_cli::schedule::build(
+                &schedule,
+                jiff::Timestamp::now()
+            )])
+        );
+    }
     println!("\n$ tipoff status {}", v.date);
     print!("{}", view::render_tree(v));
     println!("\nData:");
@@ -1156,6 +1337,27 @@ async fn report(
         "  objects: {}",
         s.paths.get("objects").map_or("", String::as_str)
     );
+    if let Some(b) = &s.backfill {
+        println!(
+            "\nBackfill {} ({}..{}): {} {}, at most {} run(s) in flight (maxConcurrent {}), {}, {:.1}s",
+            b.name,
+            b.from,
+            b.to,
+            b.state,
+            b.progress,
+            b.max_in_flight,
+            b.max_concurrent,
+            if b.oldest_first {
+                "each run created once the previous date's had ended"
+            } else {
+                "runs OVERLAPPED"
+            },
+            b.seconds
+        );
+        for d in &s.range {
+            println!("  {}  {:<10} {:>7}  {}", d.date, d.state, d.progress, d.run);
+        }
+    }
     if let (Some(first), Some(last)) = (s.range.first(), s.range.last()) {
         println!(
             "\nAccuracy over {} .. {} ({} dates, graded the day after each):",

@@ -1,7 +1,8 @@
 //! The demo's local stack, all in this process: the synthetic upstream (`dev/season`), the
 //! Kubernetes API server and Job runner (`dev/cluster`) whose processor image runs this very
-//! executable as `tipoff-demo processor ...` (or, in the CLI's tests, `tipoff-processor`), and the operator's controller as a task that can be
-//! stopped and started again (the `orchestrator-crash` scenario).
+//! executable as `tipoff-demo processor ...` (or, in the CLI's tests, `tipoff-processor`), and
+//! the operator's controllers as a task that can be stopped and started again (the
+//! `orchestrator-crash` and `orchestrator-down` scenarios).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -305,13 +306,20 @@ impl Operator {
     /// election: one replica, in-process); the backfill and schedule controllers read the
     /// runs' cache.
     pub fn start(client: Client, catalog: Catalog) -> Self {
+        Self::start_with_clock(client, catalog, Clock::System)
+    }
+
+    /// [`Operator::start`] with the schedules reading "now" from `clock` (the operator's
+    /// test-only clock, `--test-clock-file`: the `orchestrator-down` scenario replays days in
+    /// seconds with it). Runs and Jobs keep the system clock.
+    pub fn start_with_clock(client: Client, catalog: Catalog, clock: Clock) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let scope = Scope { namespace: None };
             controller::wait_for_crds(&client, &scope).await;
             let (ctrl, view) =
                 controller::controller(client.clone(), &scope, controller::Tuning::default());
-            let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, view.runs());
+            let (bf_ctrl, bf_view) = backfill::controller(client.clone(), &scope, &view);
             let (sched_ctrl, sched_view) =
                 schedule::controller(client.clone(), &scope, view.runs());
             let metrics = Arc::new(tipoff_operator::metrics::Metrics::new());
@@ -326,7 +334,7 @@ impl Operator {
                 sched_view,
                 "tipoff-demo",
                 metrics,
-                Clock::System,
+                clock,
             ));
             let ctx = Arc::new(Context::new(client, catalog, view, "tipoff-demo"));
             let stop = async move {

@@ -296,7 +296,7 @@ fn the_demo_runs_every_phase_of_the_catalog_into_the_lake() {
 }
 
 #[test]
-fn a_range_of_dates_runs_date_after_date_and_reports_accuracy_over_it() {
+fn a_range_of_dates_runs_as_one_backfill_date_after_date_and_reports_accuracy_over_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tipoff-demo"))
         .args([
@@ -330,6 +330,41 @@ fn a_range_of_dates_runs_date_after_date_and_reports_accuracy_over_it() {
     );
     assert_eq!(s["date"], "2025-11-26");
     assert_eq!(s["history"]["to"], "2025-11-23");
+    // One PipelineBackfill ran the range: every date's run is its own, one at a time, oldest
+    // first (from the runs' timestamps), and its progress was shown as it went.
+    let b = &s["backfill"];
+    assert_eq!(b["name"], "backfill-2025-11-24-2025-11-26-missing", "{b:#}");
+    assert_eq!(b["state"], "Succeeded", "{b:#}");
+    assert_eq!(b["progress"], "3/3", "{b:#}");
+    assert_eq!(b["counts"]["succeeded"], 3, "{b:#}");
+    assert_eq!(b["counts"]["skipped"], 0, "{b:#}");
+    assert_eq!(b["maxConcurrent"], 1, "{b:#}");
+    assert_eq!(b["maxInFlight"], 1, "{b:#}");
+    assert_eq!(b["oldestFirst"], true, "{b:#}");
+    for d in s["range"].as_array().unwrap() {
+        assert_eq!(
+            d["run"],
+            format!(
+                "backfill-2025-11-24-2025-11-26-missing-{}",
+                d["date"].as_str().unwrap()
+            ),
+            "{d}"
+        );
+    }
+    assert_eq!(
+        s["run"]["name"],
+        "backfill-2025-11-24-2025-11-26-missing-2025-11-26"
+    );
+    assert_eq!(s["detection"]["kind"], "Backfill");
+    assert_eq!(s["detection"]["detected"], true);
+    assert!(
+        stderr.contains("[########################] 3/3 Succeeded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2025-11-25 phase 6 publish: Succeeded"),
+        "{stderr}"
+    );
     // Accuracy over the three dates: more graded than the last date alone.
     let last: u64 = s["predictions"]["rowsPerSystem"]["ensemble_v1"]
         .as_u64()
@@ -396,6 +431,74 @@ fn an_orchestrator_crash_mid_run_completes_with_no_duplicate_jobs() {
     let stopped = stderr.find("operator stopped").unwrap();
     let ended = stderr.find("is Succeeded").unwrap();
     assert!(stopped < ended, "{stderr}");
+}
+
+#[test]
+fn the_operator_down_for_three_game_days_catches_up_each_once_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, s, stderr) = demo(Some("orchestrator-down"), dir.path());
+    assert_eq!(code, 0, "{s:#}\n{stderr}");
+    let d = &s["detection"];
+    assert_eq!(d["detected"], true, "{d:#}");
+    assert_eq!(d["kind"], "CatchUp");
+    let c = &s["catchUp"];
+    // Seed 003: the 28th ran, the operator went down on the 29th and came back on Feb 1.
+    let due = ["2026-01-29", "2026-01-30", "2026-01-31"];
+    assert_eq!(c["dueWhileDown"], serde_json::json!(due), "{c:#}");
+    assert_eq!(c["createdWhileDown"], 0, "{c:#}");
+    assert_eq!(c["downAt"], "2026-01-29T12:00:00Z");
+    assert_eq!(c["backAt"], "2026-02-01T12:00:00Z");
+    let caught: Vec<(&str, &str, &str)> = c["caughtUp"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["date"].as_str().unwrap(),
+                r["run"].as_str().unwrap(),
+                r["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        caught,
+        [
+            ("2026-01-29", "nba-2026-01-29", "Succeeded"),
+            ("2026-01-30", "nba-2026-01-30", "Succeeded"),
+            ("2026-01-31", "nba-2026-01-31", "Succeeded"),
+        ],
+        "{c:#}"
+    );
+    // Each created once the previous had ended (Forbid), by the runs' own timestamps.
+    let at = |r: &Value, k: &str| r[k].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+    for w in c["caughtUp"].as_array().unwrap().windows(2) {
+        assert!(
+            at(&w[1], "created").as_second() >= at(&w[0], "ended").as_second(),
+            "{w:#?}"
+        );
+    }
+    assert_eq!(c["oldestFirst"], true);
+    // Exactly one run per date, the 28th included; nothing missed inside the 72h window.
+    assert_eq!(
+        c["runsPerDate"],
+        serde_json::json!({"2026-01-28": 1, "2026-01-29": 1, "2026-01-30": 1, "2026-01-31": 1}),
+        "{c:#}"
+    );
+    assert_eq!(c["catchUpWindow"], "72h");
+    assert_eq!(c["missed"], serde_json::json!([]), "{c:#}");
+    assert_eq!(c["lastScheduledDate"], "2026-01-31");
+    // The summary describes the last caught-up run, with every phase of the real pipeline.
+    assert_eq!(s["run"]["name"], "nba-2026-01-31");
+    assert_eq!(s["run"]["state"], "Succeeded");
+    assert_eq!(s["phases"].as_array().unwrap().len(), catalog_phases());
+    assert_eq!(s["jobs"]["duplicates"], 0);
+    // The operator was down while the days fell due, and came back before the runs appeared.
+    let stopped = stderr.find("operator stopped").unwrap();
+    let back = stderr.find("operator back").unwrap();
+    let first = stderr
+        .find("2026-01-29: pipelinerun nba-2026-01-29 created")
+        .unwrap();
+    assert!(stopped < back && back < first, "{stderr}");
 }
 
 #[test]

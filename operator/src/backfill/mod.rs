@@ -25,6 +25,7 @@ pub mod select;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::schedule::GameDays;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -42,6 +43,10 @@ pub use tipoff_crds::children::LABEL_DATE;
 /// How often a backfill that waits for something it does not watch (another run of a date,
 /// another backfill) looks again.
 pub const WAIT_SECS: u64 = 10;
+
+/// How long after its creation a backfill distrusts an `InFlight` verdict read from the run
+/// cache: far longer than the watch lag of a loaded machine (seconds), far shorter than any run.
+pub const CACHE_LAG_GRACE_SECS: i64 = 30;
 /// The longest the planner leaves a backfill unlooked-at.
 pub const RESYNC_SECS: u64 = 300;
 /// The most dates a condition message names.
@@ -69,6 +74,8 @@ pub struct Observed {
     pub runs: Vec<RunFacts>,
     /// The other backfills of the namespace.
     pub other_backfills: Vec<OtherBackfill>,
+    /// The game-day list `spec.gameDays` names, read from the cluster (`None` without one).
+    pub game_days: Option<GameDays>,
 }
 
 /// A PipelineRun to create (applying one that exists is adoption).
@@ -160,20 +167,39 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
         by_date.entry(r.date.clone()).or_default().push(r);
     }
 
-    // 1. Where each date stands.
+    // 1. Where each date stands. A date the game-day list covers without listing has no games
+    // (unless this backfill already ran it).
+    let no_games = |d: &Date| match &observed.game_days {
+        Some(GameDays::Listed { dates, through }) => d <= through && !dates.contains(d),
+        _ => false,
+    };
     let mut verdicts: Vec<(String, select::DateVerdict)> = range_dates
         .iter()
         .map(|d| {
             let date = d.to_string();
             let runs = by_date.get(&date).map(Vec::as_slice).unwrap_or(&[]);
-            let v = select::judge(runs, spec.reprocess, &spec.release, created);
+            let v = if no_games(d) && !runs.iter().any(|r| r.own) {
+                select::DateVerdict::skipped(DateReason::NoGames, None)
+            } else {
+                select::judge(runs, spec.reprocess, &spec.release, created)
+            };
             (date, v)
         })
         .collect();
 
-    // 2. What holds every new run back.
+    // 2. What holds every new run back: an invalid range or game-day list, an overlap.
     let overlap = overlapping(&name, created, &spec.from, &spec.to, observed);
-    let invalid = range.as_ref().err().cloned();
+    let invalid = match (&range, &observed.game_days) {
+        (Err(why), _) => Some((
+            "InvalidSpec",
+            format!("the range cannot be run: {why}; create a PipelineBackfill with a valid range"),
+        )),
+        (Ok(_), Some(GameDays::Unavailable { reason, message })) => Some((
+            *reason,
+            format!("the game-day list cannot be read: {message}; no run is created until it can"),
+        )),
+        _ => None,
+    };
     let in_flight = verdicts
         .iter()
         .filter(|(_, v)| v.state == DateState::Running)
@@ -223,7 +249,16 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
         .min()
         .or_else(|| (!runs.is_empty()).then_some(now));
     let ended = counts.succeeded + counts.failed;
-    let all_ended = counts.pending == 0 && counts.running == 0;
+    // Dates skipped for a run in flight that has not ended as observed, while the backfill is
+    // young enough for the run cache to lag behind that run's end: the backfill waits for them,
+    // so a verdict read from a lagging cache is judged again.
+    let lag_grace = now.duration_since(created) < SignedDuration::from_secs(CACHE_LAG_GRACE_SECS);
+    let awaiting: Vec<(&str, &str)> = verdicts
+        .iter()
+        .filter(|(_, v)| v.awaiting_end && lag_grace)
+        .map(|(d, v)| (d.as_str(), v.run.as_deref().unwrap_or("?")))
+        .collect();
+    let all_ended = counts.pending == 0 && counts.running == 0 && awaiting.is_empty();
     let last_end = own
         .iter()
         .filter(|r| r.ended())
@@ -278,12 +313,7 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
     let failed_dates = dates_in(&ledger, DateState::Failed);
     let left = counts.pending + counts.running;
     match (&invalid, &overlap) {
-        (Some(why), _) => set(
-            "Blocked",
-            true,
-            "InvalidSpec",
-            format!("the range cannot be run: {why}; create a PipelineBackfill with a valid range"),
-        ),
+        (Some((reason, message)), _) => set("Blocked", true, reason, message.clone()),
         (None, Some(o)) if !all_ended => set(
             "Blocked",
             true,
@@ -333,7 +363,7 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
             } else {
                 "WaitingForRuns"
             },
-            progressing_message(&ledger, &counts, spec.max_concurrent),
+            progressing_message(&ledger, &counts, spec.max_concurrent, &awaiting),
         ),
     }
     if all_ended && invalid.is_none() {
@@ -360,6 +390,43 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
                 counts.targeted
             ),
         );
+    }
+    // `Ready` and kstatus's `Stalled`: a backfill is ready once every targeted date's run
+    // succeeded; it is stalled when only a change can move it (an invalid range or game-day
+    // list, or every date
+    // ended and some failed: a new PipelineBackfill with `reprocess: Failed` runs them again).
+    // Waiting for an overlapping backfill to end is not stalled.
+    set(
+        tipoff_crds::conditions::READY,
+        state == BackfillState::Succeeded,
+        state.as_str(),
+        format!(
+            "{} of {} targeted dates succeeded, {} failed, {left} not ended",
+            counts.succeeded, counts.targeted, counts.failed
+        ),
+    );
+    match (&invalid, state) {
+        (Some((reason, message)), _) => set(
+            tipoff_crds::conditions::STALLED,
+            true,
+            reason,
+            format!("Blocked: {message}"),
+        ),
+        (None, BackfillState::Failed) => set(
+            tipoff_crds::conditions::STALLED,
+            true,
+            "RunsFailed",
+            format!(
+                "Failed: the runs of {} failed; a PipelineBackfill with reprocess: Failed runs them again",
+                named(&failed_dates)
+            ),
+        ),
+        _ => set(
+            tipoff_crds::conditions::STALLED,
+            false,
+            state.as_str(),
+            String::new(),
+        ),
     }
     if failed_dates.is_empty() {
         set(
@@ -394,6 +461,7 @@ pub fn plan(backfill: &PipelineBackfill, observed: &Observed, now: Timestamp) ->
     let status_changed = backfill.status.as_ref() != Some(&status);
     let events = transitions(&old, &status);
     let waits = overlap.is_some()
+        || !awaiting.is_empty()
         || status
             .dates
             .iter()
@@ -440,10 +508,14 @@ fn run_intent(
     let spec = &backfill.spec;
     let mut run = PipelineRunSpec::new(date, spec.mode, spec.release.clone());
     run.subset.clone_from(&spec.subset);
-    let labels = BTreeMap::from([
+    let mut labels = BTreeMap::from([
         (LABEL_BACKFILL.to_owned(), names::backfill_label(name)),
         (LABEL_DATE.to_owned(), date.to_owned()),
     ]);
+    labels.extend(tipoff_crds::children::standard_labels(
+        &names::backfill_label(name),
+        tipoff_crds::children::COMPONENT_PIPELINE_RUN,
+    ));
     let annotations = replaces
         .map(|r| BTreeMap::from([(ANNOTATION_REPLACES.to_owned(), r.to_owned())]))
         .unwrap_or_default();
@@ -496,7 +568,12 @@ fn named(dates: &[&str]) -> String {
     }
 }
 
-fn progressing_message(ledger: &[DateStatus], counts: &BackfillCounts, max: u32) -> String {
+fn progressing_message(
+    ledger: &[DateStatus],
+    counts: &BackfillCounts,
+    max: u32,
+    awaiting: &[(&str, &str)],
+) -> String {
     let waiting: Vec<String> = ledger
         .iter()
         .filter(|d| d.reason == Some(DateReason::WaitingForRun))
@@ -510,6 +587,17 @@ fn progressing_message(ledger: &[DateStatus], counts: &BackfillCounts, max: u32)
         let refs: Vec<&str> = waiting.iter().map(String::as_str).collect();
         msg.push_str(&format!(
             "; waiting for other runs of {}, in flight",
+            named(&refs)
+        ));
+    }
+    if !awaiting.is_empty() {
+        let skipped: Vec<String> = awaiting
+            .iter()
+            .map(|(date, run)| format!("{date} (run {run})"))
+            .collect();
+        let refs: Vec<&str> = skipped.iter().map(String::as_str).collect();
+        msg.push_str(&format!(
+            "; skipped as in flight when the backfill was created, until those runs end: {}",
             named(&refs)
         ));
     }

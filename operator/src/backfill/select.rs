@@ -69,15 +69,23 @@ pub struct DateVerdict {
     /// For a targeted date without its own run: the run its own would replace (the date's
     /// newest earlier run), so the new run can name it.
     pub replaces: Option<String>,
+    /// Skipped `InFlight` for a run that, as observed, has not ended yet. Right after the
+    /// backfill's creation the verdict is provisional: the observation may lag (a watch cache
+    /// seconds behind a run that just ended), so the planner looks again until the grace
+    /// period has passed ([`super::CACHE_LAG_GRACE_SECS`]) or the run reads as ended, when its
+    /// `completionTime` decides.
+    pub awaiting_end: bool,
 }
 
 impl DateVerdict {
-    fn skipped(reason: DateReason, run: Option<&RunFacts>) -> Self {
+    /// A skipped date, naming the run the reason is about.
+    pub fn skipped(reason: DateReason, run: Option<&RunFacts>) -> Self {
         Self {
             state: DateState::Skipped,
             run: run.map(|r| r.name.clone()),
             reason: Some(reason),
             replaces: None,
+            awaiting_end: false,
         }
     }
 }
@@ -106,6 +114,7 @@ pub fn judge(
             run: Some(own.name.clone()),
             reason: None,
             replaces: None,
+            awaiting_end: false,
         };
     }
     // Creation times have a resolution of one second: a run created in the backfill's second
@@ -116,7 +125,10 @@ pub fn judge(
         .filter(|r| !r.own && r.created <= created)
         .collect();
     if let Some(busy) = newest(before.iter().copied().filter(|r| r.in_flight_at(created))) {
-        return DateVerdict::skipped(DateReason::InFlight, Some(busy));
+        return DateVerdict {
+            awaiting_end: !busy.ended(),
+            ..DateVerdict::skipped(DateReason::InFlight, Some(busy))
+        };
     }
     let latest = newest(before.iter().copied());
     let succeeded = newest(
@@ -157,6 +169,7 @@ pub fn judge(
         run: holder.map(|h| h.name.clone()),
         reason: holder.map(|_| DateReason::WaitingForRun),
         replaces: latest.map(|l| l.name.clone()),
+        awaiting_end: false,
     }
 }
 

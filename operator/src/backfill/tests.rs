@@ -577,3 +577,146 @@ fn times_are_whole_seconds_so_a_status_read_back_is_not_written_again() {
     let again = plan(&b, &observed, odd(T0 + 9));
     assert!(!again.status_changed, "{:#?}", again.status);
 }
+
+/// The watch cache can lag: a run that failed just before the backfill was created can still
+/// read as Running. Its skip is then provisional for a grace period: the backfill does not end,
+/// looks again in `WAIT_SECS`, and once the run reads as ended its completion time decides.
+#[test]
+fn a_date_skipped_for_a_run_not_yet_seen_ended_is_judged_again_when_it_ends() {
+    let b = backfill("bf", "2026-01-01", "2026-01-01", |s| {
+        s.reprocess = Reprocess::Failed
+    });
+    let lagging = Observed {
+        runs: vec![other(
+            "nba-2026-01-01",
+            "2026-01-01",
+            10,
+            Some(RunState::Running),
+            None,
+        )],
+        ..Observed::default()
+    };
+    let p = plan(&b, &lagging, at(T0 + 1));
+    assert!(p.runs.is_empty());
+    assert_eq!(p.status.dates[0].reason, Some(DateReason::InFlight));
+    assert_ne!(p.status.state, Some(BackfillState::Succeeded));
+    assert_eq!(p.requeue_after, Duration::from_secs(WAIT_SECS));
+    let progressing = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert!(
+        progressing
+            .message
+            .contains("until those runs end: 2026-01-01 (run nba-2026-01-01)"),
+        "{}",
+        progressing.message
+    );
+
+    // The cache catches up: the run had failed before the backfill was created.
+    let b = applied(b, &p, &mut Observed::default(), T0 + 1);
+    let caught_up = Observed {
+        runs: vec![other(
+            "nba-2026-01-01",
+            "2026-01-01",
+            10,
+            Some(RunState::Failed),
+            Some(T0 - 1),
+        )],
+        ..Observed::default()
+    };
+    let p = plan(&b, &caught_up, at(T0 + 12));
+    assert_eq!(created_dates(&p), ["2026-01-01"]);
+
+    // Still read as in flight once the grace period is over: it really is, the skip stands
+    // and the backfill ends (a suspended run must not hold a backfill for days).
+    let b = backfill("bf", "2026-01-01", "2026-01-01", |s| {
+        s.reprocess = Reprocess::Failed
+    });
+    let p = plan(&b, &lagging, at(T0 + CACHE_LAG_GRACE_SECS + 1));
+    assert!(p.runs.is_empty());
+    assert_eq!(p.status.dates[0].reason, Some(DateReason::InFlight));
+    assert_eq!(p.status.state, Some(BackfillState::Succeeded));
+
+    // Had it really been in flight (it ended after the backfill was created), the skip stands
+    // and the backfill ends.
+    let b = backfill("bf", "2026-01-01", "2026-01-01", |s| {
+        s.reprocess = Reprocess::Failed
+    });
+    let really_in_flight = Observed {
+        runs: vec![other(
+            "nba-2026-01-01",
+            "2026-01-01",
+            10,
+            Some(RunState::Failed),
+            Some(T0 + 5),
+        )],
+        ..Observed::default()
+    };
+    let p = plan(&b, &really_in_flight, at(T0 + 12));
+    assert!(p.runs.is_empty());
+    assert_eq!(p.status.dates[0].reason, Some(DateReason::InFlight));
+    assert_eq!(p.status.state, Some(BackfillState::Succeeded));
+}
+
+/// `spec.gameDays`: a date the list covers without listing has no games and is skipped; a date
+/// after the list's `through` is not known to have none and is run; a list that cannot be read
+/// blocks the backfill with the list's reason rather than run dates without games.
+#[test]
+fn dates_without_games_are_skipped_and_an_unreadable_list_blocks() {
+    use crate::schedule::GameDays;
+    use jiff::civil::date;
+    let b = backfill("bf", "2026-01-01", "2026-01-04", |s| s.max_concurrent = 4);
+    let listed = Observed {
+        game_days: Some(GameDays::Listed {
+            dates: [date(2026, 1, 1), date(2026, 1, 3)].into(),
+            through: date(2026, 1, 3),
+        }),
+        ..Observed::default()
+    };
+    let p = plan(&b, &listed, at(T0 + 1));
+    assert_eq!(
+        created_dates(&p),
+        ["2026-01-01", "2026-01-03", "2026-01-04"]
+    );
+    let d2 = &p.status.dates[1];
+    assert_eq!(
+        (d2.state, d2.reason),
+        (DateState::Skipped, Some(DateReason::NoGames))
+    );
+    let skipped = p
+        .events
+        .iter()
+        .find(|e| e.reason == "DatesSkipped")
+        .unwrap();
+    assert!(
+        skipped.message.contains("NoGames: 2026-01-02"),
+        "{}",
+        skipped.message
+    );
+
+    let unreadable = Observed {
+        game_days: Some(GameDays::Unavailable {
+            reason: "GameDaysMissing",
+            message: "ConfigMap nba/nba-game-days does not exist".into(),
+        }),
+        ..Observed::default()
+    };
+    let p = plan(&b, &unreadable, at(T0 + 1));
+    assert!(p.runs.is_empty());
+    assert_eq!(p.status.state, Some(BackfillState::Blocked));
+    let blocked = p
+        .status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Blocked")
+        .unwrap();
+    assert_eq!(blocked.reason, "GameDaysMissing");
+    assert!(
+        blocked.message.contains("nba-game-days does not exist"),
+        "{}",
+        blocked.message
+    );
+}

@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod cache;
 pub mod error;
 pub mod events;
+mod game_days;
 mod reconcile;
 pub mod schedule;
 #[cfg(test)]
@@ -273,6 +274,18 @@ impl Default for Tuning {
     }
 }
 
+/// An `inspect_ok` step that records when a watch's first list ended.
+fn mark_listed_on_init_done<K>(
+    view: View,
+    cache: view::ChildCache,
+) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
+    move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            view.mark_listed(cache);
+        }
+    }
+}
+
 /// Starts the watch caches. The returned streams must be polled (by the controller) for the
 /// caches to fill; the [`View`] can be read at any time.
 pub fn controller(
@@ -288,6 +301,7 @@ pub fn controller(
     let (runs_listed, runs_synced) = tokio::sync::watch::channel(false);
     let view = View::new(run_reader.clone(), runs_synced, pc_reader);
 
+    // Each child cache says when its first list ended: reconciles wait for all of them.
     let pc_stream = reflector::reflector(
         pc_writer,
         view.index_phase_completions(watcher(
@@ -295,14 +309,26 @@ pub fn controller(
             watcher::Config::default().any_semantic(),
         )),
     )
+    .inspect_ok(mark_listed_on_init_done(
+        view.clone(),
+        view::ChildCache::PhaseCompletions,
+    ))
     .default_backoff()
     .touched_objects();
     let job_stream = view
         .reflect_jobs(watcher(scope.api::<CachedJob>(&client), managed.clone()))
+        .inspect_ok(mark_listed_on_init_done(
+            view.clone(),
+            view::ChildCache::Jobs,
+        ))
         .default_backoff()
         .touched_objects();
     let pod_stream = view
         .reflect_pods(watcher(scope.api::<CachedPod>(&client), managed))
+        .inspect_ok(mark_listed_on_init_done(
+            view.clone(),
+            view::ChildCache::Pods,
+        ))
         .default_backoff()
         .touched_objects();
     let run_stream = reflector::reflector(

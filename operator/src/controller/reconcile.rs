@@ -23,6 +23,9 @@ use crate::planner::{self, Plan};
 /// since every child change triggers a reconcile through the watches.
 const RESYNC: Duration = Duration::from_secs(300);
 
+/// How soon a reconcile that found the caches still listing looks again.
+const CACHES_LISTING_RETRY: Duration = Duration::from_millis(250);
+
 /// Reconciles one run.
 #[instrument(skip_all, fields(run = %cached.name_any(), namespace = cached.namespace().unwrap_or_default(), date = %cached.spec.date))]
 pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -32,6 +35,12 @@ pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Res
         // Children go with the run through owner references.
         ctx.backoff.succeeded(&key);
         return Ok(Action::await_change());
+    }
+    // 0. Only once every cache has listed: a Job missing from a Job cache that has not listed
+    // yet is not a Job that vanished (a restarted operator's first reconciles).
+    if !ctx.view.listed() {
+        debug!("waiting for the watch caches to list");
+        return Ok(Action::requeue(CACHES_LISTING_RETRY));
     }
     // 1. What exists, as the caches and this controller's own writes know it.
     let snapshot = ctx.view.snapshot(&cached);
@@ -63,6 +72,10 @@ pub async fn reconcile(cached: Arc<CachedPipelineRun>, ctx: Arc<Context>) -> Res
         plan,
         &first.jobs,
         started.elapsed(),
+    );
+    ctx.metrics.observe_timing(
+        &format!("{}/{}", key.namespace, key.name),
+        planner::timing::run_timing(&ctx.catalog, &snapshot.run, &plan.run_status),
     );
     log_outcome(plan, jobs_applied, status_writes);
     Ok(match plan.requeue_after {

@@ -45,6 +45,7 @@ pub mod processor_state;
 pub mod reruns;
 pub mod retry;
 pub mod status;
+pub mod timing;
 pub mod transitions;
 
 use std::collections::BTreeMap;
@@ -515,12 +516,14 @@ fn images_not_allowed(run: &PipelineRun, catalog: &Catalog) -> Option<String> {
     })
 }
 
-fn labels(run_label: &str, date: &str, phase: u8) -> BTreeMap<String, String> {
-    BTreeMap::from([
+fn labels(run_label: &str, date: &str, phase: u8, component: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
         (children::LABEL_RUN.to_owned(), run_label.to_owned()),
         (children::LABEL_DATE.to_owned(), date.to_owned()),
         (children::LABEL_PHASE.to_owned(), phase.to_string()),
-    ])
+    ]);
+    labels.extend(children::standard_labels(run_label, component));
+    labels
 }
 
 fn job_intent(
@@ -532,7 +535,12 @@ fn job_intent(
 ) -> JobIntent {
     let spec = &run.spec;
     let (image, commit) = run.spec.release.for_processor(&processor.name);
-    let mut labels = labels(run_label, &spec.date, processor.phase);
+    let mut labels = labels(
+        run_label,
+        &spec.date,
+        processor.phase,
+        children::COMPONENT_PROCESSOR,
+    );
     labels.insert(children::LABEL_PROCESSOR.to_owned(), processor.name.clone());
     labels.insert(children::LABEL_ATTEMPT.to_owned(), attempt.to_string());
     labels.insert(children::LABEL_COMMIT.to_owned(), commit.to_owned());
@@ -580,7 +588,12 @@ fn phase_completion_intent(
 ) -> PhaseCompletionIntent {
     PhaseCompletionIntent {
         name: children::phase_completion_name(run_name, number),
-        labels: labels(run_label, &run.spec.date, number),
+        labels: labels(
+            run_label,
+            &run.spec.date,
+            number,
+            children::COMPONENT_PHASE_COMPLETION,
+        ),
         spec: PhaseCompletionSpec {
             run: run_name.to_owned(),
             date: run.spec.date.clone(),

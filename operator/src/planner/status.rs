@@ -27,8 +27,14 @@ pub mod conditions {
     pub const CODE_DRIFT: &str = "CodeDrift";
     /// Every blocking gate passed.
     pub const GATES_PASSED: &str = "GatesPassed";
-    /// An attempt was lost: its Job vanished, overran its deadline, or left no result.
-    pub const STALLED: &str = "Stalled";
+    /// An attempt was lost: its Job vanished, overran its deadline, or left no result (the
+    /// processor is retried; see `Stalled` for a run that cannot go on by itself).
+    pub const ATTEMPT_LOST: &str = "AttemptLost";
+    /// The run (or phase) reached what its spec asks for: it succeeded.
+    pub const READY: &str = tipoff_crds::conditions::READY;
+    /// kstatus's `Stalled`: the run cannot make progress without a change (it failed, or it is
+    /// blocked by something other than another run for its date).
+    pub const STALLED: &str = tipoff_crds::conditions::STALLED;
     /// The run cannot proceed without a change.
     pub const BLOCKED: &str = "Blocked";
     /// An audited override changed a decision.
@@ -182,7 +188,12 @@ fn phase_completion_writes(
         .filter(|pc| pc.spec.run == run_name)
         .filter_map(|pc| {
             let name = pc.metadata.name.clone()?;
-            let status = phase_completion_status(d, pc.spec.phase, pc.status.as_ref());
+            let status = phase_completion_status(
+                d,
+                pc.spec.phase,
+                pc.metadata.generation,
+                pc.status.as_ref(),
+            );
             let changed = pc.status.as_ref() != Some(&status);
             Some(PhaseCompletionStatusWrite {
                 name,
@@ -222,8 +233,10 @@ fn conditions(
         succeeded_condition(d, state, blocked_reason, progress),
         code_drift_condition(d, drift),
         gates_condition(d),
-        stalled_condition(d),
+        attempt_lost_condition(d),
         blocked_condition(d, state, blocked_reason),
+        ready_condition(d, state, blocked_reason, progress),
+        stalled_condition(d, state, blocked_reason),
     ];
     match overrides_condition(d) {
         Some(c) => ours.push(c),
@@ -332,9 +345,66 @@ fn gates_condition(d: &Derived<'_>) -> Condition {
     )
 }
 
-/// `Stalled`: an unaccepted processor's last attempt was lost (vanished, overran its deadline,
-/// left no result).
-fn stalled_condition(d: &Derived<'_>) -> Condition {
+/// `Ready`: `True` once the run succeeded; otherwise `False` with the run's state as reason.
+fn ready_condition(
+    d: &Derived<'_>,
+    state: RunState,
+    blocked_reason: Option<&str>,
+    progress: Progress,
+) -> Condition {
+    let message = match (state, blocked_reason) {
+        (RunState::Failed | RunState::Blocked, Some(why)) => {
+            format!("{progress} processors succeeded; {why}")
+        }
+        _ => format!("{progress} processors succeeded"),
+    };
+    Condition::new(
+        conditions::READY,
+        tipoff_crds::conditions::status_of(state == RunState::Succeeded),
+        state.as_str(),
+        clip(&message),
+        d.now,
+    )
+}
+
+/// `Stalled` in kstatus's sense: the run failed, or is blocked by something only a change can
+/// lift (a blocking gate, drift, a dependency check, an invalid spec). A run waiting for
+/// another run of its date is not stalled: it goes on when that one ends.
+fn stalled_condition(d: &Derived<'_>, state: RunState, blocked_reason: Option<&str>) -> Condition {
+    let stalled_by = match state {
+        RunState::Failed => Some(if d.deadline_passed.is_some() {
+            "DeadlineExceeded"
+        } else {
+            "ProcessorFailed"
+        }),
+        RunState::Blocked => Some(blocked_category(d)).filter(|c| *c != "ConcurrentRunForDate"),
+        _ => None,
+    };
+    match stalled_by {
+        Some(reason) => Condition::new(
+            conditions::STALLED,
+            ConditionStatus::True,
+            reason,
+            clip(&format!(
+                "{}: {}",
+                state.as_str(),
+                blocked_reason.unwrap_or("no reason recorded")
+            )),
+            d.now,
+        ),
+        None => Condition::new(
+            conditions::STALLED,
+            ConditionStatus::False,
+            state.as_str(),
+            "",
+            d.now,
+        ),
+    }
+}
+
+/// `AttemptLost`: an unaccepted processor's last attempt was lost (vanished, overran its
+/// deadline, left no result); the processor is retried.
+fn attempt_lost_condition(d: &Derived<'_>) -> Condition {
     let lost: Vec<String> = d
         .scope
         .processors()
@@ -348,15 +418,15 @@ fn stalled_condition(d: &Derived<'_>) -> Condition {
         .collect();
     if lost.is_empty() {
         Condition::new(
-            conditions::STALLED,
+            conditions::ATTEMPT_LOST,
             ConditionStatus::False,
-            "Progressing",
+            "NoAttemptLost",
             "",
             d.now,
         )
     } else {
         Condition::new(
-            conditions::STALLED,
+            conditions::ATTEMPT_LOST,
             ConditionStatus::True,
             "AttemptLost",
             clip(&lost.join("; ")),
@@ -605,6 +675,7 @@ fn blocked_category(d: &Derived<'_>) -> &'static str {
 fn phase_completion_status(
     d: &Derived<'_>,
     number: u8,
+    generation: Option<i64>,
     old: Option<&PhaseCompletionStatus>,
 ) -> PhaseCompletionStatus {
     let processors = d.scope.processors_of(number);
@@ -694,6 +765,40 @@ fn phase_completion_status(
             d.now,
         ),
     );
+    // `Ready` and kstatus's `Stalled`, stamped with the generation they were computed from so
+    // a reader can tell a stale status (the spec is immutable: the generation stays 1).
+    let progress = format!("{done}/{} processors succeeded", processors.len());
+    let stalled = matches!(state, PhaseState::Failed | PhaseState::Blocked);
+    for mut c in [
+        Condition::new(
+            conditions::READY,
+            tipoff_crds::conditions::status_of(state == PhaseState::Succeeded),
+            state.as_str(),
+            clip(&match (&why, stalled) {
+                (Some(why), true) => format!("{progress}; {why}"),
+                _ => progress.clone(),
+            }),
+            d.now,
+        ),
+        Condition::new(
+            conditions::STALLED,
+            tipoff_crds::conditions::status_of(stalled),
+            state.as_str(),
+            if stalled {
+                clip(&format!(
+                    "phase {number} is {}: {}",
+                    state.as_str(),
+                    why.as_deref().unwrap_or("no reason recorded")
+                ))
+            } else {
+                String::new()
+            },
+            d.now,
+        ),
+    ] {
+        c.observed_generation = generation;
+        set_condition(&mut conditions, c);
+    }
     let blocking: Vec<String> = processors
         .iter()
         .filter_map(|p| d.judged.get(p))

@@ -3,7 +3,7 @@
 //! for transitions only.
 //!
 //! - a condition flipping to a notable status: `CodeDrift` (found, or resolved after it was
-//!   found), `GateFailed` (GatesPassed became False), `Stalled`, `OverrideApplied`;
+//!   found), `GateFailed` (GatesPassed became False), `AttemptLost`, `OverrideApplied`;
 //! - the run's and its phases' state changes, as one Event per reconcile: a phase that ends and
 //!   the next that starts are one step ("phase 1 is Succeeded; phase 2 is Running"), and the
 //!   first phase starting or the last ending is part of the run's own transition. A run with P
@@ -43,8 +43,8 @@ pub enum EventReason {
     CodeDrift,
     /// A blocking gate failed.
     GateFailed,
-    /// An attempt was lost.
-    Stalled,
+    /// An attempt was lost (the `AttemptLost` condition became true).
+    AttemptLost,
     /// An audited override changed a decision.
     OverrideApplied,
     /// A rerun of `spec.reruns` started.
@@ -62,7 +62,7 @@ impl EventReason {
             EventReason::AttemptFailed => "AttemptFailed",
             EventReason::CodeDrift => "CodeDrift",
             EventReason::GateFailed => "GateFailed",
-            EventReason::Stalled => "Stalled",
+            EventReason::AttemptLost => "AttemptLost",
             EventReason::OverrideApplied => "OverrideApplied",
             EventReason::RerunStarted => "RerunStarted",
             EventReason::RerunRejected => "RerunRejected",
@@ -151,7 +151,7 @@ fn condition_events(old: &PipelineRunStatus, new: &PipelineRunStatus) -> Vec<Eve
     }
     for (type_, to, reason) in [
         (conditions::GATES_PASSED, False, EventReason::GateFailed),
-        (conditions::STALLED, True, EventReason::Stalled),
+        (conditions::ATTEMPT_LOST, True, EventReason::AttemptLost),
         (
             conditions::OVERRIDES_APPLIED,
             True,

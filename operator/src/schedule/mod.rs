@@ -26,7 +26,8 @@
 //! - Ended runs beyond the history limits are deleted once outside the catch-up window, so a
 //!   deleted run's date can never be scheduled again.
 
-pub mod game_days;
+/// The game-day list parser lives in `tipoff-crds`, shared with `tipoff dashboard`.
+pub use tipoff_crds::game_days;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -291,14 +292,22 @@ pub fn plan(schedule: &PipelineSchedule, observed: &Observed, now: Timestamp) ->
     };
     let (is_ready, reason, message) = ready;
     let mut c = Condition::new(
-        "Ready",
-        if is_ready {
-            ConditionStatus::True
-        } else {
-            ConditionStatus::False
-        },
+        tipoff_crds::conditions::READY,
+        tipoff_crds::conditions::status_of(is_ready),
         reason,
-        message,
+        message.clone(),
+        now,
+    );
+    c.observed_generation = schedule.metadata.generation;
+    set_condition(&mut status.conditions, c);
+    // kstatus's `Stalled`: not scheduling, and only a change can fix it (bad times, a missing
+    // or stale game-day list). A suspended schedule is paused on purpose, not stalled.
+    let stalled = !is_ready && reason != "Suspended";
+    let mut c = Condition::new(
+        tipoff_crds::conditions::STALLED,
+        tipoff_crds::conditions::status_of(stalled),
+        if stalled { reason } else { "Scheduling" },
+        if stalled { message } else { String::new() },
         now,
     );
     c.observed_generation = schedule.metadata.generation;
@@ -600,7 +609,13 @@ fn run_intent(schedule: &PipelineSchedule, name: &str, slot: &Slot) -> RunIntent
         labels: BTreeMap::from([
             (LABEL_SCHEDULE.to_owned(), owner_label(name)),
             (LABEL_DATE.to_owned(), date.clone()),
-        ]),
+        ])
+        .into_iter()
+        .chain(tipoff_crds::children::standard_labels(
+            &owner_label(name),
+            tipoff_crds::children::COMPONENT_PIPELINE_RUN,
+        ))
+        .collect(),
         date,
         due: slot.due,
         spec,

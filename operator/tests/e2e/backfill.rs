@@ -21,7 +21,7 @@ fn backfills(env: &Env) -> Api<PipelineBackfill> {
     Api::namespaced(env.client.clone(), NS)
 }
 
-pub(super) async fn create_backfill(
+pub(crate) async fn create_backfill(
     env: &Env,
     name: &str,
     from: &str,
@@ -40,7 +40,7 @@ pub(super) async fn create_backfill(
         .unwrap()
 }
 
-pub(super) async fn wait_backfill(
+pub(crate) async fn wait_backfill(
     env: &Env,
     name: &str,
     timeout: Duration,

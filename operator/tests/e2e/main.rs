@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
 
+mod alerts;
 mod backfill;
 mod failures;
+mod gitops;
 mod harness;
 mod rbac;
 mod real_processors;

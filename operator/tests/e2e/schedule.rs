@@ -25,7 +25,7 @@ fn schedules(env: &Env) -> Api<PipelineSchedule> {
 }
 
 /// The test clock's file, set to `now`.
-pub(super) fn set_clock(env: &Env, now: &str) -> PathBuf {
+pub(crate) fn set_clock(env: &Env, now: &str) -> PathBuf {
     let path = env.dir.path().join("now");
     let tmp = env.dir.path().join("now.new");
     std::fs::write(&tmp, now).unwrap();
@@ -34,7 +34,7 @@ pub(super) fn set_clock(env: &Env, now: &str) -> PathBuf {
 }
 
 /// An operator whose schedules read the test clock.
-fn operator(env: &Env, name: &str, leader_elect: bool) -> Operator {
+pub(crate) fn operator(env: &Env, name: &str, leader_elect: bool) -> Operator {
     let clock = env.dir.path().join("now").display().to_string();
     env.operator_with(
         name,
@@ -45,7 +45,7 @@ fn operator(env: &Env, name: &str, leader_elect: bool) -> Operator {
 }
 
 /// The game-day ConfigMap: every date from `from` to `to` except `without`.
-pub(super) async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
+pub(crate) async fn game_days(env: &Env, from: &str, to: &str, without: &[&str]) {
     let (from, to): (jiff::civil::Date, jiff::civil::Date) =
         (from.parse().unwrap(), to.parse().unwrap());
     let mut text = String::from("# test season\n");
@@ -67,7 +67,7 @@ pub(super) async fn game_days(env: &Env, from: &str, to: &str, without: &[&str])
         .unwrap();
 }
 
-pub(super) async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)) {
+pub(crate) async fn create_schedule(env: &Env, edit: impl FnOnce(&mut PipelineScheduleSpec)) {
     let mut spec: PipelineScheduleSpec = serde_json::from_value(serde_json::json!({
         "gameDays": {"configMap": "games"},
         "release": Release::pinned(format!("{REPO}@{DIGEST}"), COMMIT),
@@ -133,7 +133,7 @@ pub(super) async fn wait_for_dates(
     }
 }
 
-async fn wait_schedule(
+pub(crate) async fn wait_schedule(
     env: &Env,
     timeout: Duration,
     done: impl Fn(&PipelineSchedule) -> bool,

@@ -245,7 +245,7 @@ fn unexpected(path: &str, status: u16, body: &[u8]) -> Failure {
 
 async fn scrape_schedule(ctx: &mut Ctx, w: &mut Written) -> Result<(), Failure> {
     let up = ctx.upstream()?;
-    let path = "/nba/static/json/staticData/scheduleLeagueV2.json";
+    let path = schedule::SCHEDULE_PATH;
     let f = up.get(path, Auth::None).await?;
     if !f.is_ok() {
         return Err(unexpected(path, f.status, &f.body));

@@ -35,7 +35,7 @@ impl Harness {
         let (bf_reader, mut backfills) = reflector::store();
         let (own_reader, own_runs) = reflector::store();
         let (runs_reader, runs) = reflector::store();
-        let view = BackfillView::new(bf_reader, own_reader, runs_reader);
+        let view = BackfillView::new(bf_reader, own_reader, runs_reader, Default::default());
         let ctx = Arc::new(BackfillContext::new(
             api.client(),
             view.clone(),

@@ -17,13 +17,12 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::Client;
-use kube::runtime::{Controller, reflector, watcher};
+use kube::runtime::{Controller, watcher};
 use tipoff_crds::PipelineBackfill;
 use tipoff_crds::pipeline_backfill::LABEL_BACKFILL;
 use tracing::info;
 
 use super::Scope;
-use super::cache::CachedPipelineRun;
 use super::events::Publisher;
 use crate::metrics::Metrics;
 pub use view::BackfillView;
@@ -67,12 +66,12 @@ pub async fn wait_for_crd(client: &Client, scope: &Scope) {
     super::wait_for_crd::<PipelineBackfill>(client, scope, "backfills").await;
 }
 
-/// The backfill controller and its view. `runs` is the PipelineRun controller's run cache
-/// ([`super::View::runs`]).
+/// The backfill controller and its view, reading the PipelineRun controller's run cache and
+/// the statuses it wrote ([`super::View::runs`], [`super::View::written_run_statuses`]).
 pub fn controller(
     client: Client,
     scope: &Scope,
-    runs: reflector::Store<CachedPipelineRun>,
+    runs: &super::View,
 ) -> (Controller<PipelineBackfill>, BackfillView) {
     let (own_reader, own_runs) = super::own_runs(&client, scope, LABEL_BACKFILL);
     let controller = Controller::new(
@@ -80,7 +79,12 @@ pub fn controller(
         watcher::Config::default().any_semantic(),
     )
     .owns_stream(own_runs);
-    let view = BackfillView::new(controller.store(), own_reader, runs);
+    let view = BackfillView::new(
+        controller.store(),
+        own_reader,
+        runs.runs(),
+        runs.written_run_statuses(),
+    );
     (controller, view)
 }
 

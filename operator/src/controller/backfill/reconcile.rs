@@ -38,8 +38,17 @@ pub async fn reconcile(
         ctx.backoff.succeeded(&key);
         return Ok(Action::await_change());
     }
-    // 1. What exists, as the caches and this controller's own writes know it.
-    let (backfill, observed) = ctx.view.snapshot(&cached);
+    // 1. What exists, as the caches and this controller's own writes know it, and the
+    // game-day list if the backfill names one (read from the API).
+    let (backfill, mut observed) = ctx.view.snapshot(&cached);
+    let game_days = match &backfill.spec.game_days {
+        Some(source) => Some(
+            crate::controller::game_days::read(&ctx.client, &ns, source, "docs/backfill.md")
+                .await?,
+        ),
+        None => None,
+    };
+    observed.game_days = game_days.clone();
     // 2. What to do about it.
     let now = jiff::Timestamp::now();
     let first = backfill::plan(&backfill, &observed, now);
@@ -51,7 +60,8 @@ pub async fn reconcile(
     let plan = if first.runs.is_empty() {
         first
     } else {
-        let (again, observed) = ctx.view.snapshot(&cached);
+        let (again, mut observed) = ctx.view.snapshot(&cached);
+        observed.game_days = game_days;
         let second = backfill::plan(&again, &observed, now);
         // Nothing new is due (the runs just created took the free places); were it, it is
         // applied too, so the status never counts a run that does not exist.

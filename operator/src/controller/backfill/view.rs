@@ -6,6 +6,7 @@
 //! | `backfills` | every PipelineBackfill in scope | the backfill and the overlap rule |
 //! | `own_runs` | runs labelled `tipoff.dev/backfill` (trimmed) | a backfill's own runs; the same watch triggers its reconciles, so a trigger never outruns what is read |
 //! | `runs` | every run in scope: the PipelineRun controller's cache, shared | the other runs of a date (skip, wait, replace); no second full cache of runs |
+//! | `run_statuses` | the run statuses the PipelineRun controller wrote that `runs` and `own_runs` may not show yet | every run is read with them overlaid: a run that just failed reads as failed, not in flight |
 //! | `applied` | runs this controller applied that `own_runs` has not shown yet (at most 60 s) | a reconcile right after a creation counts them in flight, so `maxConcurrent` holds while the cache lags |
 //! | `written` | the last status written per backfill and the version it was planned from | while the cache still shows that version, the next plan starts from what was written, so the same Events are not published twice |
 
@@ -23,7 +24,7 @@ use tipoff_crds::{
 
 use crate::backfill::{Observed, OtherBackfill, RunFacts};
 use crate::controller::cache::CachedPipelineRun;
-use crate::controller::view::ObjectKey;
+use crate::controller::view::{ObjectKey, WrittenRunStatuses};
 
 /// How long an applied run is counted before the cache shows it.
 const APPLIED_TTL: Duration = Duration::from_secs(60);
@@ -37,21 +38,24 @@ pub struct BackfillView {
     backfills: Store<PipelineBackfill>,
     own_runs: Store<CachedPipelineRun>,
     runs: Store<CachedPipelineRun>,
+    run_statuses: WrittenRunStatuses,
     applied: Arc<Mutex<HashMap<ObjectKey, (RunFacts, Instant)>>>,
     written: Arc<Mutex<HashMap<ObjectKey, Written>>>,
 }
 
 impl BackfillView {
-    /// A view over the three caches.
+    /// A view over the three caches, reading runs with `run_statuses` overlaid.
     pub fn new(
         backfills: Store<PipelineBackfill>,
         own_runs: Store<CachedPipelineRun>,
         runs: Store<CachedPipelineRun>,
+        run_statuses: WrittenRunStatuses,
     ) -> Self {
         Self {
             backfills,
             own_runs,
             runs,
+            run_statuses,
             applied: Arc::default(),
             written: Arc::default(),
         }
@@ -94,7 +98,7 @@ impl BackfillView {
         for run in &own_runs {
             if run.namespace().as_deref() == Some(ns.as_str()) && in_range(&run.spec.date) {
                 seen.insert(run.name_any());
-                runs.push(facts(&run.to_pipeline_run(), &uid));
+                runs.push(facts(&self.as_written(run), &uid));
             }
         }
         for run in self.runs.state() {
@@ -104,7 +108,7 @@ impl BackfillView {
                 && !labelled
                 && seen.insert(run.name_any())
             {
-                runs.push(facts(&run.to_pipeline_run(), &uid));
+                runs.push(facts(&self.as_written(&run), &uid));
             }
         }
         if let Ok(mut applied) = self.applied.lock() {
@@ -149,8 +153,17 @@ impl BackfillView {
             Observed {
                 runs,
                 other_backfills,
+                // Read from the API by the reconcile, not from a cache.
+                game_days: None,
             },
         )
+    }
+
+    /// A cached run with the status the run controller last wrote overlaid.
+    fn as_written(&self, cached: &CachedPipelineRun) -> PipelineRun {
+        let mut run = cached.to_pipeline_run();
+        self.run_statuses.overlay(&mut run);
+        run
     }
 
     /// Records a run this controller applied (as the API server returned it).
@@ -222,5 +235,64 @@ pub fn facts(run: &PipelineRun, backfill_uid: &str) -> RunFacts {
                 .any(|c: &Condition| c.type_ == "CodeDrift" && c.is_true())
         }),
         release: run.spec.release.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a test failure
+
+    use kube::runtime::reflector::{self, store::Writer};
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+    use tipoff_crds::{PipelineRunStatus, RunState};
+
+    use super::*;
+
+    fn run(state: &str) -> serde_json::Value {
+        json!({
+            "apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineRun",
+            "metadata": {"name": "nba-2026-01-01", "namespace": "nba", "resourceVersion": "5",
+                         "creationTimestamp": "2026-01-02T10:00:00Z"},
+            "spec": {"date": "2026-01-01", "mode": "Production",
+                     "release": {"image": "img@sha256:aa", "commit": "abc1234"}},
+            "status": {"state": state}
+        })
+    }
+
+    /// The run controller wrote `Failed` a moment ago; the run cache still shows the version
+    /// that write was planned from, with `Running`. The backfill reads `Failed`.
+    #[test]
+    fn other_runs_are_read_with_the_statuses_the_run_controller_just_wrote() {
+        let (backfills, mut bf_writer): (_, Writer<PipelineBackfill>) = reflector::store();
+        let (own_runs, _own_writer): (_, Writer<CachedPipelineRun>) = reflector::store();
+        let (runs, mut runs_writer): (_, Writer<CachedPipelineRun>) = reflector::store();
+        let statuses = WrittenRunStatuses::default();
+        let view = BackfillView::new(backfills.clone(), own_runs, runs, statuses.clone());
+
+        let backfill: PipelineBackfill = serde_json::from_value(json!({
+            "apiVersion": "tipoff.dev/v1alpha1", "kind": "PipelineBackfill",
+            "metadata": {"name": "bf", "namespace": "nba", "uid": "u-bf"},
+            "spec": {"from": "2026-01-01", "to": "2026-01-01", "reprocess": "Failed",
+                     "release": {"image": "img@sha256:aa", "commit": "abc1234"}}
+        }))
+        .unwrap();
+        bf_writer.apply_watcher_event(&Event::Apply(backfill.clone()));
+        let cached: CachedPipelineRun = serde_json::from_value(run("Running")).unwrap();
+        runs_writer.apply_watcher_event(&Event::Apply(cached));
+
+        let state = |view: &BackfillView| view.snapshot(&backfill).1.runs[0].state;
+        assert_eq!(state(&view), Some(RunState::Running));
+
+        let written: PipelineRun = serde_json::from_value(run("Failed")).unwrap();
+        let status: PipelineRunStatus = written.status.clone().unwrap();
+        statuses.record(&written, "5", status);
+        assert_eq!(state(&view), Some(RunState::Failed));
+
+        // Once the cache shows a later version, the cache is trusted again.
+        let mut later = run("Running");
+        later["metadata"]["resourceVersion"] = json!("6");
+        runs_writer.apply_watcher_event(&Event::Apply(serde_json::from_value(later).unwrap()));
+        assert_eq!(state(&view), Some(RunState::Running));
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::join_all;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::Action;
@@ -20,7 +19,7 @@ use crate::controller::apply_status;
 use crate::controller::backoff::after_failure;
 use crate::controller::error::Error;
 use crate::controller::view::ObjectKey;
-use crate::schedule::{self, GameDays, Observed, SchedulePlan, game_days};
+use crate::schedule::{self, GameDays, Observed, SchedulePlan};
 
 /// Reconciles one schedule.
 #[instrument(skip_all, fields(schedule = %cached.name_any(), namespace = cached.namespace().unwrap_or_default()))]
@@ -85,30 +84,13 @@ async fn read_game_days(
     ns: &str,
     ctx: &ScheduleContext,
 ) -> Result<GameDays, Error> {
-    let source = &schedule.spec.game_days;
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(cm) = api.get_opt(&source.config_map).await? else {
-        return Ok(GameDays::Unavailable {
-            reason: "GameDaysMissing",
-            message: format!(
-                "ConfigMap {ns}/{} does not exist: create it with the season's game dates under key {:?} (docs/schedule.md)",
-                source.config_map, source.key
-            ),
-        });
-    };
-    let Some(text) = cm.data.as_ref().and_then(|d| d.get(&source.key)) else {
-        return Ok(GameDays::Unavailable {
-            reason: "GameDaysMissing",
-            message: format!(
-                "ConfigMap {ns}/{} has no key {:?}: list the season's game dates under it, one YYYY-MM-DD per line",
-                source.config_map, source.key
-            ),
-        });
-    };
-    Ok(game_days::parse(
-        text,
-        &format!("ConfigMap {ns}/{} key {}", source.config_map, source.key),
-    ))
+    crate::controller::game_days::read(
+        &ctx.client,
+        ns,
+        &schedule.spec.game_days,
+        "docs/schedule.md",
+    )
+    .await
 }
 
 async fn create_runs(

@@ -24,8 +24,16 @@ impl Feed {
         let (run_reader, runs) = reflector::store();
         let (pc_reader, phase_completions) = reflector::store();
         let (runs_listed, runs_synced) = watch::channel(true);
+        let view = View::new(run_reader, runs_synced, pc_reader);
+        for cache in [
+            super::ChildCache::PhaseCompletions,
+            super::ChildCache::Jobs,
+            super::ChildCache::Pods,
+        ] {
+            view.mark_listed(cache);
+        }
         Self {
-            view: View::new(run_reader, runs_synced, pc_reader),
+            view,
             runs,
             phase_completions,
             _runs_listed: runs_listed,

@@ -165,6 +165,65 @@ impl Children {
     }
 }
 
+/// The run statuses this operator wrote that the run cache may not show yet. The backfill
+/// controller reads other runs through it, so a run that just failed reads as failed.
+#[derive(Clone, Default)]
+pub struct WrittenRunStatuses(Arc<written::Memo>);
+
+impl WrittenRunStatuses {
+    /// `run` as cached, with its status replaced by the one written if the cache still shows
+    /// the version that write was planned from.
+    pub fn overlay(&self, run: &mut PipelineRun) {
+        let key = ObjectKey::new(&run.namespace().unwrap_or_default(), &run.name_any());
+        self.0.runs.overlay(
+            &key,
+            run.metadata.resource_version.as_deref(),
+            &mut run.status,
+        );
+    }
+
+    /// Records a written status, as the run controller's step 4 does (for tests).
+    #[cfg(test)]
+    pub(crate) fn record(&self, run: &PipelineRun, planned_from: &str, status: PipelineRunStatus) {
+        let key = ObjectKey::new(&run.namespace().unwrap_or_default(), &run.name_any());
+        self.0
+            .runs
+            .record(key, Some(planned_from.to_owned()), status);
+    }
+}
+
+/// Which of the child caches have listed once. A reconcile plans only once every cache has:
+/// a restarted operator's first reconciles would otherwise see a PhaseCompletion naming a
+/// running Job the Job cache has not listed yet, and read it as a Job that vanished (a new
+/// attempt of a Job that is still running).
+#[derive(Default)]
+pub(crate) struct Listed {
+    phase_completions: std::sync::atomic::AtomicBool,
+    jobs: std::sync::atomic::AtomicBool,
+    pods: std::sync::atomic::AtomicBool,
+}
+
+/// A child cache whose first list ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ChildCache {
+    /// PhaseCompletions.
+    PhaseCompletions,
+    /// Jobs.
+    Jobs,
+    /// Pods.
+    Pods,
+}
+
+impl Listed {
+    fn flag(&self, cache: ChildCache) -> &std::sync::atomic::AtomicBool {
+        match cache {
+            ChildCache::PhaseCompletions => &self.phase_completions,
+            ChildCache::Jobs => &self.jobs,
+            ChildCache::Pods => &self.pods,
+        }
+    }
+}
+
 /// The watch caches and their side tables. Cheap to clone (every part is shared).
 #[derive(Clone)]
 pub struct View {
@@ -180,6 +239,7 @@ pub struct View {
     unseen: unseen::Unseen,
     written: Arc<written::Memo>,
     expectations: Arc<expectations::Expectations>,
+    listed: Arc<Listed>,
 }
 
 /// A finished Job whose result the cached ledger records, with its Pods.
@@ -214,12 +274,39 @@ impl View {
             unseen: unseen::Unseen::default(),
             written: Arc::default(),
             expectations: Arc::default(),
+            listed: Arc::default(),
         }
+    }
+
+    /// Records that `cache` ended its first list (its watch's `InitDone`).
+    pub(crate) fn mark_listed(&self, cache: ChildCache) {
+        self.listed
+            .flag(cache)
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the run cache and every child cache have listed: only then may a reconcile
+    /// plan (a child missing from a cache that has not listed is not gone).
+    pub(crate) fn listed(&self) -> bool {
+        use std::sync::atomic::Ordering::Acquire;
+        *self.runs_synced.borrow()
+            && [
+                ChildCache::PhaseCompletions,
+                ChildCache::Jobs,
+                ChildCache::Pods,
+            ]
+            .into_iter()
+            .all(|c| self.listed.flag(c).load(Acquire))
     }
 
     /// The PipelineRun cache.
     pub fn runs(&self) -> Store<CachedPipelineRun> {
         self.runs.clone()
+    }
+
+    /// The run statuses written that the cache may not show yet.
+    pub fn written_run_statuses(&self) -> WrittenRunStatuses {
+        WrittenRunStatuses(self.written.clone())
     }
 
     /// Waits until every cache has listed; false if a cache's writer went away first.

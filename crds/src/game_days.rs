@@ -1,4 +1,5 @@
-//! The game-day list a schedule reads: a ConfigMap key holding one `YYYY-MM-DD` per line.
+//! The game-day list a schedule reads (and `tipoff dashboard` shows): a ConfigMap key holding
+//! one `YYYY-MM-DD` per line, in a ConfigMap labelled [`LABEL_GAME_DAYS`].
 //!
 //! ```text
 //! # 2025-26 regular season, from the league schedule (scraped by phase 1)
@@ -13,6 +14,8 @@
 use std::collections::BTreeSet;
 
 use jiff::civil::Date;
+
+pub use crate::pipeline_schedule::LABEL_GAME_DAYS;
 
 /// The game days of a schedule, as the cluster lists them.
 #[derive(Clone, Debug, PartialEq, Eq)]
