@@ -6,7 +6,7 @@ the expected `status` and `message`. Lua is Debian's `lua5.4` (scripts/lib/apt-e
 Argo CD embeds gopher-lua (Lua 5.1), so the checks use only what both have.
 
 Also fails when a testdata file is not used by any case, a kind lacks a Healthy, a
-Progressing or a Degraded case, or the argocd-cm snippet in docs/gitops.md is not exactly the
+Progressing or a Degraded case, or the argocd-cm snippet in docs/gitops.md or charts/tipoff/README.md is not exactly the
 checks in resource_customizations/ (`--argocd-cm` prints it).
 
 Usage: scripts/argocd-health-test.py [resource_customizations]
@@ -125,12 +125,12 @@ def main() -> int:
         for needed in ("Healthy", "Progressing", "Degraded"):
             if needed not in seen:
                 failures.append(f"{kind.relative_to(root)}: no {needed} case")
-    guide = root.parent / "docs" / "gitops.md"
-    if not guide.exists() or argocd_cm(kinds) not in guide.read_text():
-        failures.append(
-            f"{guide}: its argocd-cm snippet is not the checks in {root}; "
-            "paste the output of scripts/argocd-health-test.py --argocd-cm"
-        )
+    for guide in (root.parent / "docs" / "gitops.md", root.parent / "charts" / "tipoff" / "README.md"):
+        if not guide.exists() or argocd_cm(kinds) not in guide.read_text():
+            failures.append(
+                f"{guide}: its argocd-cm snippet is not the checks in {root}; "
+                "paste the output of scripts/argocd-health-test.py --argocd-cm"
+            )
     for f in failures:
         print(f"FAIL {f}", file=sys.stderr)
     print(f"argocd health checks: {cases} cases in {len(kinds)} kinds, {len(failures)} failures")

@@ -1176,3 +1176,35 @@ fn the_game_day_cronjob_writes_only_its_configmap() {
         .unwrap();
     assert_eq!(binding["subjects"][0]["name"], "tipoff-processor");
 }
+
+/// The values the GitOps examples give the chart (Flux's HelmRelease `values`, Argo CD's
+/// `helm.valuesObject`) pass its closed schema and render.
+#[test]
+fn the_gitops_examples_values_render_with_the_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = workspace().join("examples/gitops");
+    for (file, kind, path) in [
+        (
+            "flux/helmrelease.yaml",
+            "HelmRelease",
+            &["spec", "values"][..],
+        ),
+        (
+            "argocd/tipoff-operator.yaml",
+            "Application",
+            &["spec", "source", "helm", "valuesObject"][..],
+        ),
+    ] {
+        let text = std::fs::read_to_string(examples.join(file)).unwrap();
+        let object = docs(&text)
+            .into_iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("{file}: no {kind}"));
+        let values = path.iter().fold(&object, |v, key| &v[*key]);
+        assert!(values.is_mapping(), "{file}: no values at {path:?}");
+        let values_file = dir.path().join(format!("{kind}.yaml"));
+        std::fs::write(&values_file, serde_yaml::to_string(values).unwrap()).unwrap();
+        let rendered = template(&[], &[&values_file]).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(rendered.contains("kind: Deployment"), "{file}");
+    }
+}

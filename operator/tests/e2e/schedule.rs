@@ -386,3 +386,79 @@ async fn two_replicas_never_create_a_date_twice_across_a_takeover() {
     );
     drop(b);
 }
+
+/// The US clock changes on 2026-03-08 (02:00 EST -> 03:00 EDT) and 2026-11-01 (02:00 EDT ->
+/// 01:00 EST). A schedule due at 02:30 (a time Mar 8 does not have) and one due at 01:30 (a
+/// time Nov 1 has twice) each walk a week across the change, the clock stepped by 1 h 50 min
+/// at a time under the running operator: every game day gets exactly one run, in date order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_week_across_each_dst_change_neither_skips_nor_doubles_a_date() {
+    for (time, from, to, start, end) in [
+        (
+            "02:30",
+            "2026-03-05",
+            "2026-03-10",
+            "2026-03-06T05:00:00Z",
+            "2026-03-11T12:00:00Z",
+        ),
+        (
+            "01:30",
+            "2026-10-29",
+            "2026-11-03",
+            "2026-10-30T04:00:00Z",
+            "2026-11-04T12:00:00Z",
+        ),
+    ] {
+        let env = Env::start(&with_sleep(&script("  {}\n"), 0), None).await;
+        game_days(&env, from, to, &[]).await;
+        set_clock(&env, start);
+        let _op = operator(&env, "op-a", false);
+        create_schedule(&env, |s| {
+            s.production_time = time.into();
+            s.start_date = Some(from.into());
+        })
+        .await;
+        let mut now: jiff::Timestamp = start.parse().unwrap();
+        let end: jiff::Timestamp = end.parse().unwrap();
+        while now < end {
+            now = now
+                .checked_add(jiff::SignedDuration::from_mins(110))
+                .unwrap()
+                .min(end);
+            set_clock(&env, &now.to_string());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let (first, last): (jiff::civil::Date, jiff::civil::Date) =
+            (from.parse().unwrap(), to.parse().unwrap());
+        let dates: Vec<String> = first
+            .series(jiff::ToSpan::days(1))
+            .take_while(|d| *d <= last)
+            .map(|d| d.to_string())
+            .collect();
+        let dates: Vec<&str> = dates.iter().map(String::as_str).collect();
+        wait_for_dates(&env, &dates, Duration::from_secs(180)).await;
+        // One run per date: the names are keyed by date, and nothing else was created.
+        let runs = Api::<PipelineRun>::namespaced(env.client.clone(), NS)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(
+            runs.len(),
+            dates.len(),
+            "{time}: {:?}",
+            runs.iter().map(|r| r.name_any()).collect::<Vec<_>>()
+        );
+        let created = env
+            .events()
+            .await
+            .iter()
+            .filter(|(r, _)| r == "RunCreated")
+            .count();
+        assert_eq!(
+            created,
+            dates.len(),
+            "{time}: one RunCreated Event per date"
+        );
+    }
+}
