@@ -329,17 +329,23 @@ async fn follow(
     }
 }
 
+/// Why a backfill did not succeed: `: <message>` of its true `Blocked` or `Failed` condition,
+/// or nothing.
+pub fn why_not_succeeded(status: &PipelineBackfillStatus) -> String {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.is_true() && (c.type_ == "Blocked" || c.type_ == "Failed"))
+        .map(|c| format!(": {}", c.message))
+        .unwrap_or_default()
+}
+
 fn finish(name: &str, status: &PipelineBackfillStatus) -> Result<()> {
     let state = status.state.map_or("Unknown", BackfillState::as_str);
     if status.state == Some(BackfillState::Succeeded) {
         return Ok(());
     }
-    let why = status
-        .conditions
-        .iter()
-        .find(|c| c.is_true() && (c.type_ == "Blocked" || c.type_ == "Failed"))
-        .map(|c| format!(": {}", c.message))
-        .unwrap_or_default();
+    let why = why_not_succeeded(status);
     Err(CliError::RunFailed(format!(
         "backfill {name} is {state}{why}"
     )))

@@ -186,12 +186,7 @@ pub async fn run(
     };
     let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     if status.state != Some(BackfillState::Succeeded) {
-        let why = status
-            .conditions
-            .iter()
-            .find(|c| c.is_true() && (c.type_ == "Blocked" || c.type_ == "Failed"))
-            .map(|c| format!(": {}", c.message))
-            .unwrap_or_default();
+        let why = tipoff_cli::backfill::why_not_succeeded(&status);
         line(&format!(
             "backfill {name} is {}{why}",
             status.state.map_or("Unknown", BackfillState::as_str)
