@@ -291,6 +291,25 @@ async fn reprocess_failed_then_drifted_run_exactly_the_right_dates_beside_the_ol
         op.log()
     );
     let runs = runs_of(&env, "fix-failed").await;
+    if runs.len() != 2 {
+        // For the diagnosis of a rare InFlight verdict (see .config/nextest.toml): when the
+        // backfill was created, and when each older run was created and ended.
+        let all = Api::<PipelineRun>::namespaced(env.client.clone(), NS)
+            .list(&Default::default())
+            .await
+            .unwrap();
+        for r in all.items {
+            let st = r.status.as_ref();
+            eprintln!(
+                "run {}: created {:?}, state {:?}, completionTime {:?}",
+                r.name_any(),
+                r.metadata.creation_timestamp,
+                st.and_then(|s| s.state),
+                st.and_then(|s| s.completion_time.clone())
+            );
+        }
+        eprintln!("backfill created {:?}", b.metadata.creation_timestamp);
+    }
     assert_eq!(
         runs.keys().cloned().collect::<BTreeSet<_>>(),
         BTreeSet::from(["2026-02-01".to_owned(), "2026-02-05".to_owned()]),
